@@ -1,0 +1,257 @@
+//! Tasks and their built-in defaults (UnIVAL spec §5). The exporter records the chosen task and
+//! settings in the manifest; the runtime reads them back and lets flags override them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The tasks of the paper, named as the CLI names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    Caption,
+    Vqa,
+    Refcoco,
+    SnliVe,
+    VideoCaption,
+    VideoQa,
+    AudioCaption,
+}
+
+/// The perception branch a task feeds (`patch_types` in the original: 0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Modality {
+    Image,
+    Video,
+    Audio,
+}
+
+impl TaskKind {
+    pub const ALL: [TaskKind; 7] = [
+        TaskKind::Caption,
+        TaskKind::Vqa,
+        TaskKind::Refcoco,
+        TaskKind::SnliVe,
+        TaskKind::VideoCaption,
+        TaskKind::VideoQa,
+        TaskKind::AudioCaption,
+    ];
+
+    /// CLI / manifest name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::Caption => "caption",
+            TaskKind::Vqa => "vqa",
+            TaskKind::Refcoco => "refcoco",
+            TaskKind::SnliVe => "snli_ve",
+            TaskKind::VideoCaption => "video_caption",
+            TaskKind::VideoQa => "video_qa",
+            TaskKind::AudioCaption => "audio_caption",
+        }
+    }
+
+    /// Maps the original's task `_name` (`cfg['task']['_name']`) to ours.
+    pub fn from_fairseq_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "caption" => TaskKind::Caption,
+            "vqa_gen" => TaskKind::Vqa,
+            "refcoco" => TaskKind::Refcoco,
+            "snli_ve" => TaskKind::SnliVe,
+            "video_caption" => TaskKind::VideoCaption,
+            "video_vqa_gen" => TaskKind::VideoQa,
+            "audio_caption" => TaskKind::AudioCaption,
+            _ => return None,
+        })
+    }
+
+    pub fn modality(self) -> Modality {
+        match self {
+            TaskKind::VideoCaption | TaskKind::VideoQa => Modality::Video,
+            TaskKind::AudioCaption => Modality::Audio,
+            _ => Modality::Image,
+        }
+    }
+
+    /// Built-in defaults of spec §5 for this task.
+    pub fn defaults(self) -> TaskConfig {
+        let caption_gen = GenerationDefaults {
+            beam: 5,
+            max_len_a: 0.0,
+            max_len_b: 22,
+            min_len: 1,
+            no_repeat_ngram_size: 3,
+            unnormalized: true,
+            lenpen: 1.0,
+            temperature: 1.0,
+        };
+        let vqa_gen = GenerationDefaults {
+            max_len_b: 200,
+            no_repeat_ngram_size: 0,
+            ..caption_gen.clone()
+        };
+        let normalized_caption = GenerationDefaults {
+            unnormalized: false,
+            ..caption_gen.clone()
+        };
+        let base = TaskConfig {
+            task: self,
+            prompt: None,
+            image_size: 480,
+            num_frames: 0,
+            frame_size: 0,
+            sample_rate: 0,
+            max_audio_len: 0,
+            max_src_length: 80,
+            imagenet_mean_std: false,
+            uses_ema: false,
+            generation: caption_gen.clone(),
+        };
+        match self {
+            TaskKind::Caption => TaskConfig {
+                prompt: Some(" what does the image describe?".into()),
+                ..base
+            },
+            TaskKind::Vqa => TaskConfig {
+                uses_ema: true,
+                generation: vqa_gen,
+                ..base
+            },
+            TaskKind::Refcoco => TaskConfig {
+                image_size: 512,
+                generation: GenerationDefaults {
+                    min_len: 4,
+                    max_len_b: 4,
+                    unnormalized: false,
+                    ..caption_gen
+                },
+                ..base
+            },
+            TaskKind::SnliVe => TaskConfig {
+                generation: GenerationDefaults {
+                    beam: 1,
+                    no_repeat_ngram_size: 0,
+                    ..caption_gen
+                },
+                ..base
+            },
+            TaskKind::VideoCaption => TaskConfig {
+                prompt: Some(" what does the video describe?".into()),
+                num_frames: 16,
+                frame_size: 384,
+                generation: normalized_caption,
+                ..base
+            },
+            TaskKind::VideoQa => TaskConfig {
+                num_frames: 8,
+                frame_size: 384,
+                uses_ema: true,
+                generation: vqa_gen,
+                ..base
+            },
+            TaskKind::AudioCaption => TaskConfig {
+                // The prompt the audio models were trained with (a copy-paste in the original).
+                prompt: Some(" what does the video describe?".into()),
+                sample_rate: 48000,
+                max_audio_len: 480000,
+                generation: normalized_caption,
+                ..base
+            },
+        }
+    }
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TaskKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        TaskKind::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .or_else(|| TaskKind::from_fairseq_name(s))
+            .ok_or_else(|| {
+                let names: Vec<_> = TaskKind::ALL.iter().map(|t| t.name()).collect();
+                format!("unknown task '{s}' (expected one of: {})", names.join(", "))
+            })
+    }
+}
+
+/// fairseq `SequenceGenerator` settings (names as fairseq's flags).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationDefaults {
+    pub beam: usize,
+    pub max_len_a: f64,
+    pub max_len_b: usize,
+    pub min_len: usize,
+    pub no_repeat_ngram_size: usize,
+    /// Raw summed log-probs instead of length-normalised scores.
+    pub unnormalized: bool,
+    pub lenpen: f64,
+    pub temperature: f64,
+}
+
+/// Everything the runtime needs to run one task on this bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskConfig {
+    pub task: TaskKind,
+    /// Fixed encoder text (caption tasks); `None` when the text comes from the user.
+    pub prompt: Option<String>,
+    /// Square image side the image is resized to.
+    pub image_size: usize,
+    /// Frames per clip (video tasks, else 0).
+    pub num_frames: usize,
+    /// Centre-crop side of each frame (video tasks, else 0).
+    pub frame_size: usize,
+    /// Audio sample rate in Hz (audio tasks, else 0).
+    pub sample_rate: usize,
+    /// Audio length in samples the model takes (audio tasks, else 0).
+    pub max_audio_len: usize,
+    /// Maximum number of words kept from user text.
+    pub max_src_length: usize,
+    /// ImageNet mean/std instead of 0.5/0.5.
+    pub imagenet_mean_std: bool,
+    /// Whether the bundle was exported from the EMA weights.
+    pub uses_ema: bool,
+    pub generation: GenerationDefaults,
+}
+
+impl TaskConfig {
+    /// Per-channel normalisation `(mean, std)` for pixel values in `[0, 1]`.
+    pub fn mean_std(&self) -> ([f32; 3], [f32; 3]) {
+        if self.imagenet_mean_std {
+            ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        } else {
+            ([0.5; 3], [0.5; 3])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_fairseq_aliases_parse() {
+        for t in TaskKind::ALL {
+            assert_eq!(t.name().parse::<TaskKind>(), Ok(t));
+        }
+        assert_eq!("vqa_gen".parse::<TaskKind>(), Ok(TaskKind::Vqa));
+        assert!("bogus".parse::<TaskKind>().unwrap_err().contains("caption"));
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let r = TaskKind::Refcoco.defaults();
+        assert_eq!((r.image_size, r.generation.min_len, r.generation.max_len_b), (512, 4, 4));
+        assert!(!r.generation.unnormalized);
+        let c = TaskKind::Caption.defaults();
+        assert!(c.generation.unnormalized);
+        assert_eq!(c.generation.no_repeat_ngram_size, 3);
+        assert_eq!(TaskKind::VideoQa.defaults().num_frames, 8);
+    }
+}
