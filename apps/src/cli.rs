@@ -1,0 +1,119 @@
+//! Command-line definitions (clap). Validation that needs no I/O happens here; commands build
+//! the heavy objects.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// UnIVAL on the edge: export checkpoints to ONNX bundles and run every task of the paper.
+#[derive(Debug, Parser)]
+#[command(name = "unival", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Export a fairseq UnIVAL checkpoint (.pt or .safetensors) to an ONNX bundle, or write a
+    /// synthetic checkpoint (`unival export synth`).
+    Export(ExportCmd),
+    /// Print what a bundle contains and verify every file's hash.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ExportCmd {
+    #[command(subcommand)]
+    pub synth: Option<ExportSub>,
+    #[command(flatten)]
+    pub args: ExportArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportSub {
+    /// Write a random-init checkpoint in the real fairseq format (tests, benchmarks).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PrecisionArg {
+    Fp32,
+    Fp16,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The checkpoint: a fairseq `.pt` file, or `.safetensors` with a `.json` config beside it.
+    #[arg(long, required = true)]
+    pub checkpoint: Option<PathBuf>,
+    /// Task the bundle serves (caption, vqa, refcoco, snli_ve, video_caption, video_qa,
+    /// audio_caption); default: the checkpoint's own task.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Bundle directory to write, e.g. models/caption.
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub precision: PrecisionArg,
+    /// Use the EMA weights (default: when present and the task is evaluated with them).
+    #[arg(long, conflicts_with = "no_ema")]
+    pub ema: bool,
+    /// Use the raw model weights even when EMA weights are present.
+    #[arg(long)]
+    pub no_ema: bool,
+    /// Square input image side (default: the task's, e.g. 480; 512 for refcoco).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Frames per video clip (video tasks).
+    #[arg(long)]
+    pub num_frames: Option<usize>,
+    /// Frame crop side (video tasks).
+    #[arg(long)]
+    pub frame_size: Option<usize>,
+    /// Store weights in `.onnx.data` files even when under the 2 GB protobuf limit.
+    #[arg(long)]
+    pub external_data: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PresetArg {
+    Tiny,
+    Base,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StoreDTypeArg {
+    Fp32,
+    Fp16,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Model size: `tiny` for tests, `base` for the full 250M model.
+    #[arg(long, value_enum, default_value = "tiny")]
+    pub preset: PresetArg,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output `.pt` file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Storage dtype of floating tensors.
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub dtype: StoreDTypeArg,
+    /// Also store `extra_state['ema']`.
+    #[arg(long)]
+    pub ema: bool,
+    /// The task `_name` recorded in the checkpoint's cfg.
+    #[arg(long, default_value = "caption")]
+    pub task: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

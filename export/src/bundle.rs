@@ -1,0 +1,325 @@
+//! Writes a model bundle (`models/<name>/`): the ONNX graphs and `manifest.json` with the sha256
+//! of every file (DESIGN.md §3).
+
+use crate::checkpoint::{Checkpoint, CheckpointError, WeightsChoice};
+use crate::config::ModelConfig;
+use crate::graphs::weights::Weights;
+use crate::graphs::{self, GraphError};
+use crate::onnx::write::write_model;
+use crate::onnx::GraphBuilder;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use unival_manifest::task::Modality;
+use unival_manifest::vocab::VocabInfo;
+use unival_manifest::{
+    file_entry, io, DType, GraphSpec, Manifest, ManifestError, ModelInfo, Precision, SourceInfo,
+    TaskConfig, TaskKind, FORMAT_VERSION,
+};
+
+/// What to export and how.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub checkpoint: PathBuf,
+    /// Bundle directory to (re)create.
+    pub out_dir: PathBuf,
+    /// Task the bundle serves; default: the checkpoint's own task, else captioning.
+    pub task: Option<TaskKind>,
+    pub precision: Precision,
+    /// `Auto` takes the EMA weights when present and the task is evaluated with them in the
+    /// original (VQA, video QA); `Ema`/`Model` force a choice.
+    pub weights: WeightsChoice,
+    pub image_size: Option<usize>,
+    pub num_frames: Option<usize>,
+    pub frame_size: Option<usize>,
+    /// Put weights in `.onnx.data` files even below the 2 GB protobuf limit.
+    pub external_data: bool,
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: {source}")]
+    Graph { path: PathBuf, source: GraphError },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{path}: cannot write the bundle: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: keys this exporter does not understand: {keys}")]
+    UnknownKeys { path: PathBuf, keys: String },
+    #[error("{path}: {why}")]
+    Invalid { path: PathBuf, why: String },
+}
+
+/// Progress of an export, for a progress bar.
+#[derive(Debug, Clone)]
+pub enum ExportStep {
+    /// Reading and checking the checkpoint.
+    Reading,
+    /// Building and writing graph `name` (`index` of `total`).
+    Graph { name: String, index: usize, total: usize },
+    /// Hashing the written files.
+    Hashing,
+}
+
+/// Exports `opts.checkpoint` into `opts.out_dir` and returns the manifest written there.
+pub fn export(
+    opts: &ExportOptions,
+    progress: &mut dyn FnMut(ExportStep),
+) -> Result<Manifest, ExportError> {
+    progress(ExportStep::Reading);
+    let path = &opts.checkpoint;
+    let probe = Checkpoint::open(path, WeightsChoice::Model)?;
+    let saved_task = probe
+        .task_cfg
+        .get("_name")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let task_kind = opts
+        .task
+        .or_else(|| saved_task.as_deref().and_then(TaskKind::from_fairseq_name))
+        .unwrap_or(TaskKind::Caption);
+    let mut task = resolve_task(task_kind, saved_task.as_deref(), &probe.task_cfg);
+    if let Some(s) = opts.image_size {
+        task.image_size = s;
+    }
+    if let Some(n) = opts.num_frames {
+        task.num_frames = n;
+    }
+    if let Some(s) = opts.frame_size {
+        task.frame_size = s;
+    }
+    let use_ema = match opts.weights {
+        WeightsChoice::Ema => true,
+        WeightsChoice::Model => false,
+        WeightsChoice::Auto => probe.has_ema && task.uses_ema,
+    };
+    let ckpt = if use_ema {
+        Checkpoint::open(path, WeightsChoice::Ema)?
+    } else {
+        probe
+    };
+    task.uses_ema = use_ema;
+    let cfg = ModelConfig::from_args(&ckpt.model_args).map_err(ExportError::Checkpoint)?;
+    let graph_err = |source| ExportError::Graph {
+        path: path.clone(),
+        source,
+    };
+    graphs::check_supported(&cfg).map_err(graph_err)?;
+    let modality = task.task.modality();
+    if modality != Modality::Image {
+        return Err(ExportError::Invalid {
+            path: path.clone(),
+            why: format!(
+                "task {} needs the {:?} perception graph, which this exporter does not build yet",
+                task.task, modality
+            ),
+        });
+    }
+    if !ckpt.weights.contains("encoder.embed_images.conv1.weight") {
+        return Err(ExportError::Invalid {
+            path: path.clone(),
+            why: "no image backbone (`encoder.embed_images.*`) in the checkpoint".into(),
+        });
+    }
+
+    let out = &opts.out_dir;
+    std::fs::create_dir_all(out).map_err(|source| ExportError::Io {
+        path: out.clone(),
+        source,
+    })?;
+    let float = match opts.precision {
+        Precision::Fp32 => DType::F32,
+        Precision::Fp16 => DType::F16,
+    };
+    let used = RefCell::new(BTreeSet::new());
+    let root = Weights::new(&ckpt.weights, &used);
+    type Build<'a> = Box<dyn Fn() -> Result<GraphBuilder, GraphError> + 'a>;
+    let enc = root.pp("encoder");
+    let builders: Vec<(&str, Build)> = vec![
+        (io::graph::IMAGE_ENCODER, Box::new(|| graphs::image::build(&cfg, &enc, float))),
+        (io::graph::ENCODER, Box::new(|| graphs::encoder::build(&cfg, &root, float))),
+        (io::graph::DECODER, Box::new(|| graphs::decoder::build(&cfg, &root, float))),
+    ];
+    let total = builders.len();
+    let mut graph_specs = BTreeMap::new();
+    let mut files = BTreeMap::new();
+    let mut written = Vec::new();
+    for (index, (name, build)) in builders.into_iter().enumerate() {
+        progress(ExportStep::Graph {
+            name: name.to_string(),
+            index,
+            total,
+        });
+        let g = build().map_err(graph_err)?;
+        let (inputs, outputs) = g.specs();
+        let file = format!("{name}.onnx");
+        let model = g.finish(env!("CARGO_PKG_VERSION"));
+        let w = write_model(model, &out.join(&file), opts.external_data)
+            .map_err(|e| graph_err(GraphError::Write(e)))?;
+        let external_data = w
+            .external_data
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        written.push(file.clone());
+        if let Some(x) = &external_data {
+            written.push(x.clone());
+        }
+        graph_specs.insert(
+            name.to_string(),
+            GraphSpec {
+                file,
+                external_data,
+                inputs,
+                outputs,
+            },
+        );
+    }
+    check_all_keys_used(path, &ckpt, &used.borrow())?;
+
+    progress(ExportStep::Hashing);
+    for f in written {
+        files.insert(f.clone(), file_entry(&out.join(&f))?);
+    }
+    let vocab_rows = ckpt
+        .weights
+        .get("encoder.embed_tokens.weight")?
+        .shape()
+        .first()
+        .copied()
+        .unwrap_or(0) as i64;
+    let num_bins = task_i64(&ckpt.task_cfg, "num_bins").unwrap_or(1000);
+    let num_codes = task_i64(&ckpt.task_cfg, "code_dict_size").unwrap_or(8192);
+    let vocab = VocabInfo::standard(num_codes, num_bins);
+    if vocab.size != vocab_rows {
+        return Err(ExportError::Invalid {
+            path: path.clone(),
+            why: format!(
+                "embedding has {vocab_rows} rows but the dictionary layout gives {} (code_dict_size {num_codes}, num_bins {num_bins})",
+                vocab.size
+            ),
+        });
+    }
+    let mut backbones = BTreeMap::new();
+    backbones.insert("image".to_string(), cfg.image_encoder_name.clone());
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        exporter_version: env!("CARGO_PKG_VERSION").to_string(),
+        name: out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source: SourceInfo {
+            checkpoint: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: ckpt.sha256.clone(),
+            weights: if use_ema { "ema" } else { "model" }.to_string(),
+            saved_task,
+        },
+        precision: opts.precision,
+        model: ModelInfo {
+            embed_dim: cfg.embed_dim,
+            heads: cfg.decoder_heads,
+            head_dim: cfg.embed_dim / cfg.decoder_heads.max(1),
+            encoder_layers: cfg.encoder_layers,
+            decoder_layers: cfg.decoder_layers,
+            ffn_dim: cfg.ffn_dim,
+            max_source_positions: cfg.max_source_positions,
+            max_target_positions: cfg.max_target_positions,
+            token_bucket_size: cfg.token_bucket_size,
+            image_bucket_size: cfg.image_bucket_size,
+            modalities: vec![Modality::Image],
+            backbones,
+            audio: None,
+        },
+        vocab,
+        task,
+        graphs: graph_specs,
+        files,
+    };
+    manifest.save(out)?;
+    Ok(manifest)
+}
+
+/// Task settings: built-in defaults (spec §5), overridden by the checkpoint's own task config
+/// when the bundle serves the task the checkpoint was saved for (the original's evaluation
+/// path); a checkpoint used for another task gets the defaults (the `--zero-shot` path).
+pub fn resolve_task(
+    kind: TaskKind,
+    saved_task: Option<&str>,
+    task_cfg: &serde_json::Value,
+) -> TaskConfig {
+    let mut t = kind.defaults();
+    let same_task = saved_task.and_then(TaskKind::from_fairseq_name) == Some(kind);
+    if same_task {
+        let get = |k: &str| task_i64(task_cfg, k).and_then(|v| usize::try_from(v).ok());
+        if let Some(v) = get("patch_image_size") {
+            t.image_size = v;
+        }
+        if let Some(v) = get("max_src_length") {
+            t.max_src_length = v;
+        }
+        if t.num_frames > 0 {
+            if let Some(v) = get("num_frames") {
+                t.num_frames = v;
+            }
+            if let Some(v) = get("patch_frame_size") {
+                t.frame_size = v;
+            }
+        }
+        if t.max_audio_len > 0 {
+            if let Some(v) = get("max_audio_len") {
+                t.max_audio_len = v;
+            }
+            if let Some(v) = get("sample_rate") {
+                t.sample_rate = v;
+            }
+        }
+        if let Some(b) = task_cfg
+            .get("imagenet_default_mean_and_std")
+            .and_then(|v| v.as_bool())
+        {
+            t.imagenet_mean_std = b;
+        }
+    }
+    t
+}
+
+fn task_i64(task_cfg: &serde_json::Value, key: &str) -> Option<i64> {
+    let v = task_cfg.get(key)?;
+    v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
+}
+
+fn check_all_keys_used(
+    path: &Path,
+    ckpt: &Checkpoint,
+    used: &BTreeSet<String>,
+) -> Result<(), ExportError> {
+    let unknown: Vec<&str> = ckpt
+        .weights
+        .keys()
+        .filter(|k| !used.contains(*k) && !crate::keys::is_ignored(k))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = unknown.iter().take(12).copied().collect();
+    let more = unknown.len().saturating_sub(shown.len());
+    let mut keys = shown.join(", ");
+    if more > 0 {
+        keys.push_str(&format!(" … and {more} more"));
+    }
+    Err(ExportError::UnknownKeys {
+        path: path.to_path_buf(),
+        keys,
+    })
+}

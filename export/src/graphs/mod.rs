@@ -1,0 +1,99 @@
+//! UnIVAL as ONNX graphs (DESIGN.md §3): one perception graph per modality, the transformer
+//! encoder, and the KV-cached step decoder. Blocks read their weights through scoped
+//! [`weights::Weights`] views named like the PyTorch modules.
+
+pub mod attention;
+pub mod decoder;
+pub mod encoder;
+pub mod image;
+pub mod positions;
+pub mod resnet;
+pub mod weights;
+
+use crate::checkpoint::CheckpointError;
+use crate::config::ModelConfig;
+use crate::onnx::ops::{binary, gelu, layer_norm, linear};
+use crate::onnx::write::WriteError;
+use crate::onnx::{GraphBuilder, Value};
+use unival_manifest::Dim;
+use weights::{Linear, Norm, Weights};
+
+/// LayerNorm epsilon everywhere in the model (spec conventions).
+pub const LN_EPS: f32 = 1e-5;
+
+/// Why a graph could not be built or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("`{key}` has shape {actual:?}, expected {expected:?}")]
+    Shape {
+        key: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
+    #[error("unsupported model: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// A symbolic dimension.
+pub fn sym(s: &str) -> Dim {
+    Dim::Symbol(s.to_string())
+}
+
+/// The NormFormer feed-forward sub-layer with its residual (spec §2.9):
+/// `x + fc2(ffn_layernorm(gelu(fc1(final_layer_norm(x)))))`.
+pub fn ffn(
+    g: &mut GraphBuilder,
+    name: &str,
+    lw: &Weights,
+    x: Value,
+    cfg: &ModelConfig,
+) -> Result<Value, GraphError> {
+    let d = cfg.embed_dim;
+    let f = cfg.ffn_dim;
+    let n = Norm::new(&lw.pp("final_layer_norm"), d)?;
+    let h = layer_norm(g, &format!("{name}.final_layer_norm"), x, &n.weight, &n.bias, LN_EPS);
+    let fc1 = Linear::new(&lw.pp("fc1"), d, f)?;
+    let h = linear(g, &format!("{name}.fc1"), h, &fc1.weight, fc1.bias.as_deref(), d, f);
+    let mut h = match cfg.activation_fn.as_str() {
+        "gelu" => gelu(g, &format!("{name}.gelu"), h),
+        "relu" => g.node("Relu", &format!("{name}.relu"), &[h], &[]),
+        other => {
+            return Err(GraphError::Unsupported(format!(
+                "activation_fn '{other}' (gelu and relu are supported)"
+            )))
+        }
+    };
+    if cfg.scale_fc {
+        let n = Norm::new(&lw.pp("ffn_layernorm"), f)?;
+        h = layer_norm(g, &format!("{name}.ffn_layernorm"), h, &n.weight, &n.bias, LN_EPS);
+    }
+    let fc2 = Linear::new(&lw.pp("fc2"), f, d)?;
+    let h = linear(g, &format!("{name}.fc2"), h, &fc2.weight, fc2.bias.as_deref(), f, d);
+    Ok(binary(g, "Add", &format!("{name}.ffn_residual"), x, h))
+}
+
+/// Refuses configurations the graphs do not implement, with the flag named.
+pub fn check_supported(cfg: &ModelConfig) -> Result<(), GraphError> {
+    let bad = |what: &str| Err(GraphError::Unsupported(what.to_string()));
+    if cfg.scale_resids {
+        return bad("scale_resids=True");
+    }
+    if cfg.qk_norm {
+        return bad("qk_norm=True");
+    }
+    if cfg.entangle_position_embedding || !cfg.disable_entangle {
+        return bad("entangled position embeddings (disable_entangle=False); UnIVAL checkpoints set it");
+    }
+    if !cfg.encoder_normalize_before || !cfg.decoder_normalize_before {
+        return bad("post-LN layers (normalize_before=False)");
+    }
+    if cfg.embed_dim % cfg.encoder_heads != 0 || cfg.embed_dim % cfg.decoder_heads != 0 {
+        return bad("embed_dim not divisible by the head count");
+    }
+    Ok(())
+}

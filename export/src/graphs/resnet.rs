@@ -1,0 +1,214 @@
+//! The 2-D ResNet image backbones (spec §2.2): the timm ResNet of the released models (four
+//! stages, stride 32) and the 3-stage torchvision-style `resnet.py` of OFA-style configs (stride
+//! 16). Both are Bottleneck ResNets with the stride on the 3×3 conv; depth and widths are read
+//! from the state dict, BatchNorm is folded into the convolutions.
+
+use super::weights::Weights;
+use super::GraphError;
+use crate::onnx::{Attr, GraphBuilder, Value};
+
+/// BatchNorm epsilon of every BN in the model (spec conventions).
+pub const BN_EPS: f32 = 1e-5;
+
+/// A convolution with its BatchNorm folded in: `[out, in/groups, k…]` weight and a bias.
+pub struct ConvBn {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub shape: Vec<usize>,
+    pub stride: usize,
+    pub pad: usize,
+    pub groups: usize,
+}
+
+impl ConvBn {
+    /// Reads `conv` (no bias) and folds the eval-mode BatchNorm `bn` into it:
+    /// `w' = w·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`. Works for 2-D and 3-D kernels.
+    pub fn fold(
+        conv: &Weights,
+        bn: &Weights,
+        stride: usize,
+        pad: usize,
+        groups: usize,
+    ) -> Result<Self, GraphError> {
+        let (shape, mut weight) = conv.get_any("weight")?;
+        if shape.len() < 3 {
+            return Err(GraphError::Shape {
+                key: conv.key("weight"),
+                expected: vec![0, 0, 0, 0],
+                actual: shape,
+            });
+        }
+        let out = shape[0];
+        let gamma = bn.get("weight", &[out])?;
+        let beta = bn.get("bias", &[out])?;
+        let mean = bn.get("running_mean", &[out])?;
+        let var = bn.get("running_var", &[out])?;
+        bn.skip("num_batches_tracked");
+        let per_out = weight.len() / out;
+        let mut bias = vec![0f32; out];
+        for o in 0..out {
+            // f64 for the fold itself so that it adds no error of its own.
+            let s = gamma[o] as f64 / ((var[o] as f64) + BN_EPS as f64).sqrt();
+            for v in &mut weight[o * per_out..(o + 1) * per_out] {
+                *v = (*v as f64 * s) as f32;
+            }
+            bias[o] = (beta[o] as f64 - mean[o] as f64 * s) as f32;
+        }
+        Ok(ConvBn {
+            weight,
+            bias,
+            shape,
+            stride,
+            pad,
+            groups,
+        })
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// Wires `Conv(x)` (+ `Relu` when `relu`).
+    pub fn build(&self, g: &mut GraphBuilder, name: &str, x: Value, relu: bool) -> Value {
+        let w = g.weight(&format!("{name}.weight"), &self.shape, &self.weight);
+        let b = g.weight(&format!("{name}.bias"), &[self.shape[0]], &self.bias);
+        let spatial = self.shape.len() - 2;
+        let y = g.node(
+            "Conv",
+            &format!("{name}.conv"),
+            &[x, w, b],
+            &[
+                ("strides", Attr::Ints(vec![self.stride as i64; spatial])),
+                ("pads", Attr::Ints(vec![self.pad as i64; 2 * spatial])),
+                ("group", Attr::Int(self.groups as i64)),
+                ("kernel_shape", Attr::Ints(self.shape[2..].iter().map(|&k| k as i64).collect())),
+            ],
+        );
+        if relu {
+            g.node("Relu", &format!("{name}.relu"), &[y], &[])
+        } else {
+            y
+        }
+    }
+}
+
+/// One Bottleneck block: 1×1 → 3×3 (stride) → 1×1, shortcut (`downsample` when present), ReLU.
+pub struct Bottleneck {
+    conv1: ConvBn,
+    conv2: ConvBn,
+    conv3: ConvBn,
+    downsample: Option<ConvBn>,
+}
+
+impl Bottleneck {
+    /// Reads block weights under `w` (e.g. `layer2.0`); `groups` > 1 for ResNeXt.
+    pub fn new(w: &Weights, stride: usize, groups: usize) -> Result<Self, GraphError> {
+        let downsample = if w.has("downsample.0.weight") {
+            Some(ConvBn::fold(&w.pp("downsample.0"), &w.pp("downsample.1"), stride, 0, 1)?)
+        } else {
+            None
+        };
+        Ok(Bottleneck {
+            conv1: ConvBn::fold(&w.pp("conv1"), &w.pp("bn1"), 1, 0, 1)?,
+            conv2: ConvBn::fold(&w.pp("conv2"), &w.pp("bn2"), stride, 1, groups)?,
+            conv3: ConvBn::fold(&w.pp("conv3"), &w.pp("bn3"), 1, 0, 1)?,
+            downsample,
+        })
+    }
+
+    /// Wires the block.
+    pub fn build(&self, g: &mut GraphBuilder, name: &str, x: Value) -> Value {
+        let h = self.conv1.build(g, &format!("{name}.conv1"), x, true);
+        let h = self.conv2.build(g, &format!("{name}.conv2"), h, true);
+        let h = self.conv3.build(g, &format!("{name}.conv3"), h, false);
+        let shortcut = match &self.downsample {
+            Some(d) => d.build(g, &format!("{name}.downsample"), x, false),
+            None => x,
+        };
+        let y = g.node("Add", &format!("{name}.residual"), &[h, shortcut], &[]);
+        g.node("Relu", &format!("{name}.relu"), &[y], &[])
+    }
+}
+
+/// Number of blocks of `layer{stage}` present in the state dict under `w`.
+pub fn count_blocks(w: &Weights, stage: usize) -> usize {
+    (0..)
+        .take_while(|i| w.has(&format!("layer{stage}.{i}.conv1.weight")))
+        .count()
+}
+
+/// A 2-D ResNet backbone: stem, then the stages found in the state dict.
+pub struct ResNet2d {
+    stem: ConvBn,
+    stages: Vec<Vec<Bottleneck>>,
+}
+
+impl ResNet2d {
+    /// Reads `conv1`/`bn1` and `layer1..4` under `w` (e.g. `encoder.embed_images`).
+    pub fn new(w: &Weights) -> Result<Self, GraphError> {
+        let stem = ConvBn::fold(&w.pp("conv1"), &w.pp("bn1"), 2, 3, 1)?;
+        let mut stages = Vec::new();
+        for stage in 1..=4 {
+            let n = count_blocks(w, stage);
+            if n == 0 {
+                break;
+            }
+            let stride = if stage == 1 { 1 } else { 2 };
+            let blocks = (0..n)
+                .map(|i| {
+                    let s = if i == 0 { stride } else { 1 };
+                    Bottleneck::new(&w.pp(format!("layer{stage}.{i}")), s, 1)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            stages.push(blocks);
+        }
+        if stages.is_empty() {
+            return Err(GraphError::Unsupported(format!(
+                "{}: no `layer1.0.conv1.weight`; not a ResNet backbone",
+                w.key("")
+            )));
+        }
+        // The classifier head of the timm model is stored but never used (spec §2.2).
+        if w.has("fc.weight") {
+            w.skip("fc.weight");
+            w.skip("fc.bias");
+        }
+        Ok(ResNet2d { stem, stages })
+    }
+
+    /// Channels of the last stage's output.
+    pub fn out_channels(&self) -> usize {
+        self.stages
+            .last()
+            .and_then(|s| s.last())
+            .map(|b| b.conv3.out_channels())
+            .unwrap_or(self.stem.out_channels())
+    }
+
+    /// Number of blocks per stage (for the manifest and logs).
+    pub fn depths(&self) -> Vec<usize> {
+        self.stages.iter().map(Vec::len).collect()
+    }
+
+    /// `[B,3,H,W]` → `[B,C,H/stride,W/stride]`.
+    pub fn build(&self, g: &mut GraphBuilder, name: &str, x: Value) -> Value {
+        let x = self.stem.build(g, &format!("{name}.stem"), x, true);
+        let mut x = g.node(
+            "MaxPool",
+            &format!("{name}.maxpool"),
+            &[x],
+            &[
+                ("kernel_shape", Attr::Ints(vec![3, 3])),
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ],
+        );
+        for (s, blocks) in self.stages.iter().enumerate() {
+            for (i, b) in blocks.iter().enumerate() {
+                x = b.build(g, &format!("{name}.layer{}.{i}", s + 1), x);
+            }
+        }
+        x
+    }
+}

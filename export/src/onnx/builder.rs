@@ -1,0 +1,339 @@
+//! A small ONNX graph builder: values are `Copy` handles, every node name derives from the
+//! caller's prefix, and only this file touches protobuf strings (STYLE.md rule 4).
+
+use super::proto::{
+    attribute_type, data_type, dimension, AttributeProto, DimensionProto, GraphProto,
+    ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto,
+    TypeProto, ValueInfoProto,
+};
+use half::f16;
+use std::collections::HashSet;
+use unival_manifest::{DType, Dim, TensorSpec};
+
+/// Opset the graphs target: 17 has `LayerNormalization`; ONNX Runtime ≥ 1.20 runs it.
+pub const OPSET: i64 = 17;
+/// IR version matching opset 17.
+pub const IR_VERSION: i64 = 8;
+
+/// Handle to a tensor in the graph under construction (like tract's `OutletId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Value(usize);
+
+/// A node attribute.
+#[derive(Debug, Clone)]
+pub enum Attr {
+    Int(i64),
+    Ints(Vec<i64>),
+    Float(f32),
+    Floats(Vec<f32>),
+    Str(String),
+    Tensor(TensorProto),
+}
+
+/// Builds one ONNX graph. Floating-point weights are stored in `weight_type` (fp32 or fp16);
+/// computation follows the stored type, with the numerically sensitive ops (LayerNorm, softmax)
+/// kept in fp32 by the op helpers.
+pub struct GraphBuilder {
+    name: String,
+    names: Vec<String>,
+    taken: HashSet<String>,
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    input_specs: Vec<TensorSpec>,
+    output_specs: Vec<TensorSpec>,
+    float: DType,
+    initializer_bytes: u64,
+}
+
+fn elem_type(d: DType) -> i32 {
+    match d {
+        DType::F32 => data_type::FLOAT,
+        DType::F16 => data_type::FLOAT16,
+        DType::I64 => data_type::INT64,
+        DType::Bool => data_type::BOOL,
+    }
+}
+
+fn value_info(name: &str, dtype: DType, dims: &[Dim]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| DimensionProto {
+            value: Some(match d {
+                Dim::Fixed(n) => dimension::Value::DimValue(*n),
+                Dim::Symbol(s) => dimension::Value::DimParam(s.clone()),
+            }),
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: elem_type(dtype),
+                shape: Some(TensorShapeProto { dim }),
+            }),
+        }),
+    }
+}
+
+/// Little-endian bytes of f32 values converted to `dtype` (F32 or F16).
+pub fn float_bytes(data: &[f32], dtype: DType) -> Vec<u8> {
+    match dtype {
+        DType::F16 => data
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect(),
+        _ => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    }
+}
+
+impl GraphBuilder {
+    /// A new, empty graph whose float weights and activations use `float` (F32 or F16).
+    pub fn new(name: &str, float: DType) -> Self {
+        GraphBuilder {
+            name: name.to_string(),
+            names: Vec::new(),
+            taken: HashSet::new(),
+            nodes: Vec::new(),
+            initializers: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            input_specs: Vec::new(),
+            output_specs: Vec::new(),
+            float,
+            initializer_bytes: 0,
+        }
+    }
+
+    /// The element type float activations have inside this graph.
+    pub fn float_type(&self) -> DType {
+        self.float
+    }
+
+    fn fresh(&mut self, wanted: &str) -> Value {
+        let mut name = wanted.to_string();
+        let mut k = 1;
+        while self.taken.contains(&name) {
+            name = format!("{wanted}_{k}");
+            k += 1;
+        }
+        self.taken.insert(name.clone());
+        self.names.push(name);
+        Value(self.names.len() - 1)
+    }
+
+    /// The ONNX name of a value.
+    pub fn name_of(&self, v: Value) -> &str {
+        &self.names[v.0]
+    }
+
+    /// Declares a graph input. Float inputs are declared as fp32 at the boundary and cast to the
+    /// graph's float type inside, so callers always feed fp32.
+    pub fn input(&mut self, name: &str, dtype: DType, dims: Vec<Dim>) -> Value {
+        let v = self.fresh(name);
+        self.inputs.push(value_info(name, dtype, &dims));
+        self.input_specs.push(TensorSpec {
+            name: name.to_string(),
+            dtype,
+            dims,
+        });
+        if dtype == DType::F32 && self.float == DType::F16 {
+            return self.cast(&format!("{name}.to_f16"), v, DType::F16);
+        }
+        v
+    }
+
+    /// Declares `v` as a graph output named `name` (an `Identity` is added when needed; float
+    /// outputs are cast back to fp32).
+    pub fn output(&mut self, name: &str, v: Value, dtype: DType, dims: Vec<Dim>) {
+        let mut v = v;
+        if dtype == DType::F32 && self.float == DType::F16 {
+            v = self.cast(&format!("{name}.to_f32"), v, DType::F32);
+        }
+        if self.names[v.0] != name {
+            let out_name = name.to_string();
+            let input = self.names[v.0].clone();
+            self.taken.insert(out_name.clone());
+            self.nodes.push(NodeProto {
+                input: vec![input],
+                output: vec![out_name.clone()],
+                name: format!("{out_name}.identity"),
+                op_type: "Identity".into(),
+                ..Default::default()
+            });
+        }
+        self.outputs.push(value_info(name, dtype, &dims));
+        self.output_specs.push(TensorSpec {
+            name: name.to_string(),
+            dtype,
+            dims,
+        });
+    }
+
+    fn push_initializer(&mut self, name: &str, dims: &[usize], dt: i32, raw: Vec<u8>) -> Value {
+        let v = self.fresh(name);
+        self.initializer_bytes += raw.len() as u64;
+        self.initializers.push(TensorProto {
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: dt,
+            name: self.names[v.0].clone(),
+            raw_data: raw,
+            ..Default::default()
+        });
+        v
+    }
+
+    /// A float weight stored in the graph's float type. `data.len()` must equal the product of
+    /// `dims` (callers check shapes against the checkpoint first).
+    pub fn weight(&mut self, name: &str, dims: &[usize], data: &[f32]) -> Value {
+        let raw = float_bytes(data, self.float);
+        self.push_initializer(name, dims, elem_type(self.float), raw)
+    }
+
+    /// A float weight kept in fp32 whatever the graph's type (LayerNorm parameters, masks).
+    pub fn weight_f32(&mut self, name: &str, dims: &[usize], data: &[f32]) -> Value {
+        let raw = float_bytes(data, DType::F32);
+        self.push_initializer(name, dims, data_type::FLOAT, raw)
+    }
+
+    /// An int64 constant (shapes, indices, axes).
+    pub fn const_i64(&mut self, name: &str, dims: &[usize], data: &[i64]) -> Value {
+        let raw = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.push_initializer(name, dims, data_type::INT64, raw)
+    }
+
+    /// A 1-D int64 constant.
+    pub fn ints(&mut self, name: &str, data: &[i64]) -> Value {
+        self.const_i64(name, &[data.len()], data)
+    }
+
+    /// A scalar in the graph's float type.
+    pub fn scalar(&mut self, name: &str, x: f32) -> Value {
+        self.weight(name, &[], &[x])
+    }
+
+    /// Adds a node with one output and returns it.
+    pub fn node(&mut self, op: &str, name: &str, inputs: &[Value], attrs: &[(&str, Attr)]) -> Value {
+        self.node_multi(op, name, inputs, attrs, 1)[0]
+    }
+
+    /// Adds a node with `n_out` outputs.
+    pub fn node_multi(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[Value],
+        attrs: &[(&str, Attr)],
+        n_out: usize,
+    ) -> Vec<Value> {
+        let outs: Vec<Value> = (0..n_out)
+            .map(|i| {
+                if n_out == 1 {
+                    self.fresh(name)
+                } else {
+                    self.fresh(&format!("{name}.{i}"))
+                }
+            })
+            .collect();
+        let attribute = attrs.iter().map(|(k, a)| attribute(k, a)).collect();
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|v| self.names[v.0].clone()).collect(),
+            output: outs.iter().map(|v| self.names[v.0].clone()).collect(),
+            name: format!("{}.node", self.names[outs[0].0]),
+            op_type: op.to_string(),
+            attribute,
+            ..Default::default()
+        });
+        outs
+    }
+
+    /// Zeros of the graph's float type with a runtime shape (1-D int64 `shape`).
+    pub fn zeros(&mut self, name: &str, shape: Value) -> Value {
+        let dtype = self.float;
+        let value = TensorProto {
+            dims: vec![1],
+            data_type: elem_type(dtype),
+            raw_data: float_bytes(&[0.0], dtype),
+            ..Default::default()
+        };
+        self.node("ConstantOfShape", name, &[shape], &[("value", Attr::Tensor(value))])
+    }
+
+    /// A float constant `[1]`-shaped or scalar in the graph's type that is not a weight
+    /// (masks, offsets).
+    pub fn float_const(&mut self, name: &str, dims: &[usize], data: &[f32]) -> Value {
+        self.weight(name, dims, data)
+    }
+
+    /// `Cast` to `to`.
+    pub fn cast(&mut self, name: &str, x: Value, to: DType) -> Value {
+        self.node("Cast", name, &[x], &[("to", Attr::Int(elem_type(to) as i64))])
+    }
+
+    /// Total bytes of initializer data so far (decides external data).
+    pub fn initializer_bytes(&self) -> u64 {
+        self.initializer_bytes
+    }
+
+    /// Input and output specs as the manifest records them.
+    pub fn specs(&self) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
+        (self.input_specs.clone(), self.output_specs.clone())
+    }
+
+    /// The finished model.
+    pub fn finish(self, producer_version: &str) -> ModelProto {
+        ModelProto {
+            ir_version: IR_VERSION,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
+            producer_name: "unival-export".into(),
+            producer_version: producer_version.into(),
+            graph: Some(GraphProto {
+                node: self.nodes,
+                name: self.name,
+                initializer: self.initializers,
+                input: self.inputs,
+                output: self.outputs,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+fn attribute(name: &str, a: &Attr) -> AttributeProto {
+    let mut p = AttributeProto {
+        name: name.to_string(),
+        ..Default::default()
+    };
+    match a {
+        Attr::Int(i) => {
+            p.r#type = attribute_type::INT;
+            p.i = *i;
+        }
+        Attr::Ints(v) => {
+            p.r#type = attribute_type::INTS;
+            p.ints = v.clone();
+        }
+        Attr::Float(f) => {
+            p.r#type = attribute_type::FLOAT;
+            p.f = *f;
+        }
+        Attr::Floats(v) => {
+            p.r#type = attribute_type::FLOATS;
+            p.floats = v.clone();
+        }
+        Attr::Str(s) => {
+            p.r#type = attribute_type::STRING;
+            p.s = s.as_bytes().to_vec();
+        }
+        Attr::Tensor(t) => {
+            p.r#type = attribute_type::TENSOR;
+            p.t = Some(t.clone());
+        }
+    }
+    p
+}

@@ -1,0 +1,9 @@
+//! ONNX output: protobuf types ([`proto`]), the graph builder ([`builder`]), composite operators
+//! ([`ops`]) and the file writer ([`write`]).
+
+pub mod builder;
+pub mod ops;
+pub mod proto;
+pub mod write;
+
+pub use builder::{Attr, GraphBuilder, Value};
