@@ -3,3 +3,10 @@
 //! Data flow: [`checkpoint`] (zip + safe unpickler + safetensors) → typed config and weights →
 //! `graphs` (ONNX via a small builder) → `bundle` (`models/<name>/` with `manifest.json`).
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod checkpoint;
+
+pub use checkpoint::{Checkpoint, CheckpointError, StateDict, Tensor, WeightsChoice};
+pub mod config;
+
+pub use config::ModelConfig;
