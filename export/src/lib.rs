@@ -4,9 +4,12 @@
 //! [`graphs`] (ONNX via the [`onnx`] builder) → [`bundle`] (`models/<name>/` + `manifest.json`).
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod config;
-pub mod bundle;
 pub mod graphs;
 pub mod keys;
 pub mod onnx;
+
+pub use checkpoint::{Checkpoint, CheckpointError, StateDict, Tensor, WeightsChoice};
+pub use config::ModelConfig;
