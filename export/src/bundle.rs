@@ -221,7 +221,7 @@ pub fn export(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            sha256: ckpt.sha256.clone(),
+            sha256: ckpt.sha256().to_string(),
             weights: if use_ema { "ema" } else { "model" }.to_string(),
             saved_task,
         },
