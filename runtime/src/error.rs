@@ -79,7 +79,7 @@ pub enum RuntimeError {
 
     /// An execution provider that was explicitly requested cannot be used.
     #[error(
-        "graph `{graph}`: the {provider} execution provider cannot be used: {reason}. Use \
+        "graph `{graph}`: {provider} cannot be used: {reason}. Use \
          `--device cpu`, or a GPU build of ONNX Runtime (ORT_DYLIB_PATH)"
     )]
     ProviderUnavailable {

@@ -194,16 +194,16 @@ impl GraphSession {
                 reason,
             };
             if !provider.compiled_in() {
-                let reason = format!(
-                    "the ONNX Runtime {} at {} was built without it",
-                    lib.version(),
-                    lib.path().display()
-                );
                 if may_fall_back {
+                    let reason = format!("not in this ONNX Runtime {} build", lib.version());
                     skipped.push((provider.ort_name().into(), reason));
                     continue;
                 }
-                return Err(unavailable(reason));
+                return Err(unavailable(format!(
+                    "the ONNX Runtime {} at {} was built without it",
+                    lib.version(),
+                    lib.path().display()
+                )));
             }
             if let Provider::TensorRt {
                 engine_cache: Some(dir),
