@@ -12,21 +12,26 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NpyError {
+    /// The file could not be read.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Bad magic, version or header.
     #[error("{path}: not a .npy file ({reason})")]
     Format { path: PathBuf, reason: String },
+    /// The element type is not one the requested reader accepts.
     #[error("{path}: element type `{descr}` cannot be read as {wanted}")]
     Dtype {
         path: PathBuf,
         descr: String,
         wanted: &'static str,
     },
+    /// Column-major data.
     #[error("{path}: Fortran-order arrays are not supported (save with C order)")]
     FortranOrder { path: PathBuf },
+    /// The data is shorter or longer than the shape says.
     #[error("{path}: shape {shape:?} needs {expected} data bytes, the file has {actual}")]
     Truncated {
         path: PathBuf,
@@ -34,6 +39,7 @@ pub enum NpyError {
         expected: usize,
         actual: usize,
     },
+    /// A bool byte other than 0 or 1.
     #[error("{path}: bool element {index} is {value}, not 0 or 1")]
     BadBool {
         path: PathBuf,

@@ -10,9 +10,13 @@
 /// ONNX `TensorProto.DataType` values used by the tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Elem {
+    /// `FLOAT`.
     F32 = 1,
+    /// `INT64`.
     I64 = 7,
+    /// `BOOL`.
     Bool = 9,
+    /// `FLOAT16`.
     F16 = 10,
 }
 
@@ -20,16 +24,22 @@ pub enum Elem {
 /// is a scalar).
 #[derive(Debug, Clone)]
 pub struct Io<'a> {
+    /// Tensor name.
     pub name: &'a str,
+    /// Element type.
     pub elem: Elem,
+    /// Dims: numbers are fixed, other text is a symbol.
     pub dims: &'a [&'a str],
 }
 
 /// One node: `op_type(inputs) -> outputs`, default domain.
 #[derive(Debug, Clone)]
 pub struct Node<'a> {
+    /// ONNX operator, e.g. `Add`.
     pub op: &'a str,
+    /// Input tensor names.
     pub inputs: &'a [&'a str],
+    /// Output tensor names.
     pub outputs: &'a [&'a str],
 }
 

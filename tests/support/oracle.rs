@@ -104,13 +104,16 @@ pub struct OracleCase {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OracleError {
+    /// An array file could not be read.
     #[error(transparent)]
     Npy(#[from] NpyError),
+    /// `meta.json` could not be read.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `meta.json` is not valid JSON.
     #[error("{path}: {source}")]
     Json {
         path: PathBuf,
