@@ -1,2 +1,13 @@
 //! `unival-runtime`: drives exported UnIVAL bundles through ONNX Runtime.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod bundle;
+pub mod ep;
+pub mod error;
+pub mod ort_lib;
+pub mod session;
+
+pub use bundle::Bundle;
+pub use ep::{Device, OptLevel, Provider, ProviderReport, SessionOptions};
+pub use error::RuntimeError;
+pub use session::{GraphOutputs, GraphSession, Input};

@@ -1,0 +1,99 @@
+//! `Bundle`: an exported model directory (`models/<name>/`) opened for inference.
+//!
+//! Opening reads `manifest.json` and verifies every listed file's size and sha256 (DESIGN §3:
+//! the runtime refuses a bundle that does not match its manifest). Graph sessions are created on
+//! first use, so a task that needs only the image encoder, the encoder and the decoder never pays
+//! for the video or audio graphs.
+
+use crate::ep::SessionOptions;
+use crate::error::RuntimeError;
+use crate::session::GraphSession;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use unival_manifest::Manifest;
+
+/// An opened, verified bundle and its lazily created graph sessions.
+#[derive(Debug)]
+pub struct Bundle {
+    dir: PathBuf,
+    manifest: Manifest,
+    options: SessionOptions,
+    sessions: BTreeMap<String, GraphSession>,
+}
+
+impl Bundle {
+    /// Reads and verifies the bundle in `dir`. Fails with [`RuntimeError::Manifest`] when the
+    /// manifest is missing, malformed, of another format version, or a file's size or hash
+    /// differs. Loads no graph yet. The TensorRT engine cache key defaults to the manifest's
+    /// bundle hash.
+    pub fn open(dir: &Path, opts: &SessionOptions) -> Result<Bundle, RuntimeError> {
+        let manifest = Manifest::load(dir)?;
+        manifest.verify_files(dir)?;
+        let mut options = opts.clone();
+        if options.cache_key.is_none() {
+            options.cache_key = Some(manifest.bundle_hash());
+        }
+        Ok(Bundle {
+            dir: dir.to_path_buf(),
+            manifest,
+            options,
+            sessions: BTreeMap::new(),
+        })
+    }
+
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The bundle directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The session options graphs are loaded with (cache key filled in).
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
+    /// Whether the manifest lists graph `name` (see `unival_manifest::io::graph`).
+    pub fn has_graph(&self, name: &str) -> bool {
+        self.manifest.graphs.contains_key(name)
+    }
+
+    /// Loads a fresh, uncached session for graph `name`, owned by the caller (for holding the
+    /// encoder and decoder at once, or one session per thread).
+    pub fn load_graph(&self, name: &str) -> Result<GraphSession, RuntimeError> {
+        let spec = self
+            .manifest
+            .graphs
+            .get(name)
+            .ok_or_else(|| RuntimeError::UnknownGraph {
+                bundle: self.manifest.name.clone(),
+                graph: name.to_string(),
+                available: self
+                    .manifest
+                    .graphs
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        GraphSession::load(name, &self.dir.join(&spec.file), spec, &self.options)
+    }
+
+    /// The session for graph `name`, created on first use and kept.
+    pub fn graph(&mut self, name: &str) -> Result<&mut GraphSession, RuntimeError> {
+        if !self.sessions.contains_key(name) {
+            let session = self.load_graph(name)?;
+            self.sessions.insert(name.to_string(), session);
+        }
+        self.sessions
+            .get_mut(name)
+            .ok_or_else(|| RuntimeError::UnknownGraph {
+                bundle: self.manifest.name.clone(),
+                graph: name.to_string(),
+                available: String::new(),
+            })
+    }
+}
