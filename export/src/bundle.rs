@@ -63,7 +63,11 @@ pub enum ExportStep {
     /// Reading and checking the checkpoint.
     Reading,
     /// Building and writing graph `name` (`index` of `total`).
-    Graph { name: String, index: usize, total: usize },
+    Graph {
+        name: String,
+        index: usize,
+        total: usize,
+    },
     /// Hashing the written files.
     Hashing,
 }
@@ -143,9 +147,18 @@ pub fn export(
     type Build<'a> = Box<dyn Fn() -> Result<GraphBuilder, GraphError> + 'a>;
     let enc = root.pp("encoder");
     let builders: Vec<(&str, Build)> = vec![
-        (io::graph::IMAGE_ENCODER, Box::new(|| graphs::image::build(&cfg, &enc, float))),
-        (io::graph::ENCODER, Box::new(|| graphs::encoder::build(&cfg, &root, float))),
-        (io::graph::DECODER, Box::new(|| graphs::decoder::build(&cfg, &root, float))),
+        (
+            io::graph::IMAGE_ENCODER,
+            Box::new(|| graphs::image::build(&cfg, &enc, float)),
+        ),
+        (
+            io::graph::ENCODER,
+            Box::new(|| graphs::encoder::build(&cfg, &root, float)),
+        ),
+        (
+            io::graph::DECODER,
+            Box::new(|| graphs::decoder::build(&cfg, &root, float)),
+        ),
     ];
     let total = builders.len();
     let mut graph_specs = BTreeMap::new();

@@ -1,7 +1,9 @@
 //! `unival export`: checkpoint → bundle, and `unival export synth`: random-init checkpoints in
 //! the real format.
 
-use crate::cli::{ExportArgs, ExportCmd, ExportSub, PrecisionArg, PresetArg, StoreDTypeArg, SynthArgs};
+use crate::cli::{
+    ExportArgs, ExportCmd, ExportSub, PrecisionArg, PresetArg, StoreDTypeArg, SynthArgs,
+};
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
@@ -19,7 +21,9 @@ pub fn run(cmd: ExportCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let checkpoint = args.checkpoint.ok_or_else(|| anyhow!("--checkpoint is required"))?;
+    let checkpoint = args
+        .checkpoint
+        .ok_or_else(|| anyhow!("--checkpoint is required"))?;
     let out_dir = args.out.ok_or_else(|| anyhow!("--out is required"))?;
     let task = args
         .task

@@ -9,7 +9,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let m = Manifest::load(&args.bundle)?;
     let verified = m.verify_files(&args.bundle);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&m).context("serialising the manifest")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&m).context("serialising the manifest")?
+        );
     } else {
         print_summary(&m);
     }
@@ -26,7 +29,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_summary(m: &Manifest) {
-    println!("bundle      {} (format {}, exporter {})", m.name, m.format_version, m.exporter_version);
+    println!(
+        "bundle      {} (format {}, exporter {})",
+        m.name, m.format_version, m.exporter_version
+    );
     println!(
         "source      {} ({} weights, sha256 {}…)",
         m.source.checkpoint,
@@ -37,7 +43,13 @@ fn print_summary(m: &Manifest) {
     let md = &m.model;
     println!(
         "model       dim {} · {} heads · {}+{} layers · ffn {} · modalities {:?} · backbones {:?}",
-        md.embed_dim, md.heads, md.encoder_layers, md.decoder_layers, md.ffn_dim, md.modalities, md.backbones
+        md.embed_dim,
+        md.heads,
+        md.encoder_layers,
+        md.decoder_layers,
+        md.ffn_dim,
+        md.modalities,
+        md.backbones
     );
     let t = &m.task;
     let g = &t.generation;
@@ -50,9 +62,16 @@ fn print_summary(m: &Manifest) {
         g.max_len_b,
         g.min_len,
         g.no_repeat_ngram_size,
-        if g.unnormalized { "unnormalized" } else { "normalized" }
+        if g.unnormalized {
+            "unnormalized"
+        } else {
+            "normalized"
+        }
     );
-    println!("vocab       {} ids (bins from {}, codes from {})", m.vocab.size, m.vocab.bin_start, m.vocab.code_start);
+    println!(
+        "vocab       {} ids (bins from {}, codes from {})",
+        m.vocab.size, m.vocab.bin_start, m.vocab.code_start
+    );
     for (name, spec) in &m.graphs {
         println!("graph       {name}: {}", spec.file);
         for i in &spec.inputs {

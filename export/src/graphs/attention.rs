@@ -23,7 +23,12 @@ impl Heads {
 
 /// `[B, T, D]` → `[B, H, T, hd]`.
 pub fn split_heads(g: &mut GraphBuilder, name: &str, x: Value, h: Heads) -> Value {
-    let x = reshape(g, &format!("{name}.split"), x, &[0, 0, h.heads as i64, h.head_dim() as i64]);
+    let x = reshape(
+        g,
+        &format!("{name}.split"),
+        x,
+        &[0, 0, h.heads as i64, h.head_dim() as i64],
+    );
     transpose(g, &format!("{name}.heads"), x, &[0, 2, 1, 3])
 }
 
@@ -78,5 +83,13 @@ pub fn attend(
     }
     let o = merge_heads(g, name, o, h);
     let out = Linear::new(&w.pp("out_proj"), h.dim, h.dim)?;
-    Ok(linear(g, &format!("{name}.out_proj"), o, &out.weight, out.bias.as_deref(), h.dim, h.dim))
+    Ok(linear(
+        g,
+        &format!("{name}.out_proj"),
+        o,
+        &out.weight,
+        out.bias.as_deref(),
+        h.dim,
+        h.dim,
+    ))
 }

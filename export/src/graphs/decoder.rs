@@ -10,7 +10,9 @@ use super::positions::{rel_bias, token_buckets};
 use super::weights::{Norm, Weights};
 use super::{ffn, sym, GraphError, LN_EPS};
 use crate::config::ModelConfig;
-use crate::onnx::ops::{binary, concat, dim, gather, layer_norm, range, reshape, transpose, unsqueeze};
+use crate::onnx::ops::{
+    binary, concat, dim, gather, layer_norm, range, reshape, transpose, unsqueeze,
+};
 use crate::onnx::{Attr, GraphBuilder, Value};
 use unival_manifest::{io, DType, Dim};
 
@@ -27,8 +29,16 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
 
     let tokens = g.input(io::TOKENS, DType::I64, vec![sym("n"), sym("t")]);
     let past_len = g.input(io::PAST_LEN, DType::I64, vec![]);
-    let enc_pad = g.input(io::ENCODER_PADDING_MASK, DType::Bool, vec![sym("enc_batch"), sym("seq")]);
-    let cross_pos_k = g.input(io::CROSS_POS_K, DType::F32, vec![Dim::Fixed(1), heads.clone(), sym("seq"), hd.clone()]);
+    let enc_pad = g.input(
+        io::ENCODER_PADDING_MASK,
+        DType::Bool,
+        vec![sym("enc_batch"), sym("seq")],
+    );
+    let cross_pos_k = g.input(
+        io::CROSS_POS_K,
+        DType::F32,
+        vec![Dim::Fixed(1), heads.clone(), sym("seq"), hd.clone()],
+    );
     let mut cross = Vec::new();
     for l in 0..cfg.decoder_layers {
         let dims = vec![sym("enc_batch"), heads.clone(), sym("seq"), hd.clone()];
@@ -57,13 +67,32 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     let pe_all = gather(&mut g, "positions.rows", table, all_pos);
     let n = Norm::new(&dec.pp("pos_ln"), d)?;
     let pe_all = layer_norm(&mut g, "pos_ln", pe_all, &n.weight, &n.bias, LN_EPS);
-    let pe_new = g.node("Gather", "positions.new_rows", &[pe_all, new_pos], &[("axis", Attr::Int(0))]);
+    let pe_new = g.node(
+        "Gather",
+        "positions.new_rows",
+        &[pe_all, new_pos],
+        &[("axis", Attr::Int(0))],
+    );
     let pe_all3 = unsqueeze(&mut g, "positions.all3", pe_all, &[0]);
     let pe_new3 = unsqueeze(&mut g, "positions.new3", pe_new, &[0]);
 
     // Self-attention bias: absolute (TUPE) + causal; relative per layer below.
-    let sq = project_heads(&mut g, "self_pos_q_linear", &dec.pp("self_pos_q_linear"), pe_new3, h, Some(h.scaling))?;
-    let sk = project_heads(&mut g, "self_pos_k_linear", &dec.pp("self_pos_k_linear"), pe_all3, h, None)?;
+    let sq = project_heads(
+        &mut g,
+        "self_pos_q_linear",
+        &dec.pp("self_pos_q_linear"),
+        pe_new3,
+        h,
+        Some(h.scaling),
+    )?;
+    let sk = project_heads(
+        &mut g,
+        "self_pos_k_linear",
+        &dec.pp("self_pos_k_linear"),
+        pe_all3,
+        h,
+        None,
+    )?;
     let skt = transpose(&mut g, "self_abs.kt", sk, &[0, 1, 3, 2]);
     let self_abs = g.node("MatMul", "self_abs", &[sq, skt], &[]);
     let qi = unsqueeze(&mut g, "causal.q", new_pos, &[1]);
@@ -73,10 +102,23 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     let fzero = g.float_const("causal.zero", &[], &[0.0]);
     let causal = g.node("Where", "causal.mask", &[future, ninf, fzero], &[]);
     let self_abs = binary(&mut g, "Add", "self_abs.causal", self_abs, causal);
-    let tok_idx = token_buckets(&mut g, "token_buckets", new_pos, all_pos, cfg.token_bucket_size as i64);
+    let tok_idx = token_buckets(
+        &mut g,
+        "token_buckets",
+        new_pos,
+        all_pos,
+        cfg.token_bucket_size as i64,
+    );
 
     // Cross-attention bias: decoder position queries against the encoder's position keys.
-    let cq = project_heads(&mut g, "cross_pos_q_linear", &dec.pp("cross_pos_q_linear"), pe_new3, h, Some(h.scaling))?;
+    let cq = project_heads(
+        &mut g,
+        "cross_pos_q_linear",
+        &dec.pp("cross_pos_q_linear"),
+        pe_new3,
+        h,
+        Some(h.scaling),
+    )?;
     let ckt = transpose(&mut g, "cross_abs.kt", cross_pos_k, &[0, 1, 3, 2]);
     let cross_abs = g.node("MatMul", "cross_abs", &[cq, ckt], &[]);
     let pad_bias = g.node("Where", "cross_pad.bias", &[enc_pad, ninf, fzero], &[]);
@@ -102,38 +144,121 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     for l in 0..cfg.decoder_layers {
         let lw = dec.pp(format!("layers.{l}"));
         let name = format!("layers.{l}");
-        let tt = dec.get(&format!("token_rel_pos_table_list.{l}.weight"), &[tok_rows, h.heads])?;
-        let tt = g.weight(&format!("{name}.token_rel_table"), &[tok_rows, h.heads], &tt);
+        let tt = dec.get(
+            &format!("token_rel_pos_table_list.{l}.weight"),
+            &[tok_rows, h.heads],
+        )?;
+        let tt = g.weight(
+            &format!("{name}.token_rel_table"),
+            &[tok_rows, h.heads],
+            &tt,
+        );
         let rel = rel_bias(&mut g, &format!("{name}.token_rel"), tt, tok_idx);
         let rel = unsqueeze(&mut g, &format!("{name}.rel4"), rel, &[0]);
         let self_bias = binary(&mut g, "Add", &format!("{name}.self_bias"), self_abs, rel);
 
         let n = Norm::new(&lw.pp("self_attn_layer_norm"), d)?;
-        let hx = layer_norm(&mut g, &format!("{name}.self_attn_layer_norm"), x, &n.weight, &n.bias, LN_EPS);
+        let hx = layer_norm(
+            &mut g,
+            &format!("{name}.self_attn_layer_norm"),
+            x,
+            &n.weight,
+            &n.bias,
+            LN_EPS,
+        );
         let aw = lw.pp("self_attn");
-        let q = project_heads(&mut g, &format!("{name}.self.q"), &aw.pp("q_proj"), hx, h, Some(h.scaling))?;
-        let k = project_heads(&mut g, &format!("{name}.self.k"), &aw.pp("k_proj"), hx, h, None)?;
-        let v = project_heads(&mut g, &format!("{name}.self.v"), &aw.pp("v_proj"), hx, h, None)?;
+        let q = project_heads(
+            &mut g,
+            &format!("{name}.self.q"),
+            &aw.pp("q_proj"),
+            hx,
+            h,
+            Some(h.scaling),
+        )?;
+        let k = project_heads(
+            &mut g,
+            &format!("{name}.self.k"),
+            &aw.pp("k_proj"),
+            hx,
+            h,
+            None,
+        )?;
+        let v = project_heads(
+            &mut g,
+            &format!("{name}.self.v"),
+            &aw.pp("v_proj"),
+            hx,
+            h,
+            None,
+        )?;
         let (pk, pv) = past[l];
         let k = concat(&mut g, &format!("{name}.self.k_cache"), &[pk, k], 2);
         let v = concat(&mut g, &format!("{name}.self.v_cache"), &[pv, v], 2);
         presents.push((k, v));
-        let mut a = attend(&mut g, &format!("{name}.self_attn"), &aw, q, k, v, self_bias, h, cfg.scale_heads)?;
+        let mut a = attend(
+            &mut g,
+            &format!("{name}.self_attn"),
+            &aw,
+            q,
+            k,
+            v,
+            self_bias,
+            h,
+            cfg.scale_heads,
+        )?;
         if cfg.scale_attn {
             let n = Norm::new(&lw.pp("self_attn_ln"), d)?;
-            a = layer_norm(&mut g, &format!("{name}.self_attn_ln"), a, &n.weight, &n.bias, LN_EPS);
+            a = layer_norm(
+                &mut g,
+                &format!("{name}.self_attn_ln"),
+                a,
+                &n.weight,
+                &n.bias,
+                LN_EPS,
+            );
         }
         x = binary(&mut g, "Add", &format!("{name}.self_residual"), x, a);
 
         let n = Norm::new(&lw.pp("encoder_attn_layer_norm"), d)?;
-        let hx = layer_norm(&mut g, &format!("{name}.encoder_attn_layer_norm"), x, &n.weight, &n.bias, LN_EPS);
+        let hx = layer_norm(
+            &mut g,
+            &format!("{name}.encoder_attn_layer_norm"),
+            x,
+            &n.weight,
+            &n.bias,
+            LN_EPS,
+        );
         let cw = lw.pp("encoder_attn");
-        let q = project_heads(&mut g, &format!("{name}.cross.q"), &cw.pp("q_proj"), hx, h, Some(h.scaling))?;
+        let q = project_heads(
+            &mut g,
+            &format!("{name}.cross.q"),
+            &cw.pp("q_proj"),
+            hx,
+            h,
+            Some(h.scaling),
+        )?;
         let (ck, cv) = cross[l];
-        let mut a = attend(&mut g, &format!("{name}.encoder_attn"), &cw, q, ck, cv, cross_bias, h, cfg.scale_heads)?;
+        let mut a = attend(
+            &mut g,
+            &format!("{name}.encoder_attn"),
+            &cw,
+            q,
+            ck,
+            cv,
+            cross_bias,
+            h,
+            cfg.scale_heads,
+        )?;
         if cfg.scale_attn {
             let n = Norm::new(&lw.pp("cross_attn_ln"), d)?;
-            a = layer_norm(&mut g, &format!("{name}.cross_attn_ln"), a, &n.weight, &n.bias, LN_EPS);
+            a = layer_norm(
+                &mut g,
+                &format!("{name}.cross_attn_ln"),
+                a,
+                &n.weight,
+                &n.bias,
+                LN_EPS,
+            );
         }
         x = binary(&mut g, "Add", &format!("{name}.cross_residual"), x, a);
         x = ffn(&mut g, &name, &lw, x, cfg)?;
@@ -144,7 +269,12 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     }
     let logits = output_projection(&mut g, x, etable, d);
 
-    g.output(io::LOGITS, logits, DType::F32, vec![sym("n"), sym("t"), Dim::Fixed(vocab as i64)]);
+    g.output(
+        io::LOGITS,
+        logits,
+        DType::F32,
+        vec![sym("n"), sym("t"), Dim::Fixed(vocab as i64)],
+    );
     for (l, (k, v)) in presents.into_iter().enumerate() {
         let dims = vec![sym("n"), heads.clone(), sym("total"), hd.clone()];
         g.output(&io::present_self_k(l), k, DType::F32, dims.clone());
@@ -158,9 +288,19 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
 fn output_projection(g: &mut GraphBuilder, x: Value, table: Value, d: usize) -> Value {
     let shape = g.node("Shape", "output_projection.in_shape", &[x], &[]);
     let flat = reshape(g, "output_projection.flat", x, &[-1, d as i64]);
-    let y = g.node("Gemm", "output_projection.gemm", &[flat, table], &[("transB", Attr::Int(1))]);
+    let y = g.node(
+        "Gemm",
+        "output_projection.gemm",
+        &[flat, table],
+        &[("transB", Attr::Int(1))],
+    );
     let lead = g.ints("output_projection.lead_index", &[0, 1]);
-    let lead = g.node("Gather", "output_projection.lead", &[shape, lead], &[("axis", Attr::Int(0))]);
+    let lead = g.node(
+        "Gather",
+        "output_projection.lead",
+        &[shape, lead],
+        &[("axis", Attr::Int(0))],
+    );
     let minus1 = g.ints("output_projection.vocab", &[-1]);
     let out_shape = concat(g, "output_projection.out_shape", &[lead, minus1], 0);
     g.node("Reshape", "output_projection", &[y, out_shape], &[])

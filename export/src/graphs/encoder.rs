@@ -10,7 +10,7 @@ use super::weights::{Linear, Norm, Weights};
 use super::{ffn, sym, GraphError, LN_EPS};
 use crate::config::ModelConfig;
 use crate::onnx::ops::{binary, concat, dim, gather, layer_norm, linear, range, unsqueeze};
-use crate::onnx::{Attr, GraphBuilder, Value};
+use crate::onnx::{Attr, GraphBuilder};
 use unival_manifest::{io, DType, Dim};
 
 /// Attention shape facts of the encoder.
@@ -44,9 +44,21 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     let vocab = vocab.first().copied().unwrap_or(0);
     let mut g = GraphBuilder::new(io::graph::ENCODER, float);
     let batch = sym("batch");
-    let src = g.input(io::SRC_TOKENS, DType::I64, vec![batch.clone(), sym("src_len")]);
-    let patches = g.input(io::PATCH_EMBEDS, DType::F32, vec![batch.clone(), sym("patches"), Dim::Fixed(d as i64)]);
-    let patch_pos = g.input(io::PATCH_POS_EMBEDS, DType::F32, vec![sym("patches"), Dim::Fixed(d as i64)]);
+    let src = g.input(
+        io::SRC_TOKENS,
+        DType::I64,
+        vec![batch.clone(), sym("src_len")],
+    );
+    let patches = g.input(
+        io::PATCH_EMBEDS,
+        DType::F32,
+        vec![batch.clone(), sym("patches"), Dim::Fixed(d as i64)],
+    );
+    let patch_pos = g.input(
+        io::PATCH_POS_EMBEDS,
+        DType::F32,
+        vec![sym("patches"), Dim::Fixed(d as i64)],
+    );
     let patch_ids = g.input(io::PATCH_POS_IDS, DType::I64, vec![sym("patches")]);
 
     // Embeddings (§2.6).
@@ -67,11 +79,25 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     }
     if cfg.layernorm_embedding {
         let n = Norm::new(&enc.pp("layernorm_embedding"), d)?;
-        xt = layer_norm(&mut g, "layernorm_embedding", xt, &n.weight, &n.bias, LN_EPS);
+        xt = layer_norm(
+            &mut g,
+            "layernorm_embedding",
+            xt,
+            &n.weight,
+            &n.bias,
+            LN_EPS,
+        );
     }
     if cfg.patch_layernorm_embedding {
         let n = Norm::new(&enc.pp("patch_layernorm_embedding"), d)?;
-        xp = layer_norm(&mut g, "patch_layernorm_embedding", xp, &n.weight, &n.bias, LN_EPS);
+        xp = layer_norm(
+            &mut g,
+            "patch_layernorm_embedding",
+            xp,
+            &n.weight,
+            &n.bias,
+            LN_EPS,
+        );
     }
     let x = concat(&mut g, "embed.concat", &[xp, xt], 1);
 
@@ -88,7 +114,12 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         raw_data: vec![0],
         ..Default::default()
     };
-    let patch_pad = g.node("ConstantOfShape", "padding.patch", &[pshape], &[("value", Attr::Tensor(false_t))]);
+    let patch_pad = g.node(
+        "ConstantOfShape",
+        "padding.patch",
+        &[pshape],
+        &[("value", Attr::Tensor(false_t))],
+    );
     let pad = concat(&mut g, "padding.mask", &[patch_pad, text_pad], 1);
     let keep = g.node("Not", "padding.keep", &[pad], &[]);
     let keep = g.cast("padding.keep_float", keep, float);
@@ -103,20 +134,56 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     let zero_i = g.const_i64("positions.zero", &[], &[0]);
     let text_pos = range(&mut g, "positions.text", zero_i, lt);
     let pos_table = enc.get("embed_positions.weight", &[cfg.max_source_positions + 2, d])?;
-    let pos_table = g.weight("embed_positions", &[cfg.max_source_positions + 2, d], &pos_table);
+    let pos_table = g.weight(
+        "embed_positions",
+        &[cfg.max_source_positions + 2, d],
+        &pos_table,
+    );
     let pe_t = gather(&mut g, "positions.text_rows", pos_table, text_pos);
     let n = Norm::new(&enc.pp("pos_ln"), d)?;
     let pe_t = layer_norm(&mut g, "pos_ln", pe_t, &n.weight, &n.bias, LN_EPS);
     let n = Norm::new(&enc.pp("image_pos_ln"), d)?;
-    let pe_p = layer_norm(&mut g, "image_pos_ln", patch_pos, &n.weight, &n.bias, LN_EPS);
+    let pe_p = layer_norm(
+        &mut g,
+        "image_pos_ln",
+        patch_pos,
+        &n.weight,
+        &n.bias,
+        LN_EPS,
+    );
     let pe = concat(&mut g, "positions.all", &[pe_p, pe_t], 0);
     let pe3 = unsqueeze(&mut g, "positions.batched", pe, &[0]);
-    let pq = project_heads(&mut g, "pos_q_linear", &enc.pp("pos_q_linear"), pe3, h, Some(h.scaling))?;
-    let pk = project_heads(&mut g, "pos_k_linear", &enc.pp("pos_k_linear"), pe3, h, None)?;
+    let pq = project_heads(
+        &mut g,
+        "pos_q_linear",
+        &enc.pp("pos_q_linear"),
+        pe3,
+        h,
+        Some(h.scaling),
+    )?;
+    let pk = project_heads(
+        &mut g,
+        "pos_k_linear",
+        &enc.pp("pos_k_linear"),
+        pe3,
+        h,
+        None,
+    )?;
     let pkt = crate::onnx::ops::transpose(&mut g, "abs_bias.kt", pk, &[0, 1, 3, 2]);
     let abs_bias = g.node("MatMul", "abs_bias", &[pq, pkt], &[]);
-    let tok_idx = token_buckets(&mut g, "token_buckets", text_pos, text_pos, cfg.token_bucket_size as i64);
-    let img_idx = image_buckets(&mut g, "image_buckets", patch_ids, cfg.image_bucket_size as i64);
+    let tok_idx = token_buckets(
+        &mut g,
+        "token_buckets",
+        text_pos,
+        text_pos,
+        cfg.token_bucket_size as i64,
+    );
+    let img_idx = image_buckets(
+        &mut g,
+        "image_buckets",
+        patch_ids,
+        cfg.image_bucket_size as i64,
+    );
     let nb = cfg.image_bucket_size;
     let img_rows = (2 * nb - 1) * (2 * nb - 1) + 3;
     let tok_rows = 2 * cfg.token_bucket_size - 1;
@@ -127,27 +194,78 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     for l in 0..cfg.encoder_layers {
         let lw = enc.pp(format!("layers.{l}"));
         let name = format!("layers.{l}");
-        let tt = enc.get(&format!("token_rel_pos_table_list.{l}.weight"), &[tok_rows, h.heads])?;
-        let tt = g.weight(&format!("{name}.token_rel_table"), &[tok_rows, h.heads], &tt);
-        let it = enc.get(&format!("image_rel_pos_table_list.{l}.weight"), &[img_rows, h.heads])?;
-        let it = g.weight(&format!("{name}.image_rel_table"), &[img_rows, h.heads], &it);
+        let tt = enc.get(
+            &format!("token_rel_pos_table_list.{l}.weight"),
+            &[tok_rows, h.heads],
+        )?;
+        let tt = g.weight(
+            &format!("{name}.token_rel_table"),
+            &[tok_rows, h.heads],
+            &tt,
+        );
+        let it = enc.get(
+            &format!("image_rel_pos_table_list.{l}.weight"),
+            &[img_rows, h.heads],
+        )?;
+        let it = g.weight(
+            &format!("{name}.image_rel_table"),
+            &[img_rows, h.heads],
+            &it,
+        );
         let tok_rel = rel_bias(&mut g, &format!("{name}.token_rel"), tt, tok_idx);
         let img_rel = rel_bias(&mut g, &format!("{name}.image_rel"), it, img_idx);
-        let rel = block_diag(&mut g, &format!("{name}.rel"), img_rel, tok_rel, h.heads as i64);
+        let rel = block_diag(
+            &mut g,
+            &format!("{name}.rel"),
+            img_rel,
+            tok_rel,
+            h.heads as i64,
+        );
         let rel = unsqueeze(&mut g, &format!("{name}.rel4"), rel, &[0]);
         let bias = binary(&mut g, "Add", &format!("{name}.pos_bias"), abs_bias, rel);
         let bias = binary(&mut g, "Add", &format!("{name}.bias"), bias, key_mask);
 
         let n = Norm::new(&lw.pp("self_attn_layer_norm"), d)?;
-        let hx = layer_norm(&mut g, &format!("{name}.self_attn_layer_norm"), x, &n.weight, &n.bias, LN_EPS);
+        let hx = layer_norm(
+            &mut g,
+            &format!("{name}.self_attn_layer_norm"),
+            x,
+            &n.weight,
+            &n.bias,
+            LN_EPS,
+        );
         let aw = lw.pp("self_attn");
-        let q = project_heads(&mut g, &format!("{name}.q"), &aw.pp("q_proj"), hx, h, Some(h.scaling))?;
+        let q = project_heads(
+            &mut g,
+            &format!("{name}.q"),
+            &aw.pp("q_proj"),
+            hx,
+            h,
+            Some(h.scaling),
+        )?;
         let k = project_heads(&mut g, &format!("{name}.k"), &aw.pp("k_proj"), hx, h, None)?;
         let v = project_heads(&mut g, &format!("{name}.v"), &aw.pp("v_proj"), hx, h, None)?;
-        let mut a = attend(&mut g, &format!("{name}.self_attn"), &aw, q, k, v, bias, h, cfg.scale_heads)?;
+        let mut a = attend(
+            &mut g,
+            &format!("{name}.self_attn"),
+            &aw,
+            q,
+            k,
+            v,
+            bias,
+            h,
+            cfg.scale_heads,
+        )?;
         if cfg.scale_attn {
             let n = Norm::new(&lw.pp("attn_ln"), d)?;
-            a = layer_norm(&mut g, &format!("{name}.attn_ln"), a, &n.weight, &n.bias, LN_EPS);
+            a = layer_norm(
+                &mut g,
+                &format!("{name}.attn_ln"),
+                a,
+                &n.weight,
+                &n.bias,
+                LN_EPS,
+            );
         }
         x = binary(&mut g, "Add", &format!("{name}.attn_residual"), x, a);
         x = ffn(&mut g, &name, &lw, x, cfg)?;
@@ -160,7 +278,15 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     // What the decoder needs, computed once per input (DESIGN.md §3).
     let dec = root.pp("decoder");
     let cpk = Linear::new(&dec.pp("cross_pos_k_linear"), d, d)?;
-    let cpk_y = linear(&mut g, "cross_pos_k_linear", pe3, &cpk.weight, cpk.bias.as_deref(), d, d);
+    let cpk_y = linear(
+        &mut g,
+        "cross_pos_k_linear",
+        pe3,
+        &cpk.weight,
+        cpk.bias.as_deref(),
+        d,
+        d,
+    );
     let cross_pos_k = split_heads(&mut g, "cross_pos_k", cpk_y, dh);
     let hd = Dim::Fixed(dh.head_dim() as i64);
     let heads = Dim::Fixed(dh.heads as i64);
@@ -178,10 +304,30 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         let shape = g.node("Shape", "position_embeddings.shape", &[x], &[]);
         g.node("Expand", "position_embeddings.batched", &[pe3, shape], &[])
     };
-    g.output(io::ENCODER_OUT, x, DType::F32, vec![batch.clone(), seq.clone(), dm.clone()]);
-    g.output(io::ENCODER_PADDING_MASK, pad, DType::Bool, vec![batch.clone(), seq.clone()]);
-    g.output(io::POSITION_EMBEDDINGS, pe_b, DType::F32, vec![batch.clone(), seq.clone(), dm]);
-    g.output(io::CROSS_POS_K, cross_pos_k, DType::F32, vec![Dim::Fixed(1), heads.clone(), seq.clone(), hd.clone()]);
+    g.output(
+        io::ENCODER_OUT,
+        x,
+        DType::F32,
+        vec![batch.clone(), seq.clone(), dm.clone()],
+    );
+    g.output(
+        io::ENCODER_PADDING_MASK,
+        pad,
+        DType::Bool,
+        vec![batch.clone(), seq.clone()],
+    );
+    g.output(
+        io::POSITION_EMBEDDINGS,
+        pe_b,
+        DType::F32,
+        vec![batch.clone(), seq.clone(), dm],
+    );
+    g.output(
+        io::CROSS_POS_K,
+        cross_pos_k,
+        DType::F32,
+        vec![Dim::Fixed(1), heads.clone(), seq.clone(), hd.clone()],
+    );
     for (l, (k, v)) in cross.into_iter().enumerate() {
         let dims = vec![batch.clone(), heads.clone(), seq.clone(), hd.clone()];
         g.output(&io::cross_k(l), k, DType::F32, dims.clone());
@@ -189,4 +335,3 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     }
     Ok(g)
 }
-

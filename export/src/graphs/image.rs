@@ -34,9 +34,24 @@ pub fn build(cfg: &ModelConfig, enc: &Weights, float: DType) -> Result<GraphBuil
     let feat = backbone.build(&mut g, "embed_images", x);
     let flat = reshape(&mut g, "patches.flatten", feat, &[0, 0, -1]);
     let flat = transpose(&mut g, "patches.nlc", flat, &[0, 2, 1]);
-    let mut emb = linear(&mut g, "image_proj", flat, &proj.weight, proj.bias.as_deref(), c, d);
+    let mut emb = linear(
+        &mut g,
+        "image_proj",
+        flat,
+        &proj.weight,
+        proj.bias.as_deref(),
+        c,
+        d,
+    );
     if let Some(n) = &ln {
-        emb = layer_norm(&mut g, "layernorm_image_embedding", emb, &n.weight, &n.bias, LN_EPS);
+        emb = layer_norm(
+            &mut g,
+            "layernorm_image_embedding",
+            emb,
+            &n.weight,
+            &n.bias,
+            LN_EPS,
+        );
     }
     let gh = dim(&mut g, "grid.h", feat, 2);
     let gw = dim(&mut g, "grid.w", feat, 3);
@@ -48,10 +63,25 @@ pub fn build(cfg: &ModelConfig, enc: &Weights, float: DType) -> Result<GraphBuil
         io::BACKBONE_OUT,
         feat,
         DType::F32,
-        vec![sym("batch"), Dim::Fixed(c as i64), sym("grid_h"), sym("grid_w")],
+        vec![
+            sym("batch"),
+            Dim::Fixed(c as i64),
+            sym("grid_h"),
+            sym("grid_w"),
+        ],
     );
-    g.output(io::PATCH_EMBEDS, emb, DType::F32, vec![sym("batch"), sym("patches"), Dim::Fixed(d as i64)]);
-    g.output(io::PATCH_POS_EMBEDS, pos, DType::F32, vec![sym("patches"), Dim::Fixed(d as i64)]);
+    g.output(
+        io::PATCH_EMBEDS,
+        emb,
+        DType::F32,
+        vec![sym("batch"), sym("patches"), Dim::Fixed(d as i64)],
+    );
+    g.output(
+        io::PATCH_POS_EMBEDS,
+        pos,
+        DType::F32,
+        vec![sym("patches"), Dim::Fixed(d as i64)],
+    );
     g.output(io::PATCH_POS_IDS, ids, DType::I64, vec![sym("patches")]);
     Ok(g)
 }

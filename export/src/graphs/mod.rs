@@ -56,9 +56,24 @@ pub fn ffn(
     let d = cfg.embed_dim;
     let f = cfg.ffn_dim;
     let n = Norm::new(&lw.pp("final_layer_norm"), d)?;
-    let h = layer_norm(g, &format!("{name}.final_layer_norm"), x, &n.weight, &n.bias, LN_EPS);
+    let h = layer_norm(
+        g,
+        &format!("{name}.final_layer_norm"),
+        x,
+        &n.weight,
+        &n.bias,
+        LN_EPS,
+    );
     let fc1 = Linear::new(&lw.pp("fc1"), d, f)?;
-    let h = linear(g, &format!("{name}.fc1"), h, &fc1.weight, fc1.bias.as_deref(), d, f);
+    let h = linear(
+        g,
+        &format!("{name}.fc1"),
+        h,
+        &fc1.weight,
+        fc1.bias.as_deref(),
+        d,
+        f,
+    );
     let mut h = match cfg.activation_fn.as_str() {
         "gelu" => gelu(g, &format!("{name}.gelu"), h),
         "relu" => g.node("Relu", &format!("{name}.relu"), &[h], &[]),
@@ -70,10 +85,25 @@ pub fn ffn(
     };
     if cfg.scale_fc {
         let n = Norm::new(&lw.pp("ffn_layernorm"), f)?;
-        h = layer_norm(g, &format!("{name}.ffn_layernorm"), h, &n.weight, &n.bias, LN_EPS);
+        h = layer_norm(
+            g,
+            &format!("{name}.ffn_layernorm"),
+            h,
+            &n.weight,
+            &n.bias,
+            LN_EPS,
+        );
     }
     let fc2 = Linear::new(&lw.pp("fc2"), f, d)?;
-    let h = linear(g, &format!("{name}.fc2"), h, &fc2.weight, fc2.bias.as_deref(), f, d);
+    let h = linear(
+        g,
+        &format!("{name}.fc2"),
+        h,
+        &fc2.weight,
+        fc2.bias.as_deref(),
+        f,
+        d,
+    );
     Ok(binary(g, "Add", &format!("{name}.ffn_residual"), x, h))
 }
 
@@ -87,7 +117,9 @@ pub fn check_supported(cfg: &ModelConfig) -> Result<(), GraphError> {
         return bad("qk_norm=True");
     }
     if cfg.entangle_position_embedding || !cfg.disable_entangle {
-        return bad("entangled position embeddings (disable_entangle=False); UnIVAL checkpoints set it");
+        return bad(
+            "entangled position embeddings (disable_entangle=False); UnIVAL checkpoints set it",
+        );
     }
     if !cfg.encoder_normalize_before || !cfg.decoder_normalize_before {
         return bad("post-LN layers (normalize_before=False)");

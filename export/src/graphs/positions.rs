@@ -11,7 +11,13 @@ pub const TOKEN_BUCKET_MAX_POSITION: i64 = 1024;
 
 /// Text relative-position buckets for query positions `q [tq]` and key positions `k [tk]`
 /// (int64) → `[tq, tk]` int64 bucket ids (spec §2.7 `tok_bucket(i − j)`).
-pub fn token_buckets(g: &mut GraphBuilder, name: &str, q: Value, k: Value, bucket_size: i64) -> Value {
+pub fn token_buckets(
+    g: &mut GraphBuilder,
+    name: &str,
+    q: Value,
+    k: Value,
+    bucket_size: i64,
+) -> Value {
     let mid = bucket_size / 2;
     let qi = unsqueeze(g, &format!("{name}.q"), q, &[1]);
     let kj = unsqueeze(g, &format!("{name}.k"), k, &[0]);
@@ -31,7 +37,12 @@ pub fn token_buckets(g: &mut GraphBuilder, name: &str, q: Value, k: Value, bucke
     let log_pos = binary(g, "Add", &format!("{name}.log_pos"), ceil, midc);
     let signed = binary(g, "Mul", &format!("{name}.signed"), log_pos, sign);
     let near = g.node("LessOrEqual", &format!("{name}.near"), &[absf, midc], &[]);
-    let bucketf = g.node("Where", &format!("{name}.select"), &[near, relf, signed], &[]);
+    let bucketf = g.node(
+        "Where",
+        &format!("{name}.select"),
+        &[near, relf, signed],
+        &[],
+    );
     let bucket = g.cast(&format!("{name}.bucket_i64"), bucketf, DType::I64);
     let off = g.const_i64(&format!("{name}.offset"), &[], &[bucket_size - 1]);
     binary(g, "Add", name, bucket, off)
@@ -44,7 +55,12 @@ pub fn image_buckets(g: &mut GraphBuilder, name: &str, ids: Value, b: i64) -> Va
     let bc = g.const_i64(&format!("{name}.b"), &[], &[b]);
     let z = binary(g, "Sub", &format!("{name}.zero_based"), ids, one);
     let h = binary(g, "Div", &format!("{name}.h"), z, bc);
-    let w = g.node("Mod", &format!("{name}.w"), &[z, bc], &[("fmod", Attr::Int(0))]);
+    let w = g.node(
+        "Mod",
+        &format!("{name}.w"),
+        &[z, bc],
+        &[("fmod", Attr::Int(0))],
+    );
     let hi = unsqueeze(g, &format!("{name}.hi"), h, &[1]);
     let hj = unsqueeze(g, &format!("{name}.hj"), h, &[0]);
     let wi = unsqueeze(g, &format!("{name}.wi"), w, &[1]);
@@ -61,7 +77,12 @@ pub fn image_buckets(g: &mut GraphBuilder, name: &str, ids: Value, b: i64) -> Va
 
 /// Looks up a relative table `[buckets, heads]` at `idx [a, b]` → `[heads, a, b]`.
 pub fn rel_bias(g: &mut GraphBuilder, name: &str, table: Value, idx: Value) -> Value {
-    let gathered = g.node("Gather", &format!("{name}.gather"), &[table, idx], &[("axis", Attr::Int(0))]);
+    let gathered = g.node(
+        "Gather",
+        &format!("{name}.gather"),
+        &[table, idx],
+        &[("axis", Attr::Int(0))],
+    );
     transpose(g, name, gathered, &[2, 0, 1])
 }
 

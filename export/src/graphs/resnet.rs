@@ -82,7 +82,10 @@ impl ConvBn {
                 ("strides", Attr::Ints(vec![self.stride as i64; spatial])),
                 ("pads", Attr::Ints(vec![self.pad as i64; 2 * spatial])),
                 ("group", Attr::Int(self.groups as i64)),
-                ("kernel_shape", Attr::Ints(self.shape[2..].iter().map(|&k| k as i64).collect())),
+                (
+                    "kernel_shape",
+                    Attr::Ints(self.shape[2..].iter().map(|&k| k as i64).collect()),
+                ),
             ],
         );
         if relu {
@@ -105,7 +108,13 @@ impl Bottleneck {
     /// Reads block weights under `w` (e.g. `layer2.0`); `groups` > 1 for ResNeXt.
     pub fn new(w: &Weights, stride: usize, groups: usize) -> Result<Self, GraphError> {
         let downsample = if w.has("downsample.0.weight") {
-            Some(ConvBn::fold(&w.pp("downsample.0"), &w.pp("downsample.1"), stride, 0, 1)?)
+            Some(ConvBn::fold(
+                &w.pp("downsample.0"),
+                &w.pp("downsample.1"),
+                stride,
+                0,
+                1,
+            )?)
         } else {
             None
         };

@@ -2,9 +2,9 @@
 //! caller's prefix, and only this file touches protobuf strings (STYLE.md rule 4).
 
 use super::proto::{
-    attribute_type, data_type, dimension, AttributeProto, DimensionProto, GraphProto,
-    ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto,
-    TypeProto, ValueInfoProto,
+    attribute_type, data_type, dimension, AttributeProto, DimensionProto, GraphProto, ModelProto,
+    NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto,
+    ValueInfoProto,
 };
 use half::f16;
 use std::collections::HashSet;
@@ -30,6 +30,15 @@ pub enum Attr {
     Tensor(TensorProto),
 }
 
+/// A node whose value names are resolved only at [`GraphBuilder::finish`], so outputs can be
+/// renamed to their public names after the fact.
+struct PendingNode {
+    op: String,
+    inputs: Vec<Value>,
+    outputs: Vec<Value>,
+    attrs: Vec<AttributeProto>,
+}
+
 /// Builds one ONNX graph. Floating-point weights are stored in `weight_type` (fp32 or fp16);
 /// computation follows the stored type, with the numerically sensitive ops (LayerNorm, softmax)
 /// kept in fp32 by the op helpers.
@@ -37,8 +46,10 @@ pub struct GraphBuilder {
     name: String,
     names: Vec<String>,
     taken: HashSet<String>,
-    nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
+    nodes: Vec<PendingNode>,
+    initializers: Vec<(Value, TensorProto)>,
+    /// Values that are graph inputs or initializers (never renamed).
+    fixed: HashSet<usize>,
     inputs: Vec<ValueInfoProto>,
     outputs: Vec<ValueInfoProto>,
     input_specs: Vec<TensorSpec>,
@@ -95,6 +106,7 @@ impl GraphBuilder {
             name: name.to_string(),
             names: Vec::new(),
             taken: HashSet::new(),
+            fixed: HashSet::new(),
             nodes: Vec::new(),
             initializers: Vec::new(),
             inputs: Vec::new(),
@@ -111,7 +123,7 @@ impl GraphBuilder {
         self.float
     }
 
-    fn fresh(&mut self, wanted: &str) -> Value {
+    fn unique_name(&mut self, wanted: &str) -> String {
         let mut name = wanted.to_string();
         let mut k = 1;
         while self.taken.contains(&name) {
@@ -119,6 +131,11 @@ impl GraphBuilder {
             k += 1;
         }
         self.taken.insert(name.clone());
+        name
+    }
+
+    fn fresh(&mut self, wanted: &str) -> Value {
+        let name = self.unique_name(wanted);
         self.names.push(name);
         Value(self.names.len() - 1)
     }
@@ -132,6 +149,7 @@ impl GraphBuilder {
     /// graph's float type inside, so callers always feed fp32.
     pub fn input(&mut self, name: &str, dtype: DType, dims: Vec<Dim>) -> Value {
         let v = self.fresh(name);
+        self.fixed.insert(v.0);
         self.inputs.push(value_info(name, dtype, &dims));
         self.input_specs.push(TensorSpec {
             name: name.to_string(),
@@ -144,24 +162,24 @@ impl GraphBuilder {
         v
     }
 
-    /// Declares `v` as a graph output named `name` (an `Identity` is added when needed; float
-    /// outputs are cast back to fp32).
+    /// Declares `v` as a graph output named `name`. Float outputs are cast back to fp32; the
+    /// producing value takes the public name (an `Identity` is added for inputs and weights).
     pub fn output(&mut self, name: &str, v: Value, dtype: DType, dims: Vec<Dim>) {
         let mut v = v;
         if dtype == DType::F32 && self.float == DType::F16 {
             v = self.cast(&format!("{name}.to_f32"), v, DType::F32);
         }
+        if self.fixed.contains(&v.0) {
+            v = self.node("Identity", &format!("{name}.identity"), &[v], &[]);
+        }
         if self.names[v.0] != name {
-            let out_name = name.to_string();
-            let input = self.names[v.0].clone();
-            self.taken.insert(out_name.clone());
-            self.nodes.push(NodeProto {
-                input: vec![input],
-                output: vec![out_name.clone()],
-                name: format!("{out_name}.identity"),
-                op_type: "Identity".into(),
-                ..Default::default()
-            });
+            // An internal value already holding the public name gives it up.
+            if let Some(holder) = self.names.iter().position(|n| n == name) {
+                self.names[holder] = self.unique_name(&format!("{name}.internal"));
+            } else {
+                self.taken.insert(name.to_string());
+            }
+            self.names[v.0] = name.to_string();
         }
         self.outputs.push(value_info(name, dtype, &dims));
         self.output_specs.push(TensorSpec {
@@ -173,14 +191,17 @@ impl GraphBuilder {
 
     fn push_initializer(&mut self, name: &str, dims: &[usize], dt: i32, raw: Vec<u8>) -> Value {
         let v = self.fresh(name);
+        self.fixed.insert(v.0);
         self.initializer_bytes += raw.len() as u64;
-        self.initializers.push(TensorProto {
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            data_type: dt,
-            name: self.names[v.0].clone(),
-            raw_data: raw,
-            ..Default::default()
-        });
+        self.initializers.push((
+            v,
+            TensorProto {
+                dims: dims.iter().map(|&d| d as i64).collect(),
+                data_type: dt,
+                raw_data: raw,
+                ..Default::default()
+            },
+        ));
         v
     }
 
@@ -214,7 +235,13 @@ impl GraphBuilder {
     }
 
     /// Adds a node with one output and returns it.
-    pub fn node(&mut self, op: &str, name: &str, inputs: &[Value], attrs: &[(&str, Attr)]) -> Value {
+    pub fn node(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[Value],
+        attrs: &[(&str, Attr)],
+    ) -> Value {
         self.node_multi(op, name, inputs, attrs, 1)[0]
     }
 
@@ -236,14 +263,12 @@ impl GraphBuilder {
                 }
             })
             .collect();
-        let attribute = attrs.iter().map(|(k, a)| attribute(k, a)).collect();
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|v| self.names[v.0].clone()).collect(),
-            output: outs.iter().map(|v| self.names[v.0].clone()).collect(),
-            name: format!("{}.node", self.names[outs[0].0]),
-            op_type: op.to_string(),
-            attribute,
-            ..Default::default()
+        let attrs = attrs.iter().map(|(k, a)| attribute(k, a)).collect();
+        self.nodes.push(PendingNode {
+            op: op.to_string(),
+            inputs: inputs.to_vec(),
+            outputs: outs.clone(),
+            attrs,
         });
         outs
     }
@@ -257,7 +282,12 @@ impl GraphBuilder {
             raw_data: float_bytes(&[0.0], dtype),
             ..Default::default()
         };
-        self.node("ConstantOfShape", name, &[shape], &[("value", Attr::Tensor(value))])
+        self.node(
+            "ConstantOfShape",
+            name,
+            &[shape],
+            &[("value", Attr::Tensor(value))],
+        )
     }
 
     /// A float constant `[1]`-shaped or scalar in the graph's type that is not a weight
@@ -268,7 +298,12 @@ impl GraphBuilder {
 
     /// `Cast` to `to`.
     pub fn cast(&mut self, name: &str, x: Value, to: DType) -> Value {
-        self.node("Cast", name, &[x], &[("to", Attr::Int(elem_type(to) as i64))])
+        self.node(
+            "Cast",
+            name,
+            &[x],
+            &[("to", Attr::Int(elem_type(to) as i64))],
+        )
     }
 
     /// Total bytes of initializer data so far (decides external data).
@@ -283,6 +318,27 @@ impl GraphBuilder {
 
     /// The finished model.
     pub fn finish(self, producer_version: &str) -> ModelProto {
+        let names = self.names;
+        let node = self
+            .nodes
+            .into_iter()
+            .map(|n| NodeProto {
+                input: n.inputs.iter().map(|v| names[v.0].clone()).collect(),
+                output: n.outputs.iter().map(|v| names[v.0].clone()).collect(),
+                name: format!("{}.node", names[n.outputs[0].0]),
+                op_type: n.op,
+                attribute: n.attrs,
+                ..Default::default()
+            })
+            .collect();
+        let initializer = self
+            .initializers
+            .into_iter()
+            .map(|(v, mut t)| {
+                t.name = names[v.0].clone();
+                t
+            })
+            .collect();
         ModelProto {
             ir_version: IR_VERSION,
             opset_import: vec![OperatorSetIdProto {
@@ -292,9 +348,9 @@ impl GraphBuilder {
             producer_name: "unival-export".into(),
             producer_version: producer_version.into(),
             graph: Some(GraphProto {
-                node: self.nodes,
+                node,
                 name: self.name,
-                initializer: self.initializers,
+                initializer,
                 input: self.inputs,
                 output: self.outputs,
                 ..Default::default()

@@ -73,7 +73,11 @@ pub fn layer_norm(
 
 /// Exact (erf) GELU: `0.5·x·(1 + erf(x/√2))`, fp32 inside.
 pub fn gelu(g: &mut GraphBuilder, name: &str, x: Value) -> Value {
-    let inv_sqrt2 = g.weight_f32(&format!("{name}.inv_sqrt2"), &[], &[std::f32::consts::FRAC_1_SQRT_2]);
+    let inv_sqrt2 = g.weight_f32(
+        &format!("{name}.inv_sqrt2"),
+        &[],
+        &[std::f32::consts::FRAC_1_SQRT_2],
+    );
     let one = g.weight_f32(&format!("{name}.one"), &[], &[1.0]);
     let half = g.weight_f32(&format!("{name}.half"), &[], &[0.5]);
     in_f32(g, name, x, |g, x| {
@@ -88,7 +92,12 @@ pub fn gelu(g: &mut GraphBuilder, name: &str, x: Value) -> Value {
 /// Softmax over `axis`, fp32 inside.
 pub fn softmax(g: &mut GraphBuilder, name: &str, x: Value, axis: i64) -> Value {
     in_f32(g, name, x, |g, x| {
-        g.node("Softmax", &format!("{name}.softmax"), &[x], &[("axis", Attr::Int(axis))])
+        g.node(
+            "Softmax",
+            &format!("{name}.softmax"),
+            &[x],
+            &[("axis", Attr::Int(axis))],
+        )
     })
 }
 
@@ -100,7 +109,12 @@ pub fn reshape(g: &mut GraphBuilder, name: &str, x: Value, shape: &[i64]) -> Val
 
 /// `Transpose` with a permutation.
 pub fn transpose(g: &mut GraphBuilder, name: &str, x: Value, perm: &[i64]) -> Value {
-    g.node("Transpose", name, &[x], &[("perm", Attr::Ints(perm.to_vec()))])
+    g.node(
+        "Transpose",
+        name,
+        &[x],
+        &[("perm", Attr::Ints(perm.to_vec()))],
+    )
 }
 
 /// `Unsqueeze` at constant axes.
