@@ -174,6 +174,7 @@ fn parse_merges(text: &str) -> Result<Vec<(String, String)>, TextError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (COMMON.md)
 mod tests {
     use super::*;
 

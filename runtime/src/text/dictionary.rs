@@ -233,6 +233,7 @@ fn bracketed_index(symbol: &str, kind: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (COMMON.md)
 mod tests {
     use super::*;
 
@@ -290,13 +291,25 @@ mod tests {
     fn malformed_dict_lines_and_layout_mismatch_are_reported() {
         let v = VocabInfo::standard(2, 3);
         let err = Dictionary::parse("13 1\n13 1\n", &v, 20).unwrap_err();
-        assert!(matches!(err, TextError::DictLine { line: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, TextError::DictLine { line: 2, .. }),
+            "{err:?}"
+        );
         let err = Dictionary::parse("13\n", &v, 20).unwrap_err();
-        assert!(matches!(err, TextError::DictLine { line: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, TextError::DictLine { line: 1, .. }),
+            "{err:?}"
+        );
         let err = Dictionary::parse("25 x\n", &v, 20).unwrap_err();
-        assert!(matches!(err, TextError::DictLine { line: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, TextError::DictLine { line: 1, .. }),
+            "{err:?}"
+        );
         let err = Dictionary::parse("25 1\n", &v, 20).unwrap_err();
-        assert!(matches!(err, TextError::DictLine { line: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, TextError::DictLine { line: 1, .. }),
+            "{err:?}"
+        );
         let err = Dictionary::parse("13 1\n", &v, 20).unwrap_err();
         assert!(
             matches!(err, TextError::VocabLayout { dict_lines: 1, .. }),

@@ -4,14 +4,15 @@
 //! The three vocabulary files (`encoder.json`, `vocab.bpe`, `dict.txt` from the original
 //! `utils/BPE/`) are embedded in the binary, so [`Tokenizer::new`] needs nothing on disk.
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), unival_runtime::text::TextError> {
 //! use unival_runtime::text::{vqa_prompt, Tokenizer};
 //! let tok = Tokenizer::new()?;
 //! let src = tok.source_tokens(" what does the image describe?")?;
 //! assert_eq!(src, [0, 99, 473, 5, 2274, 6190, 116, 2]);
 //! let question = tok.source_tokens(&vqa_prompt("What color is the car", 80))?;
-//! let answer = tok.decode(&[3195, 2]); // " color"
+//! assert_eq!(question, [0, 99, 3195, 16, 5, 512, 116, 2]);
+//! assert_eq!(tok.decode(&[3195, 2]), " color");
 //! # Ok(()) }
 //! ```
 

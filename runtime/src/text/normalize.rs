@@ -52,9 +52,7 @@ fn normalize(text: &str, max_words: usize, person: bool) -> String {
         s = s.replace("<person>", "person");
     }
     let collapsed = collapse_space_runs(&s);
-    let trimmed = collapsed
-        .trim_end_matches('\n')
-        .trim_matches(' ');
+    let trimmed = collapsed.trim_end_matches('\n').trim_matches(' ');
     // Python: `split(' ')` keeps empty words, and `' '.join` of the head restores the spacing.
     let mut words = trimmed.split(' ');
     let head: Vec<&str> = words.by_ref().take(max_words).collect();
@@ -91,6 +89,7 @@ fn collapse_space_runs(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (COMMON.md)
 mod tests {
     use super::*;
 
@@ -100,8 +99,8 @@ mod tests {
         // `[hex(c) for c in range(0x110000) if chr(c).isspace()]`.
         let expected: [u32; 29] = [
             0x9, 0xa, 0xb, 0xc, 0xd, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000,
-            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
-            0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028,
+            0x2029, 0x202f, 0x205f, 0x3000,
         ];
         let got: Vec<u32> = (0..0x11_0000u32)
             .filter(|&c| char::from_u32(c).is_some_and(is_python_space))
@@ -111,9 +110,16 @@ mod tests {
 
     #[test]
     fn pre_caption_follows_the_original_steps() {
-        assert_eq!(pre_caption("  A Man riding a Horse. ", 80), "a man riding a horse.");
+        assert_eq!(
+            pre_caption("  A Man riding a Horse. ", 80),
+            "a man riding a horse."
+        );
         assert_eq!(pre_caption(",.!?*#:;~Leading", 80), "leading");
-        assert_eq!(pre_caption(". . leading", 80), ". leading", "only the very start");
+        assert_eq!(
+            pre_caption(". . leading", 80),
+            ". leading",
+            "only the very start"
+        );
         assert_eq!(pre_caption("x-ray/scan", 80), "x ray scan");
         assert_eq!(pre_caption("A <PERSON> waves", 80), "a person waves");
         assert_eq!(pre_question("A <PERSON> waves", 80), "a <person> waves");

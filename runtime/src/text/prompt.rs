@@ -37,13 +37,20 @@ pub fn snli_ve_prompt(hypothesis: &str, max_words: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (COMMON.md)
 mod tests {
     use super::*;
 
     #[test]
     fn prompts_match_the_spec_strings() {
-        assert_eq!(vqa_prompt("What color is the car", 80), " what color is the car?");
-        assert_eq!(vqa_prompt("What color is the car?", 80), " what color is the car?");
+        assert_eq!(
+            vqa_prompt("What color is the car", 80),
+            " what color is the car?"
+        );
+        assert_eq!(
+            vqa_prompt("What color is the car?", 80),
+            " what color is the car?"
+        );
         assert_eq!(vqa_prompt("", 80), " ?");
         assert_eq!(
             refcoco_prompt("A MAN", 80),

@@ -7,6 +7,7 @@
 //! `pre_question` and `string.punctuation`. Its `oracle_*` entries are copied verbatim from
 //! `shared/oracle/dev/*/meta.json`, i.e. produced by the original UnIVAL code; the script's
 //! decode reproduces all of them.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (COMMON.md)
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -109,6 +110,15 @@ fn construction_is_fast_and_layout_is_the_spec_one() {
 }
 
 #[test]
+fn tokenizer_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tokenizer>();
+    let t = tok().clone();
+    let handle = std::thread::spawn(move || t.encode(" the").unwrap());
+    assert_eq!(handle.join().unwrap(), [5]);
+}
+
+#[test]
 fn spec_section_4_3_vectors() {
     let t = tok();
     let table: [(&str, &[u32], &[i64]); 8] = [
@@ -174,9 +184,19 @@ fn encode_matches_the_reference_bpe_and_round_trips() {
     let cases = golden().encode;
     assert!(cases.len() > 30);
     for case in cases {
-        assert_eq!(t.encode_gpt2(&case.text).unwrap(), case.gpt2, "{:?}", case.text);
+        assert_eq!(
+            t.encode_gpt2(&case.text).unwrap(),
+            case.gpt2,
+            "{:?}",
+            case.text
+        );
         assert_eq!(t.encode(&case.text).unwrap(), case.model, "{:?}", case.text);
-        assert_eq!(t.decode(&case.model), case.text, "round trip {:?}", case.text);
+        assert_eq!(
+            t.decode(&case.model),
+            case.text,
+            "round trip {:?}",
+            case.text
+        );
     }
 }
 
@@ -213,7 +233,11 @@ fn decode_matches_python_replace_semantics_and_literals() {
         " a<bin_5><bin_5> the"
     );
     assert_eq!(t.decode(&[50265 + 3306, 3]), "<code_3306><unk>");
-    assert_eq!(t.decode(&[50261, 10]), " a", "madeupword decodes to nothing");
+    assert_eq!(
+        t.decode(&[50261, 10]),
+        " a",
+        "madeupword decodes to nothing"
+    );
 }
 
 #[test]
@@ -234,8 +258,7 @@ fn decode_matches_the_original_code_on_oracle_beams() {
 fn byte_table_agrees_with_the_tokenizers_byte_level_decoder() {
     use tokenizers::decoders::byte_level::ByteLevel;
     use tokenizers::Decoder;
-    let vocab: std::collections::HashMap<String, u32> =
-        serde_json::from_str(ENCODER_JSON).unwrap();
+    let vocab: std::collections::HashMap<String, u32> = serde_json::from_str(ENCODER_JSON).unwrap();
     let decoder = ByteLevel::default();
     let bpe = &tok().inner.bpe;
     assert_eq!(bpe.vocab_size(), 50257);
@@ -254,7 +277,10 @@ fn encode_symbols_is_direct_lookup() {
         t.encode_symbols("<bin_12> <bin_40>\t<bin_999>\n"),
         [58469, 58497, 59456]
     );
-    assert_eq!(t.encode_symbols("13 262 <code_0> <mask>"), [4, 5, 50265, 50264]);
+    assert_eq!(
+        t.encode_symbols("13 262 <code_0> <mask>"),
+        [4, 5, 50265, 50264]
+    );
     assert_eq!(t.encode_symbols("<bin_1000> 013 word"), [3, 3, 3]);
     assert!(t.encode_symbols("  \u{a0} ").is_empty());
 }
@@ -265,7 +291,11 @@ fn normalisation_matches_the_reference() {
     assert!(g.normalize.len() > 50);
     for case in g.normalize {
         let (text, n) = (&case.text, case.max_words);
-        assert_eq!(pre_caption(text, n), case.pre_caption, "pre_caption({text:?}, {n})");
+        assert_eq!(
+            pre_caption(text, n),
+            case.pre_caption,
+            "pre_caption({text:?}, {n})"
+        );
         assert_eq!(
             pre_question(text, n),
             case.pre_question,
@@ -273,7 +303,12 @@ fn normalisation_matches_the_reference() {
         );
     }
     for case in g.punctuation {
-        assert_eq!(strip_caption_punctuation(&case.text), case.out, "{:?}", case.text);
+        assert_eq!(
+            strip_caption_punctuation(&case.text),
+            case.out,
+            "{:?}",
+            case.text
+        );
     }
 }
 
@@ -300,7 +335,11 @@ fn demo_hypotheses_decode_exactly() {
     let path = shared_dir().join("demo/test/expected.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!ci, "demo expectations missing at {} under CI", path.display());
+        assert!(
+            !ci,
+            "demo expectations missing at {} under CI",
+            path.display()
+        );
         eprintln!(
             "SKIPPED demo_hypotheses_decode_exactly: {} not found (set UNIVAL_SHARED)",
             path.display()
