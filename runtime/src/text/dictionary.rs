@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use unival_manifest::vocab::{VocabInfo, DICT_OFFSET};
+use unival_manifest::vocab::{VocabInfo, BOS, DICT_OFFSET, EOS, PAD, UNK};
 
 use super::TextError;
 
@@ -97,10 +97,8 @@ impl Dictionary {
             }
         }
         let expected_mask = DICT_OFFSET + i64::try_from(lines.len()).unwrap_or(i64::MAX);
-        let layout_ok = vocab.bos == 0
-            && vocab.pad == 1
-            && vocab.eos == 2
-            && vocab.unk == 3
+        // fairseq's specials always take the first ids, in this order.
+        let layout_ok = (vocab.bos, vocab.pad, vocab.eos, vocab.unk) == (BOS, PAD, EOS, UNK)
             && vocab.mask == expected_mask
             && vocab.code_start == vocab.mask + 1
             && vocab.bin_start == vocab.code_start + vocab.num_codes

@@ -110,6 +110,29 @@ fn construction_is_fast_and_layout_is_the_spec_one() {
 }
 
 #[test]
+fn manifest_vocab_layouts_are_honoured_or_rejected() {
+    use unival_manifest::vocab::VocabInfo;
+    // A checkpoint without image codes: bins follow <mask> directly.
+    let t = Tokenizer::with_vocab(&VocabInfo::standard(0, 1000)).unwrap();
+    assert_eq!(t.bin_id(0), Some(50265));
+    assert_eq!(t.decode(&[50265 + 7]), "<bin_7>");
+    assert_eq!(t.symbol_to_id("<code_0>"), None);
+    let mut bad = VocabInfo::standard(8192, 1000);
+    bad.mask += 1;
+    let err = Tokenizer::with_vocab(&bad).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TextError::VocabLayout {
+                dict_lines: 50260,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn tokenizer_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Tokenizer>();
