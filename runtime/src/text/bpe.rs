@@ -31,12 +31,14 @@ impl Gpt2Bpe {
     ///
     /// Fails when either file is malformed or the ids are not exactly `0..n`.
     pub(crate) fn from_assets(encoder_json: &str, merges_txt: &str) -> Result<Self, TextError> {
-        let vocab: Vocab =
-            serde_json::from_str(encoder_json).map_err(|e| TextError::EncoderJson {
-                message: e.to_string(),
-            })?;
-        let (bytes, offsets) = byte_table(&vocab)?;
-        let merges = parse_merges(merges_txt)?;
+        // The two files are independent: parse the merges on a second core meanwhile.
+        let (vocab, merges) = std::thread::scope(|s| {
+            let merges = s.spawn(|| parse_merges(merges_txt));
+            let vocab = parse_vocab(encoder_json);
+            (vocab, merges.join())
+        });
+        let (vocab, bytes, offsets) = vocab?;
+        let merges = merges.map_err(|_| TextError::Worker { file: "vocab.bpe" })??;
         let model = BPE::builder()
             .vocab_and_merges(vocab, merges)
             .build()
@@ -109,6 +111,15 @@ fn char_to_byte(c: char) -> Option<u8> {
         .filter(|&b| !printable(b))
         .nth(usize::try_from(n).ok()?)
         .and_then(|b| u8::try_from(b).ok())
+}
+
+/// Parses `encoder.json` and builds the byte table from it.
+fn parse_vocab(encoder_json: &str) -> Result<(Vocab, Vec<u8>, Vec<usize>), TextError> {
+    let vocab: Vocab = serde_json::from_str(encoder_json).map_err(|e| TextError::EncoderJson {
+        message: e.to_string(),
+    })?;
+    let (bytes, offsets) = byte_table(&vocab)?;
+    Ok((vocab, bytes, offsets))
 }
 
 /// Flattened bytes of every token, indexed by id; checks the ids are exactly `0..vocab.len()`.

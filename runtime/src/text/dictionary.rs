@@ -50,18 +50,18 @@ const PAD_WORD: &str = "<pad>";
 const EOS_WORD: &str = "</s>";
 const UNK_WORD: &str = "<unk>";
 const MASK_WORD: &str = "<mask>";
+/// Bound on GPT-2 ids accepted from `dict.txt` before they are checked against `encoder.json`,
+/// so a corrupt line cannot make the lookup table huge.
+const MAX_GPT2_ID: usize = 1 << 24;
 
 impl Dictionary {
-    /// Parses `dict.txt` (`"<symbol> <count>"` per line) against `vocab` and the number of GPT-2
-    /// tokens. Fails on malformed lines, GPT-2 ids out of range, duplicates, or a line count that
-    /// does not put `<mask>` where `vocab` says.
-    pub(crate) fn parse(
-        dict_txt: &str,
-        vocab: &VocabInfo,
-        gpt2_vocab_size: usize,
-    ) -> Result<Self, TextError> {
-        let mut lines = Vec::with_capacity(gpt2_vocab_size + 3);
-        let mut gpt2_to_model = vec![vocab.unk; gpt2_vocab_size];
+    /// Parses `dict.txt` (`"<symbol> <count>"` per line) against `vocab`. Fails on malformed
+    /// lines, duplicates, or a line count that does not put `<mask>` where `vocab` says.
+    /// Whether the GPT-2 ids exist is checked by [`Dictionary::check_gpt2_ids`].
+    pub(crate) fn parse(dict_txt: &str, vocab: &VocabInfo) -> Result<Self, TextError> {
+        // 50257 GPT-2 ids + 3 made-up words in the standard file.
+        let mut lines = Vec::with_capacity(50_260);
+        let mut gpt2_to_model = Vec::with_capacity(50_257);
         let mut others = HashMap::new();
         for (index, line) in dict_txt.lines().enumerate() {
             let bad = |reason: &'static str| TextError::DictLine {
@@ -76,10 +76,16 @@ impl Dictionary {
             let id = DICT_OFFSET + i64::try_from(index).map_err(|_| bad("too many lines"))?;
             match parse_index(symbol) {
                 Some(gpt2) => {
-                    let slot = usize::try_from(gpt2)
+                    let g = usize::try_from(gpt2)
                         .ok()
-                        .and_then(|g| gpt2_to_model.get_mut(g))
-                        .ok_or_else(|| bad("GPT-2 id out of range of encoder.json"))?;
+                        .filter(|&g| g < MAX_GPT2_ID)
+                        .ok_or_else(|| bad("GPT-2 id unreasonably large"))?;
+                    if g >= gpt2_to_model.len() {
+                        gpt2_to_model.resize(g + 1, vocab.unk);
+                    }
+                    let slot = gpt2_to_model
+                        .get_mut(g)
+                        .ok_or_else(|| bad("GPT-2 id out of range"))?;
                     if *slot != vocab.unk {
                         return Err(bad("GPT-2 id listed twice"));
                     }
@@ -117,6 +123,22 @@ impl Dictionary {
             gpt2_to_model,
             others,
         })
+    }
+
+    /// Checks every GPT-2 id of `dict.txt` is below `gpt2_vocab_size` (the `encoder.json` size).
+    pub(crate) fn check_gpt2_ids(&mut self, gpt2_vocab_size: usize) -> Result<(), TextError> {
+        if let Some(id) = (gpt2_vocab_size..self.gpt2_to_model.len()).find(|&g| {
+            self.gpt2_to_model
+                .get(g)
+                .is_some_and(|&m| m != self.vocab.unk)
+        }) {
+            return Err(TextError::DictGpt2Id {
+                id,
+                vocab_size: gpt2_vocab_size,
+            });
+        }
+        self.gpt2_to_model.resize(gpt2_vocab_size, self.vocab.unk);
+        Ok(())
     }
 
     /// The vocabulary facts this dictionary was checked against.
@@ -242,7 +264,9 @@ mod tests {
         v.code_start = v.mask + 1;
         v.bin_start = v.code_start + 2;
         v.size = v.bin_start + 3;
-        Dictionary::parse("13 100\n262 90\n0 5\nmadeupword0000 0\n", &v, 300).unwrap()
+        let mut d = Dictionary::parse("13 100\n262 90\n0 5\nmadeupword0000 0\n", &v).unwrap();
+        d.check_gpt2_ids(300).unwrap();
+        d
     }
 
     #[test]
@@ -288,27 +312,27 @@ mod tests {
     #[test]
     fn malformed_dict_lines_and_layout_mismatch_are_reported() {
         let v = VocabInfo::standard(2, 3);
-        let err = Dictionary::parse("13 1\n13 1\n", &v, 20).unwrap_err();
+        let line_err = |text: &str| match Dictionary::parse(text, &v) {
+            Err(TextError::DictLine { line, .. }) => line,
+            other => panic!("expected DictLine for {text:?}, got {other:?}"),
+        };
+        assert_eq!(line_err("13 1\n13 1\n"), 2, "duplicate GPT-2 id");
+        assert_eq!(line_err("a 1\nb 1\na 1\n"), 3, "duplicate symbol");
+        assert_eq!(line_err("13\n"), 1, "no count");
+        assert_eq!(line_err("25 x\n"), 1, "count not a number");
+        assert_eq!(line_err("99999999999 1\n"), 1, "absurd GPT-2 id");
+        let err = tiny().check_gpt2_ids(100).unwrap_err();
         assert!(
-            matches!(err, TextError::DictLine { line: 2, .. }),
+            matches!(
+                err,
+                TextError::DictGpt2Id {
+                    id: 262,
+                    vocab_size: 100
+                }
+            ),
             "{err:?}"
         );
-        let err = Dictionary::parse("13\n", &v, 20).unwrap_err();
-        assert!(
-            matches!(err, TextError::DictLine { line: 1, .. }),
-            "{err:?}"
-        );
-        let err = Dictionary::parse("25 x\n", &v, 20).unwrap_err();
-        assert!(
-            matches!(err, TextError::DictLine { line: 1, .. }),
-            "{err:?}"
-        );
-        let err = Dictionary::parse("25 1\n", &v, 20).unwrap_err();
-        assert!(
-            matches!(err, TextError::DictLine { line: 1, .. }),
-            "{err:?}"
-        );
-        let err = Dictionary::parse("13 1\n", &v, 20).unwrap_err();
+        let err = Dictionary::parse("13 1\n", &v).unwrap_err();
         assert!(
             matches!(err, TextError::VocabLayout { dict_lines: 1, .. }),
             "{err:?}"

@@ -35,6 +35,12 @@ pub enum TextError {
         text: String,
         reason: &'static str,
     },
+    /// A GPT-2 id of `dict.txt` is not in `encoder.json`.
+    #[error("dict.txt lists GPT-2 id {id}, but encoder.json has only {vocab_size} tokens")]
+    DictGpt2Id { id: usize, vocab_size: usize },
+    /// A thread parsing one of the files died (a bug, not a data error).
+    #[error("the thread parsing {file} panicked")]
+    Worker { file: &'static str },
     /// The vocabulary layout does not fit `dict.txt` (e.g. a manifest from another dictionary).
     #[error(
         "vocabulary layout {vocab:?} does not match dict.txt with {dict_lines} lines \

@@ -84,8 +84,15 @@ impl Tokenizer {
         dict_txt: &str,
         vocab: &VocabInfo,
     ) -> Result<Self, TextError> {
-        let bpe = Gpt2Bpe::from_assets(encoder_json, vocab_bpe)?;
-        let dict = Dictionary::parse(dict_txt, vocab, bpe.vocab_size())?;
+        // dict.txt does not depend on the BPE files: parse it on another core meanwhile.
+        let (bpe, dict) = std::thread::scope(|s| {
+            let dict = s.spawn(|| Dictionary::parse(dict_txt, vocab));
+            let bpe = Gpt2Bpe::from_assets(encoder_json, vocab_bpe);
+            (bpe, dict.join())
+        });
+        let bpe = bpe?;
+        let mut dict = dict.map_err(|_| TextError::Worker { file: "dict.txt" })??;
+        dict.check_gpt2_ids(bpe.vocab_size())?;
         Ok(Tokenizer {
             inner: Arc::new(Inner { bpe, dict }),
         })
