@@ -91,26 +91,38 @@ impl Gpt2Bpe {
     }
 }
 
-/// GPT-2's `bytes_to_unicode` inverse: the byte each of the 256 byte-level characters stands for.
-///
-/// Printable Latin-1 bytes (`!`..`~`, `¡`..`¬`, `®`..`ÿ`) stand for themselves; the other 68 bytes
-/// are mapped, in increasing order, to U+0100, U+0101, ….
-fn char_to_byte(c: char) -> Option<u8> {
-    let printable = |b: u32| (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
-    let code = u32::from(c);
-    if code < 0x100 {
-        return if printable(code) {
-            u8::try_from(code).ok()
+/// Whether GPT-2's byte-level alphabet writes byte `b` as the Latin-1 character of the same code:
+/// the printable ones, `!`..`~`, `¡`..`¬`, `®`..`ÿ`.
+const fn is_printable_byte(b: usize) -> bool {
+    (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE
+}
+
+/// Number of byte-level characters: U+0000..U+0143 covers the 188 printable bytes and the 68
+/// others, which are written as U+0100 + n in increasing byte order.
+const CHAR_TABLE_LEN: usize = 0x144;
+
+/// GPT-2's `bytes_to_unicode` inverse as a table: `CHAR_TO_BYTE[c]` is the byte character `c`
+/// stands for, or -1 when `c` is not in the alphabet.
+const CHAR_TO_BYTE: [i16; CHAR_TABLE_LEN] = {
+    let mut table = [-1i16; CHAR_TABLE_LEN];
+    let mut next = 0x100;
+    let mut b = 0;
+    while b < 256 {
+        if is_printable_byte(b) {
+            table[b] = b as i16;
         } else {
-            None
-        };
+            table[next] = b as i16;
+            next += 1;
+        }
+        b += 1;
     }
-    // The n-th non-printable byte (n from 0) is written as U+0100 + n.
-    let n = code - 0x100;
-    (0u32..256)
-        .filter(|&b| !printable(b))
-        .nth(usize::try_from(n).ok()?)
-        .and_then(|b| u8::try_from(b).ok())
+    table
+};
+
+/// The byte a byte-level character stands for, `None` outside the 256-character alphabet.
+fn char_to_byte(c: char) -> Option<u8> {
+    let i = usize::try_from(u32::from(c)).ok()?;
+    CHAR_TO_BYTE.get(i).and_then(|&b| u8::try_from(b).ok())
 }
 
 /// Parses `encoder.json` and builds the byte table from it.
