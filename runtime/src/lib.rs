@@ -1,4 +1,7 @@
 //! `unival-runtime`: drives exported UnIVAL bundles through ONNX Runtime.
+//!
+//! Data flow (DESIGN.md §1): [`text`] (tokenizer), preprocessing, [`session`] / [`bundle`] (ONNX
+//! Runtime), [`generate`] (fairseq-identical search), tasks.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bundle;
@@ -6,6 +9,7 @@ pub mod ep;
 pub mod error;
 pub mod ort_lib;
 pub mod session;
+pub mod text;
 
 pub use bundle::Bundle;
 pub use ep::{Device, OptLevel, Provider, ProviderReport, SessionOptions};
