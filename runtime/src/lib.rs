@@ -1,2 +1,4 @@
 //! `unival-runtime`: drives exported UnIVAL bundles through ONNX Runtime.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod generate;
