@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod ep;
 pub mod error;
+pub mod generate;
 pub mod ort_lib;
 pub mod session;
 pub mod text;
