@@ -8,5 +8,6 @@ pub mod checkpoint;
 
 pub use checkpoint::{Checkpoint, CheckpointError, StateDict, Tensor, WeightsChoice};
 pub mod config;
+pub mod synth;
 
 pub use config::ModelConfig;

@@ -475,7 +475,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> R<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("odd number of items for SETITEMS".into());
         }
         let id = self.top_mut_id()?;
@@ -572,8 +572,8 @@ impl<'a> Machine<'a> {
             ("collections", "OrderedDict") => {
                 let mut d = Dict::default();
                 if let Some(pairs) = args.first().and_then(|a| self.heap.seq(a)) {
-                    for p in pairs.to_vec() {
-                        if let Some([k, v]) = self.heap.seq(&p).map(<[Value]>::to_vec).as_deref() {
+                    for p in pairs {
+                        if let Some([k, v]) = self.heap.seq(p).map(<[Value]>::to_vec).as_deref() {
                             d.insert(k.clone(), v.clone());
                         }
                     }
@@ -673,7 +673,7 @@ impl<'a> Machine<'a> {
 }
 
 fn pairs_to_dict(items: Vec<Value>) -> R<Dict> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err("odd number of items for DICT".into());
     }
     let mut d = Dict::default();
@@ -766,5 +766,6 @@ fn unescape_raw_unicode(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "pickle_tests.rs"]
 mod tests;
