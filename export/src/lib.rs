@@ -2,6 +2,7 @@
 //!
 //! Data flow: [`checkpoint`] (zip + safe unpickler + safetensors) → [`config`] and weights →
 //! [`graphs`] (ONNX via the [`onnx`] builder) → [`bundle`] (`models/<name>/` + `manifest.json`).
+//! [`synth`] writes random-init checkpoints in the real format for tests and benchmarks.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bundle;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod graphs;
 pub mod keys;
 pub mod onnx;
+pub mod synth;
 
 pub use checkpoint::{Checkpoint, CheckpointError, StateDict, Tensor, WeightsChoice};
 pub use config::ModelConfig;

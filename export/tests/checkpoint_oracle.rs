@@ -226,3 +226,45 @@ fn demo_shapes_without_ema() {
         "{msg}"
     );
 }
+
+/// The bucket formulas (spec §2.7) reproduce every stored integer buffer of the real files.
+#[test]
+fn bucket_formulas_match_stored_buffers() {
+    use unival_export::synth::buckets;
+    for (rel, b) in [
+        ("oracle/dev/checkpoints/micro_img_fp16.pt", 16),
+        ("oracle/dev/checkpoints/micro_av_fp16.pt", 25),
+        ("demo/demo_shapes.pt", 8),
+    ] {
+        let Some(path) = file(rel) else {
+            return;
+        };
+        let ck = Checkpoint::open(&path, WeightsChoice::Model).unwrap();
+        let cfg = ModelConfig::from_checkpoint(&ck).unwrap();
+        assert_eq!(cfg.image_bucket_size, b);
+        let tok = buckets::token_bucket_table(cfg.token_bucket_size, cfg.max_source_positions);
+        let img = buckets::image_bucket_table(b);
+        for side in ["encoder", "decoder"] {
+            let get = |k: &str| {
+                ck.weights
+                    .get(&format!("{side}.{k}"))
+                    .unwrap()
+                    .to_i64()
+                    .unwrap()
+            };
+            assert!(get("token_rp_bucket") == tok, "{rel} {side} token buckets");
+            assert!(get("image_rp_bucket") == img, "{rel} {side} image buckets");
+        }
+        let idx = ck
+            .weights
+            .get("decoder.image_position_idx")
+            .unwrap()
+            .to_i64()
+            .unwrap();
+        assert_eq!(
+            idx,
+            buckets::image_position_idx(b, cfg.code_image_size),
+            "{rel}"
+        );
+    }
+}

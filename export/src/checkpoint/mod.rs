@@ -16,7 +16,7 @@ mod safetensors;
 mod state_dict;
 mod tensor;
 mod value;
-// pub mod writer;
+pub mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -222,3 +222,8 @@ impl Checkpoint {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "corrupt_tests.rs"]
+mod corrupt_tests;
