@@ -247,10 +247,7 @@ mod tests {
     #[test]
     fn defaults_follow_the_spec() {
         let r = TaskKind::Refcoco.defaults();
-        assert_eq!(
-            (r.image_size, r.generation.min_len, r.generation.max_len_b),
-            (512, 4, 4)
-        );
+        assert_eq!((r.image_size, r.generation.min_len, r.generation.max_len_b), (512, 4, 4));
         assert!(!r.generation.unnormalized);
         let c = TaskKind::Caption.defaults();
         assert!(c.generation.unnormalized);
