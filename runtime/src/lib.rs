@@ -16,3 +16,4 @@ pub use bundle::Bundle;
 pub use ep::{Device, OptLevel, Provider, ProviderReport, SessionOptions};
 pub use error::RuntimeError;
 pub use session::{GraphOutputs, GraphSession, Input};
+pub mod vision;
