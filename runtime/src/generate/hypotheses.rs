@@ -50,7 +50,14 @@ impl BeamHypotheses {
     /// `output` is the row's history without BOS (`len = step`), `cum_scores` its cumulative
     /// scores (`len = step`), `eos_score` the cumulative score including EOS, `divisor` the
     /// length normalisation (`None` = unnormalized). Ignored once full, like fairseq.
-    pub fn add(&mut self, output: &[i64], eos: i64, cum_scores: &[f32], eos_score: f32, divisor: Option<f32>) {
+    pub fn add(
+        &mut self,
+        output: &[i64],
+        eos: i64,
+        cum_scores: &[f32],
+        eos_score: f32,
+        divisor: Option<f32>,
+    ) {
         if self.is_full() {
             return;
         }
@@ -59,7 +66,11 @@ impl BeamHypotheses {
         tokens.push(eos);
         let mut positional_scores = Vec::with_capacity(cum_scores.len() + 1);
         let mut prev = 0f32;
-        for (i, &c) in cum_scores.iter().chain(std::iter::once(&eos_score)).enumerate() {
+        for (i, &c) in cum_scores
+            .iter()
+            .chain(std::iter::once(&eos_score))
+            .enumerate()
+        {
             positional_scores.push(if i == 0 { c } else { c - prev });
             prev = c;
         }
@@ -85,8 +96,13 @@ mod tests {
 
     /// Best RefCOCO hypothesis of the oracle (`shared/oracle/dev/refcoco/meta.json`,
     /// normalized, lenpen 1): positional scores and score as the original printed them.
-    const REFCOCO_POSITIONAL: [f32; 5] =
-        [-5.682_379_245_758_057, 0.0, -0.000_203_132_629_394_531_25, 0.0, -379.529_541_015_625];
+    const REFCOCO_POSITIONAL: [f32; 5] = [
+        -5.682_379_245_758_057,
+        0.0,
+        -0.000_203_132_629_394_531_25,
+        0.0,
+        -379.529_541_015_625,
+    ];
     const REFCOCO_SCORE: f32 = -77.042_427_062_988_28;
 
     #[test]
@@ -99,7 +115,13 @@ mod tests {
         }
         let mut h = BeamHypotheses::new(5);
         let (eos_score, prefix) = cum.split_last().unwrap();
-        h.add(&[59426, 59282, 59008, 59008], 2, prefix, *eos_score, Some(5.0));
+        h.add(
+            &[59426, 59282, 59008, 59008],
+            2,
+            prefix,
+            *eos_score,
+            Some(5.0),
+        );
         let best = &h.into_sorted(1)[0];
         assert_eq!(best.tokens, vec![59426, 59282, 59008, 59008, 2]);
         assert_eq!(best.score, REFCOCO_SCORE);

@@ -21,8 +21,7 @@ fn exp_nonpositive(x: f32) -> f32 {
     let fi = ti as f32;
     let n = if fi > t { fi - 1.0 } else { fi }; // floor(t)
     let r = xc - n * LN2_HI - n * LN2_LO;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
-        * r
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 5.000_000_1e-1;
@@ -47,7 +46,9 @@ fn max_and_nan(v: &[f32]) -> (f32, bool) {
             nan[j] |= c[j].is_nan();
         }
     }
-    let mut max = m.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    let mut max = m
+        .iter()
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
     let mut any_nan = nan.iter().any(|&b| b);
     for &x in rem {
         max = if x > max { x } else { max };
@@ -212,7 +213,9 @@ mod tests {
 
     #[test]
     fn log_softmax_matches_f64_reference() {
-        let mut v: Vec<f32> = (0..1001).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.731).collect();
+        let mut v: Vec<f32> = (0..1001)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.731)
+            .collect();
         let want = reference_log_softmax(&v);
         log_softmax(&mut v);
         for (a, b) in v.iter().zip(&want) {

@@ -24,7 +24,13 @@ pub struct Candidate {
 /// Writes into `out` the `k` best `lprobs[r, t] + offsets[r]` (no offset when `offsets` is
 /// `None`), sorted by score descending then flat index ascending. `lprobs` is `[rows × vocab]`
 /// flattened; `offsets.len()` must equal the row count when given.
-pub fn top_k(lprobs: &[f32], vocab: usize, offsets: Option<&[f32]>, k: usize, out: &mut Vec<Candidate>) {
+pub fn top_k(
+    lprobs: &[f32],
+    vocab: usize,
+    offsets: Option<&[f32]>,
+    k: usize,
+    out: &mut Vec<Candidate>,
+) {
     out.clear();
     if k == 0 || vocab == 0 {
         return;
@@ -52,7 +58,15 @@ pub fn top_k(lprobs: &[f32], vocab: usize, offsets: Option<&[f32]>, k: usize, ou
                 Some(i) => {
                     let t = token + i;
                     let score = off.map_or(values[t], |o| values[t] + o);
-                    insert(out, Candidate { score, row, token: t }, k);
+                    insert(
+                        out,
+                        Candidate {
+                            score,
+                            row,
+                            token: t,
+                        },
+                        k,
+                    );
                     token = t + 1;
                 }
                 None => break,
@@ -64,7 +78,10 @@ pub fn top_k(lprobs: &[f32], vocab: usize, offsets: Option<&[f32]>, k: usize, ou
 /// Inserts after every element with a score ≥ `c.score` (earlier flat indices win ties), keeping
 /// at most `k` elements.
 fn insert(out: &mut Vec<Candidate>, c: Candidate, k: usize) {
-    let pos = out.iter().position(|x| x.score < c.score).unwrap_or(out.len());
+    let pos = out
+        .iter()
+        .position(|x| x.score < c.score)
+        .unwrap_or(out.len());
     if pos < k {
         if out.len() == k {
             out.pop();
@@ -84,7 +101,11 @@ mod tests {
             .map(|(i, &v)| {
                 let row = i / vocab;
                 let score = offsets.map_or(v, |o| v + o[row]);
-                Candidate { score, row, token: i % vocab }
+                Candidate {
+                    score,
+                    row,
+                    token: i % vocab,
+                }
             })
             .collect();
         // Stable sort keeps flat-index order among ties.
@@ -108,7 +129,9 @@ mod tests {
     fn agrees_with_a_stable_full_sort_including_ties_and_neg_inf() {
         let mut state = 12345u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 33) as u32
         };
         for case in 0..200 {
