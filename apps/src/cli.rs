@@ -19,6 +19,110 @@ pub enum Command {
     Export(ExportCmd),
     /// Print what a bundle contains and verify every file's hash.
     Inspect(InspectArgs),
+    /// Caption images.
+    Caption(CaptionArgs),
+    /// Answer a question about an image.
+    Vqa(VqaArgs),
+    /// Locate the region a text describes (visual grounding).
+    Ground(GroundArgs),
+    /// Does the image entail a hypothesis? (yes / no / maybe)
+    Entail(EntailArgs),
+}
+
+/// Flags every image task shares: model, device, output, generation overrides (named as
+/// fairseq's) and task settings.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Bundle directory (default: models/<task>, e.g. models/caption).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Intra-op threads (default: ONNX Runtime's choice).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// One JSON object per input on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long)]
+    pub beam: Option<usize>,
+    #[arg(long)]
+    pub max_len_a: Option<f64>,
+    #[arg(long)]
+    pub max_len_b: Option<usize>,
+    #[arg(long)]
+    pub min_len: Option<usize>,
+    #[arg(long)]
+    pub no_repeat_ngram_size: Option<usize>,
+    /// Rank by raw summed log-probs (fairseq --unnormalized).
+    #[arg(long, conflicts_with = "normalized")]
+    pub unnormalized: bool,
+    /// Rank by length-normalised scores even if the task default is unnormalized.
+    #[arg(long)]
+    pub normalized: bool,
+    #[arg(long)]
+    pub lenpen: Option<f64>,
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Also print every beam (text mode).
+    #[arg(long)]
+    pub nbest: Option<usize>,
+    /// Square side images are resized to (default: the bundle's).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Apply the EXIF orientation tag (the original ignores it).
+    #[arg(long)]
+    pub exif_rotate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptionArgs {
+    /// Image files (JPEG, PNG, WebP, BMP, GIF).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VqaArgs {
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The question.
+    #[arg(short, long)]
+    pub question: String,
+    /// Answer list constraining the output: one answer per line, or the original
+    /// `ans2label` pickle. Without it the answer is open-ended.
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GroundArgs {
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The referring expression.
+    #[arg(long)]
+    pub text: String,
+    /// Write a copy of the (single) image with the box drawn.
+    #[arg(long)]
+    pub draw: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EntailArgs {
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The hypothesis to test against the image.
+    #[arg(long)]
+    pub hypothesis: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]

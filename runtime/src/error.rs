@@ -123,6 +123,16 @@ pub enum RuntimeError {
         differences: Vec<String>,
     },
 
+    /// Host-side tensor shapes that do not fit together (a model output of an unexpected
+    /// shape, an empty input).
+    #[error("graph `{graph}`: {reason}")]
+    BadShape {
+        /// Graph name.
+        graph: String,
+        /// What did not fit.
+        reason: String,
+    },
+
     /// The bundle has no graph of that name.
     #[error("bundle `{bundle}` has no graph `{graph}` (it has: {available})")]
     UnknownGraph {

@@ -8,8 +8,10 @@ pub mod bundle;
 pub mod ep;
 pub mod error;
 pub mod generate;
+pub mod model;
 pub mod ort_lib;
 pub mod session;
+pub mod tasks;
 pub mod text;
 
 pub use bundle::Bundle;

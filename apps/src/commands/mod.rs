@@ -1,7 +1,10 @@
 //! One module per command.
 
+mod answers;
+mod draw;
 mod export;
 mod inspect;
+mod tasks;
 
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
@@ -11,5 +14,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Export(cmd) => export::run(cmd),
         Command::Inspect(args) => inspect::run(args),
+        Command::Caption(a) => tasks::caption(a),
+        Command::Vqa(a) => tasks::vqa(a),
+        Command::Ground(a) => tasks::ground(a),
+        Command::Entail(a) => tasks::entail(a),
     }
 }

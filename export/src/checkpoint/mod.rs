@@ -105,6 +105,24 @@ impl Checkpoint {
         Self::from_pickle(path, map, &zip, &heap, &root, choice)
     }
 
+    /// Reads a plain pickle file (not a torch zip), e.g. the original's `ans2label.pkl`, with
+    /// the same safe interpreter, as JSON data. Nothing in the file is executed.
+    pub fn read_pickle_json(path: impl AsRef<Path>) -> Result<serde_json::Value> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| CheckpointError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let (heap, root) = pickle::load(&data).map_err(|f| CheckpointError::Pickle {
+            file: path.to_path_buf(),
+            offset: f.offset,
+            opcode: f.opcode_text(),
+            detail: f.detail.clone(),
+        })?;
+        heap.to_json(&root)
+            .map_err(|e| CheckpointError::not_unival(path, format!("pickle content: {e}")))
+    }
+
     /// Opens `weights` (safetensors) with its JSON config
     /// `{"model": {...cfg['model']...}, "task": {...}, "generation": {...}}`.
     pub fn open_safetensors(

@@ -12,6 +12,11 @@ pub struct Constraints {
     pub prefix: Vec<i64>,
     /// Answer trie; masks the logits of every row past the prefix.
     pub trie: Option<Trie>,
+    /// Force the prefix with −inf for every other id even without a trie. fairseq's trie-less
+    /// filler (`min − 1`) lets tied junk candidates, EOS included, be finalized; open-ended
+    /// question answering (no answer list) uses this deliberate deviation instead, which is
+    /// exactly the trie path's forcing.
+    pub strict_prefix: bool,
 }
 
 impl Constraints {
@@ -157,6 +162,7 @@ mod tests {
         trie.insert(&[0, 7, 2]);
         trie.insert(&[0, 7, 8, 2]);
         let c = Constraints {
+            strict_prefix: false,
             prefix: vec![40, 41],
             trie: Some(trie),
         };
@@ -181,6 +187,7 @@ mod tests {
     fn validation_rejects_bad_prefix_and_trie_ids() {
         let s = SpecialTokens::default();
         let c = Constraints {
+            strict_prefix: false,
             prefix: vec![5, 2],
             trie: None,
         };
@@ -189,6 +196,7 @@ mod tests {
             Err(GenerateError::UnsupportedPrefixToken { position: 1, .. })
         ));
         let c = Constraints {
+            strict_prefix: false,
             prefix: vec![10],
             trie: None,
         };
@@ -199,6 +207,7 @@ mod tests {
         let mut trie = Trie::new(2);
         trie.insert(&[0, 12, 2]);
         let c = Constraints {
+            strict_prefix: false,
             prefix: vec![],
             trie: Some(trie),
         };

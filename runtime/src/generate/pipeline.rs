@@ -53,7 +53,7 @@ impl<'a> Pipeline<'a> {
             ngram: NoRepeatNgram {
                 n: opts.no_repeat_ngram_size,
             },
-            filler: if constraints.trie.is_some() {
+            filler: if constraints.trie.is_some() || constraints.strict_prefix {
                 PrefixFiller::NegInf
             } else {
                 PrefixFiller::MinMinusOne

@@ -77,6 +77,7 @@ fn constraints(case: &Case) -> Constraints {
         t
     });
     Constraints {
+        strict_prefix: false,
         prefix: case.prefix.clone(),
         trie,
     }

@@ -133,6 +133,7 @@ fn vqa_constraints() -> Constraints {
         trie.insert(&[&[0][..], a, &[2]].concat());
     }
     Constraints {
+        strict_prefix: false,
         prefix: vec![5, 6],
         trie: Some(trie),
     }
@@ -182,6 +183,7 @@ fn prefix_without_trie_keeps_the_prefix_log_prob_and_suspends_min_len() {
         }
     };
     let c = Constraints {
+        strict_prefix: false,
         prefix: vec![5, 6],
         trie: None,
     };
@@ -371,6 +373,7 @@ fn errors_are_typed_and_carry_context() {
     ));
 
     let c = Constraints {
+        strict_prefix: false,
         prefix: vec![V as i64],
         trie: None,
     };

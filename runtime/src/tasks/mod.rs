@@ -1,0 +1,101 @@
+//! The image tasks of the paper on one loaded bundle (spec §5.1–5.4): captioning, VQA,
+//! grounding (RefCOCO) and visual entailment (SNLI-VE). Each request goes file → preprocessing →
+//! perception + encoder → search or option scoring → a [`TaskOutput`] whose fields are the
+//! CLI's `--json` schema.
+
+mod output;
+mod requests;
+
+pub use output::{Beam, TaskOutput, Timings};
+pub use requests::Request;
+
+use crate::ep::SessionOptions;
+use crate::error::RuntimeError;
+use crate::generate::{GenerateError, SearchOptions};
+use crate::model::Model;
+use crate::text::{TextError, Tokenizer};
+use crate::vision::{ImageOptions, VisionError};
+use std::path::{Path, PathBuf};
+use unival_manifest::{TaskConfig, TaskKind};
+
+/// Why a task request failed. Input problems (unreadable image, empty question, wrong bundle)
+/// are distinguished from model/runtime failures so callers can report and go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Vision(#[from] VisionError),
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    #[error("{what} is empty")]
+    EmptyText { what: &'static str },
+    #[error("{bundle}: this bundle was exported for task `{bundle_task}`, not `{wanted}`; export one with `unival export --task {wanted}` or pass --model")]
+    WrongTask {
+        bundle: PathBuf,
+        bundle_task: TaskKind,
+        wanted: TaskKind,
+    },
+    #[error("the model produced {got} instead of 4 location tokens (<bin_k>) for a box")]
+    NotABox { got: String },
+}
+
+/// A loaded bundle, its tokenizer and the settings requests run with.
+pub struct Pipeline {
+    model: Model,
+    tokenizer: Tokenizer,
+    dir: PathBuf,
+    /// Task settings (manifest defaults, possibly overridden by the caller).
+    pub task: TaskConfig,
+    /// Search settings (task defaults, possibly overridden by the caller).
+    pub search: SearchOptions,
+    /// Image decoding options.
+    pub image: ImageOptions,
+}
+
+impl Pipeline {
+    /// Opens the bundle at `dir` (hashes verified) with the tokenizer for its vocabulary.
+    pub fn open(dir: &Path, opts: &SessionOptions) -> Result<Pipeline, TaskError> {
+        let model = Model::open(dir, opts)?;
+        let manifest = model.manifest();
+        let tokenizer = Tokenizer::with_vocab(&manifest.vocab)?;
+        let task = manifest.task.clone();
+        let mut search = SearchOptions::from_defaults(&task.generation)?;
+        search.specials = (&manifest.vocab).into();
+        Ok(Pipeline {
+            model,
+            tokenizer,
+            dir: dir.to_path_buf(),
+            task,
+            search,
+            image: ImageOptions::default(),
+        })
+    }
+
+    /// The loaded model (manifest, graphs).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Fails with [`TaskError::WrongTask`] unless the bundle serves a task compatible with
+    /// `wanted` (same modality; a bundle's prompt and image size are its task's).
+    pub fn check_task(&self, wanted: TaskKind) -> Result<(), TaskError> {
+        let have = self.model.manifest().task.task;
+        if have.modality() == wanted.modality() {
+            return Ok(());
+        }
+        Err(TaskError::WrongTask {
+            bundle: self.dir.clone(),
+            bundle_task: have,
+            wanted,
+        })
+    }
+}

@@ -1,0 +1,240 @@
+//! Running one request: the per-task glue between text, image, model and search.
+
+use super::{Beam, Pipeline, TaskError, TaskOutput, Timings};
+use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
+use crate::text::{refcoco_prompt, snli_ve_prompt, strip_caption_punctuation, vqa_prompt};
+use crate::vision::preprocess_image;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+use unival_manifest::TaskKind;
+
+/// What to ask about an image.
+#[derive(Debug, Clone, Copy)]
+pub enum Request<'a> {
+    /// Describe the image (spec §5.1).
+    Caption,
+    /// Answer `question`; with an answer trie the answer is constrained to the list
+    /// (spec §5.2), without one it is open-ended.
+    Vqa {
+        question: &'a str,
+        answers: Option<&'a Trie>,
+    },
+    /// Locate the region `text` describes (spec §5.3).
+    Ground { text: &'a str },
+    /// Does the image entail `hypothesis`? (spec §5.4)
+    Entail { hypothesis: &'a str },
+}
+
+impl Request<'_> {
+    /// The task this request belongs to.
+    pub fn task(&self) -> TaskKind {
+        match self {
+            Request::Caption => TaskKind::Caption,
+            Request::Vqa { .. } => TaskKind::Vqa,
+            Request::Ground { .. } => TaskKind::Refcoco,
+            Request::Entail { .. } => TaskKind::SnliVe,
+        }
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// The SNLI-VE answers, in the original's label order (`{"no": 0, "yes": 1, "maybe": 2}`).
+pub const ENTAILMENT_ANSWERS: [&str; 3] = ["no", "yes", "maybe"];
+
+impl Pipeline {
+    /// The answer trie of `answers`: paths `[BOS] + BPE(" " + answer) + [EOS]` (spec §5.2).
+    pub fn answer_trie(&self, answers: &[String]) -> Result<Trie, TaskError> {
+        let s = &self.search.specials;
+        let mut trie = Trie::new(s.eos);
+        for a in answers {
+            let mut path = vec![s.bos];
+            path.extend(self.tokenizer.encode(&format!(" {a}"))?);
+            path.push(s.eos);
+            trie.insert(&path);
+        }
+        Ok(trie)
+    }
+
+    /// Runs `request` on the image at `path`.
+    pub fn run(&mut self, path: &Path, request: &Request) -> Result<TaskOutput, TaskError> {
+        let start = Instant::now();
+        let max_words = self.task.max_src_length;
+        let prompt = match request {
+            Request::Caption => self
+                .task
+                .prompt
+                .clone()
+                .unwrap_or_else(|| " what does the image describe?".to_string()),
+            Request::Vqa { question, .. } => {
+                if question.trim().is_empty() {
+                    return Err(TaskError::EmptyText {
+                        what: "the question",
+                    });
+                }
+                vqa_prompt(question, max_words)
+            }
+            Request::Ground { text } => {
+                if text.trim().is_empty() {
+                    return Err(TaskError::EmptyText {
+                        what: "the region text",
+                    });
+                }
+                refcoco_prompt(text, max_words)
+            }
+            Request::Entail { hypothesis } => {
+                if hypothesis.trim().is_empty() {
+                    return Err(TaskError::EmptyText {
+                        what: "the hypothesis",
+                    });
+                }
+                snli_ve_prompt(hypothesis, max_words)
+            }
+        };
+        let src = self.tokenizer.source_tokens(&prompt)?;
+        let (mean, std) = self.task.mean_std();
+        let image = preprocess_image(path, self.task.image_size, mean, std, &self.image)?;
+        let mut timings = Timings {
+            preprocess: ms(start),
+            ..Timings::default()
+        };
+
+        let t = Instant::now();
+        let patches = self.model.perceive_image(image.tensor.view())?;
+        timings.perception = ms(t);
+        let t = Instant::now();
+        let enc = self.model.encode(&patches, &src)?;
+        timings.encoder = ms(t);
+        drop(patches);
+
+        let t = Instant::now();
+        // The prompt without BOS/EOS: VQA's forced prefix, SNLI-VE's scored prompt.
+        let inner = src
+            .get(1..src.len().saturating_sub(1))
+            .unwrap_or(&[])
+            .to_vec();
+        let file = path.display().to_string();
+        let task = request.task();
+        let mut out = TaskOutput {
+            file,
+            task: task.name().to_string(),
+            text: String::new(),
+            tokens: Vec::new(),
+            score: None,
+            beams: Vec::new(),
+            bbox: None,
+            label: None,
+            scores: None,
+            timings_ms: Timings::default(),
+        };
+        match request {
+            Request::Entail { .. } => {
+                let candidates = ENTAILMENT_ANSWERS
+                    .iter()
+                    .map(|a| self.tokenizer.encode(&format!(" {a}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let specials = self.search.specials.clone();
+                let mut decoder = self.model.decoder(&enc);
+                let scores = score_options(&mut decoder, &inner, &candidates, &specials)?;
+                let best = scores
+                    .iter()
+                    .enumerate()
+                    .fold(0, |b, (i, s)| if *s > scores[b] { i } else { b });
+                out.label = Some(ENTAILMENT_ANSWERS[best].to_string());
+                out.text = ENTAILMENT_ANSWERS[best].to_string();
+                out.score = scores.get(best).copied();
+                out.scores = Some(
+                    ENTAILMENT_ANSWERS
+                        .iter()
+                        .zip(&scores)
+                        .map(|(a, s)| (a.to_string(), *s))
+                        .collect::<BTreeMap<_, _>>(),
+                );
+            }
+            _ => {
+                let constraints = match request {
+                    Request::Vqa { answers, .. } => Constraints {
+                        prefix: inner.clone(),
+                        trie: answers.cloned(),
+                        strict_prefix: true,
+                    },
+                    _ => Constraints::none(),
+                };
+                let search = self.search.clone();
+                let mut decoder = self.model.decoder(&enc);
+                let hyps = beam_search(&mut decoder, &search, &constraints, enc.src_len)?;
+                let skip = constraints.prefix.len();
+                out.beams = hyps
+                    .iter()
+                    .map(|h| Beam {
+                        text: self.hypothesis_text(task, h, skip),
+                        tokens: h.tokens.clone(),
+                        score: h.score,
+                    })
+                    .collect();
+                if let Some(best) = hyps.first() {
+                    out.tokens = best.tokens.clone();
+                    out.score = Some(f64::from(best.score));
+                    out.text = self.hypothesis_text(task, best, skip);
+                    if task == TaskKind::Refcoco {
+                        out.bbox =
+                            Some(self.box_of(best, self.task.image_size, image.original_size)?);
+                    }
+                }
+            }
+        }
+        timings.decode = ms(t);
+        timings.total = ms(start);
+        out.timings_ms = timings;
+        Ok(out)
+    }
+
+    /// Text of a hypothesis as the original post-processes it: captions lose punctuation
+    /// (`eval_caption`), VQA answers lose the forced question (`tokens[prefix_len:]`).
+    fn hypothesis_text(&self, task: TaskKind, h: &Hypothesis, skip: usize) -> String {
+        let tokens = h.tokens.get(skip..).unwrap_or(&[]);
+        let text = self.tokenizer.decode(tokens);
+        match task {
+            TaskKind::Caption => strip_caption_punctuation(&text),
+            _ => text.trim().to_string(),
+        }
+    }
+
+    /// Box in original-image pixels from the 4 `<bin_k>` tokens (spec §4.5):
+    /// `x = k/(num_bins−1)·S / (S/W)`.
+    fn box_of(
+        &self,
+        h: &Hypothesis,
+        size: usize,
+        original: (u32, u32),
+    ) -> Result<[f64; 4], TaskError> {
+        let bins: Vec<Option<i64>> = h
+            .tokens
+            .iter()
+            .take(4)
+            .map(|&t| self.tokenizer.bin_index(t))
+            .collect();
+        if bins.len() < 4 || bins.iter().any(Option::is_none) {
+            return Err(TaskError::NotABox {
+                got: format!("{:?}", &h.tokens),
+            });
+        }
+        let denom = (self.tokenizer.vocab().num_bins - 1) as f64;
+        let s = size as f64;
+        let rw = s / f64::from(original.0);
+        let rh = s / f64::from(original.1);
+        let mut out = [0.0; 4];
+        for (i, k) in bins.into_iter().flatten().enumerate() {
+            let resized = k as f64 / denom * s;
+            out[i] = if i % 2 == 0 {
+                resized / rw
+            } else {
+                resized / rh
+            };
+        }
+        Ok(out)
+    }
+}
