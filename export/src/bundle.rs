@@ -43,7 +43,10 @@ pub enum ExportError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("{path}: {source}")]
-    Graph { path: PathBuf, source: GraphError },
+    Graph {
+        path: PathBuf,
+        source: Box<GraphError>,
+    },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error("{path}: cannot write the bundle: {source}")]
@@ -113,7 +116,7 @@ pub fn export(
     let cfg = ModelConfig::from_args(&ckpt.model_args).map_err(ExportError::Checkpoint)?;
     let graph_err = |source| ExportError::Graph {
         path: path.clone(),
-        source,
+        source: Box::new(source),
     };
     graphs::check_supported(&cfg).map_err(graph_err)?;
     let modality = task.task.modality();

@@ -124,7 +124,9 @@ pub fn check_supported(cfg: &ModelConfig) -> Result<(), GraphError> {
     if !cfg.encoder_normalize_before || !cfg.decoder_normalize_before {
         return bad("post-LN layers (normalize_before=False)");
     }
-    if cfg.embed_dim % cfg.encoder_heads != 0 || cfg.embed_dim % cfg.decoder_heads != 0 {
+    if !cfg.embed_dim.is_multiple_of(cfg.encoder_heads)
+        || !cfg.embed_dim.is_multiple_of(cfg.decoder_heads)
+    {
         return bad("embed_dim not divisible by the head count");
     }
     Ok(())

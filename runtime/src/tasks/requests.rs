@@ -136,7 +136,7 @@ impl Pipeline {
                     .iter()
                     .map(|a| self.tokenizer.encode(&format!(" {a}")))
                     .collect::<Result<Vec<_>, _>>()?;
-                let specials = self.search.specials.clone();
+                let specials = self.search.specials;
                 let mut decoder = self.model.decoder(&enc);
                 let scores = score_options(&mut decoder, &inner, &candidates, &specials)?;
                 let best = scores

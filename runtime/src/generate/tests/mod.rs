@@ -89,7 +89,7 @@ pub(super) fn hashed_logits(seed: u64, vocab: usize) -> impl Fn(&[i64]) -> Vec<f
                 .wrapping_mul(0x1000_0000_01B3)
                 .rotate_left(17);
         }
-        let nan_row = h % 40 == 0;
+        let nan_row = h.is_multiple_of(40);
         (0..vocab)
             .map(|i| {
                 let x = (h ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407))
