@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use unival_manifest::task::Modality;
 use unival_manifest::vocab::VocabInfo;
 use unival_manifest::{
-    file_entry, io, DType, GraphSpec, Manifest, ManifestError, ModelInfo, Precision, SourceInfo,
-    TaskConfig, TaskKind, FORMAT_VERSION,
+    file_entry, io, AudioFrontEnd, DType, GraphSpec, Manifest, ManifestError, ModelInfo, Precision,
+    SourceInfo, TaskConfig, TaskKind, FORMAT_VERSION,
 };
 
 /// What to export and how.
@@ -120,19 +120,30 @@ pub fn export(
     };
     graphs::check_supported(&cfg).map_err(graph_err)?;
     let modality = task.task.modality();
-    if modality != Modality::Image {
+    let (perception, backbone_key, backbone_name) = match modality {
+        Modality::Image => (
+            io::graph::IMAGE_ENCODER,
+            "encoder.embed_images.conv1.weight",
+            cfg.image_encoder_name.clone(),
+        ),
+        Modality::Video => (
+            io::graph::VIDEO_ENCODER,
+            "encoder.embed_videos.conv1.weight",
+            cfg.video_encoder_name.clone().unwrap_or_default(),
+        ),
+        Modality::Audio => (
+            io::graph::AUDIO_ENCODER,
+            "encoder.embed_audios.conv_block1.conv1.weight",
+            cfg.audio_encoder_name.clone().unwrap_or_default(),
+        ),
+    };
+    if !ckpt.weights.contains(backbone_key) {
         return Err(ExportError::Invalid {
             path: path.clone(),
             why: format!(
-                "task {} needs the {:?} perception graph, which this exporter does not build yet",
-                task.task, modality
+                "task {} needs the {modality:?} backbone (`{backbone_key}`), which this checkpoint does not have",
+                task.task
             ),
-        });
-    }
-    if !ckpt.weights.contains("encoder.embed_images.conv1.weight") {
-        return Err(ExportError::Invalid {
-            path: path.clone(),
-            why: "no image backbone (`encoder.embed_images.*`) in the checkpoint".into(),
         });
     }
 
@@ -149,11 +160,13 @@ pub fn export(
     let root = Weights::new(&ckpt.weights, &used);
     type Build<'a> = Box<dyn Fn() -> Result<GraphBuilder, GraphError> + 'a>;
     let enc = root.pp("encoder");
+    let perception_build: Build = match modality {
+        Modality::Image => Box::new(|| graphs::image::build(&cfg, &enc, float)),
+        Modality::Video => Box::new(|| graphs::video::build(&cfg, &enc, float)),
+        Modality::Audio => Box::new(|| graphs::audio::build(&cfg, &enc, float)),
+    };
     let builders: Vec<(&str, Build)> = vec![
-        (
-            io::graph::IMAGE_ENCODER,
-            Box::new(|| graphs::image::build(&cfg, &enc, float)),
-        ),
+        (perception, perception_build),
         (
             io::graph::ENCODER,
             Box::new(|| graphs::encoder::build(&cfg, &root, float)),
@@ -198,7 +211,19 @@ pub fn export(
             },
         );
     }
-    check_all_keys_used(path, &ckpt, &used.borrow())?;
+    let audio = if modality == Modality::Audio {
+        let file = "stft_kernels.bin".to_string();
+        let front = write_stft_kernels(&ckpt, &cfg, &task, &out.join(&file))?;
+        used.borrow_mut()
+            .insert(format!("{STFT_PREFIX}.conv_real.weight"));
+        used.borrow_mut()
+            .insert(format!("{STFT_PREFIX}.conv_imag.weight"));
+        written.push(file);
+        Some(front)
+    } else {
+        None
+    };
+    check_all_keys_used(path, &ckpt, &used.borrow(), &[modality])?;
 
     progress(ExportStep::Hashing);
     for f in written {
@@ -224,7 +249,7 @@ pub fn export(
         });
     }
     let mut backbones = BTreeMap::new();
-    backbones.insert("image".to_string(), cfg.image_encoder_name.clone());
+    backbones.insert(format!("{modality:?}").to_lowercase(), backbone_name);
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         exporter_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -253,9 +278,9 @@ pub fn export(
             max_target_positions: cfg.max_target_positions,
             token_bucket_size: cfg.token_bucket_size,
             image_bucket_size: cfg.image_bucket_size,
-            modalities: vec![Modality::Image],
+            modalities: vec![modality],
             backbones,
-            audio: None,
+            audio,
         },
         vocab,
         task,
@@ -315,15 +340,75 @@ fn task_i64(task_cfg: &serde_json::Value, key: &str) -> Option<i64> {
     v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))
 }
 
+/// Checkpoint prefix of the torchlibrosa STFT kernels.
+const STFT_PREFIX: &str = "encoder.embed_audios.spectrogram_extractor.stft";
+
+/// Writes the checkpoint's DFT·window kernels as raw little-endian f32 `[2, bins, n_fft]`
+/// (real, then imaginary) for the Rust front end, which must use them verbatim (spec §0.1
+/// item 4), and describes the front end.
+fn write_stft_kernels(
+    ckpt: &Checkpoint,
+    cfg: &ModelConfig,
+    task: &TaskConfig,
+    file: &Path,
+) -> Result<AudioFrontEnd, ExportError> {
+    let real = ckpt
+        .weights
+        .get(&format!("{STFT_PREFIX}.conv_real.weight"))?;
+    let imag = ckpt
+        .weights
+        .get(&format!("{STFT_PREFIX}.conv_imag.weight"))?;
+    let shape = real.shape().to_vec();
+    let (bins, n_fft) = match shape.as_slice() {
+        [b, 1, n] if imag.shape() == shape.as_slice() && *b == n / 2 + 1 => (*b, *n),
+        _ => {
+            return Err(ExportError::Invalid {
+                path: ckpt.path.clone(),
+                why: format!(
+                    "STFT kernels have shapes {:?} and {:?}, expected [n_fft/2+1, 1, n_fft]",
+                    shape,
+                    imag.shape()
+                ),
+            })
+        }
+    };
+    let mut bytes = Vec::with_capacity(2 * bins * n_fft * 4);
+    for t in [real, imag] {
+        for v in t.to_f32()? {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    std::fs::write(file, bytes).map_err(|source| ExportError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let hop = cfg.hop_size;
+    Ok(AudioFrontEnd {
+        sample_rate: task.sample_rate,
+        window_size: n_fft,
+        hop_size: hop,
+        mel_bins: cfg.mel_bins,
+        // torchlibrosa's settings in the original's AUDIO_CFG (spec §2.4).
+        fmin: 50.0,
+        fmax: 14000.0,
+        frames: 1 + task.max_audio_len / hop.max(1),
+        stft_kernels: file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    })
+}
+
 fn check_all_keys_used(
     path: &Path,
     ckpt: &Checkpoint,
     used: &BTreeSet<String>,
+    exported: &[Modality],
 ) -> Result<(), ExportError> {
     let unknown: Vec<&str> = ckpt
         .weights
         .keys()
-        .filter(|k| !used.contains(*k) && !crate::keys::is_ignored(k))
+        .filter(|k| !used.contains(*k) && !crate::keys::is_ignored_for(k, exported))
         .collect();
     if unknown.is_empty() {
         return Ok(());

@@ -2,44 +2,27 @@
 //! Export fails on any other key it did not consume (STYLE.md rule 5), so a checkpoint with
 //! parts this exporter does not understand is never silently half-exported.
 
-/// `(key pattern, reason)`. A pattern ending in `.` or `_` matches every key with that prefix;
+use unival_manifest::task::Modality;
+
+/// Reason shared by the image-generation-only decoder parts.
+const IMAGE_GEN: &str = "image generation only (spec §2.7)";
+/// Reason shared by the bucket buffers.
+const RECOMPUTED: &str = "recomputed from the bucket formula (spec §2.7)";
+
+/// `(key pattern, reason)`. A pattern ending in `.` matches every key with that prefix;
 /// otherwise the key must match exactly.
 pub const IGNORED: &[(&str, &str)] = &[
     ("encoder.version", "fairseq version buffer"),
     ("decoder.version", "fairseq version buffer"),
-    (
-        "encoder.token_rp_bucket",
-        "recomputed from the bucket formula (spec §2.7)",
-    ),
-    (
-        "encoder.image_rp_bucket",
-        "recomputed from the bucket formula (spec §2.7)",
-    ),
-    (
-        "decoder.token_rp_bucket",
-        "recomputed from the bucket formula (spec §2.7)",
-    ),
-    (
-        "decoder.image_rp_bucket",
-        "image generation only (spec §2.7)",
-    ),
-    (
-        "decoder.image_position_idx",
-        "image generation only (spec §2.7)",
-    ),
-    (
-        "decoder.code_layernorm_embedding.",
-        "image generation only (spec §2.7)",
-    ),
-    (
-        "decoder.embed_image_positions.",
-        "image generation only (spec §2.7)",
-    ),
-    ("decoder.image_pos_ln.", "image generation only (spec §2.7)"),
-    (
-        "decoder.image_rel_pos_table_list.",
-        "image generation only (spec §2.7)",
-    ),
+    ("encoder.token_rp_bucket", RECOMPUTED),
+    ("encoder.image_rp_bucket", RECOMPUTED),
+    ("decoder.token_rp_bucket", RECOMPUTED),
+    ("decoder.image_rp_bucket", IMAGE_GEN),
+    ("decoder.image_position_idx", IMAGE_GEN),
+    ("decoder.code_layernorm_embedding.", IMAGE_GEN),
+    ("decoder.embed_image_positions.", IMAGE_GEN),
+    ("decoder.image_pos_ln.", IMAGE_GEN),
+    ("decoder.image_rel_pos_table_list.", IMAGE_GEN),
     ("decoder.output_projection.", "tied to the token embedding"),
     (
         "encoder.embed_images.fc.",
@@ -50,43 +33,55 @@ pub const IGNORED: &[(&str, &str)] = &[
         "timm classifier head, unused (spec §2.2)",
     ),
     (
-        "encoder.embed_videos.",
-        "video backbone: not part of an image-task bundle",
-    ),
-    (
-        "encoder.embed_video_positions.",
-        "video backbone: not part of an image-task bundle",
-    ),
-    (
-        "encoder.video_proj.",
-        "video backbone: not part of an image-task bundle",
-    ),
-    (
-        "encoder.layernorm_video_embedding.",
-        "video backbone: not part of an image-task bundle",
-    ),
-    (
-        "encoder.embed_audios.",
-        "audio backbone: not part of an image-task bundle",
-    ),
-    (
-        "encoder.embed_audio_positions.",
-        "audio backbone: not part of an image-task bundle",
-    ),
-    (
-        "encoder.audio_proj.",
-        "audio backbone: not part of an image-task bundle",
-    ),
-    (
-        "encoder.layernorm_audio_embedding.",
-        "audio backbone: not part of an image-task bundle",
+        "encoder.embed_audios.logmel_extractor.",
+        "mel filterbank: rebuilt with librosa's formula, as the original does on load",
     ),
 ];
 
-/// Whether `key` is deliberately left out of the graphs.
+/// Key prefixes of each perception branch: left out of a bundle that does not serve that
+/// modality (a captioning bundle has no use for the video backbone a checkpoint carries).
+pub const MODALITY_KEYS: &[(Modality, &[&str])] = &[
+    (
+        Modality::Image,
+        &[
+            "encoder.embed_images.",
+            "encoder.image_proj.",
+            "encoder.embed_image_positions.",
+            "encoder.layernorm_image_embedding.",
+        ],
+    ),
+    (
+        Modality::Video,
+        &[
+            "encoder.embed_videos.",
+            "encoder.video_proj.",
+            "encoder.embed_video_positions.",
+            "encoder.layernorm_video_embedding.",
+        ],
+    ),
+    (
+        Modality::Audio,
+        &[
+            "encoder.embed_audios.",
+            "encoder.audio_proj.",
+            "encoder.embed_audio_positions.",
+            "encoder.layernorm_audio_embedding.",
+        ],
+    ),
+];
+
+/// Whether `key` is deliberately left out of a bundle serving the `exported` modalities.
+pub fn is_ignored_for(key: &str, exported: &[Modality]) -> bool {
+    let other_branch = MODALITY_KEYS
+        .iter()
+        .any(|(m, prefixes)| !exported.contains(m) && prefixes.iter().any(|p| key.starts_with(p)));
+    other_branch || is_ignored(key)
+}
+
+/// Whether `key` is deliberately left out of every bundle.
 pub fn is_ignored(key: &str) -> bool {
     IGNORED.iter().any(|(pattern, _)| {
-        if pattern.ends_with('.') || pattern.ends_with('_') {
+        if pattern.ends_with('.') {
             key.starts_with(pattern)
         } else {
             key == *pattern
@@ -100,10 +95,17 @@ mod tests {
 
     #[test]
     fn prefix_and_exact_patterns() {
-        assert!(is_ignored("encoder.embed_videos.layer1.0.conv1.weight"));
         assert!(is_ignored("encoder.version"));
         assert!(!is_ignored("encoder.version2"));
         assert!(!is_ignored("decoder.layers.0.fc1.weight"));
         assert!(is_ignored("encoder.embed_images.bn1.num_batches_tracked"));
+    }
+
+    #[test]
+    fn other_modalities_are_ignored_only_when_not_exported() {
+        let key = "encoder.embed_videos.layer1.0.conv1.weight";
+        assert!(is_ignored_for(key, &[Modality::Image]));
+        assert!(!is_ignored_for(key, &[Modality::Video]));
+        assert!(!is_ignored(key));
     }
 }

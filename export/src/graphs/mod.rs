@@ -3,11 +3,14 @@
 //! [`weights::Weights`] views named like the PyTorch modules.
 
 pub mod attention;
+pub mod audio;
 pub mod decoder;
 pub mod encoder;
 pub mod image;
+pub mod perception;
 pub mod positions;
 pub mod resnet;
+pub mod video;
 pub mod weights;
 
 use crate::checkpoint::CheckpointError;

@@ -15,19 +15,33 @@ pub struct ConvBn {
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
     pub shape: Vec<usize>,
-    pub stride: usize,
-    pub pad: usize,
+    /// Stride per spatial dimension.
+    pub strides: Vec<usize>,
+    /// Symmetric padding per spatial dimension.
+    pub pads: Vec<usize>,
     pub groups: usize,
 }
 
 impl ConvBn {
-    /// Reads `conv` (no bias) and folds the eval-mode BatchNorm `bn` into it:
-    /// `w' = w·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`. Works for 2-D and 3-D kernels.
+    /// [`ConvBn::fold_nd`] with the same stride and padding in every spatial dimension.
     pub fn fold(
         conv: &Weights,
         bn: &Weights,
         stride: usize,
         pad: usize,
+        groups: usize,
+    ) -> Result<Self, GraphError> {
+        let spatial = conv.shape("weight")?.len().saturating_sub(2);
+        Self::fold_nd(conv, bn, vec![stride; spatial], vec![pad; spatial], groups)
+    }
+
+    /// Reads `conv` (no bias) and folds the eval-mode BatchNorm `bn` into it:
+    /// `w' = w·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`. Works for 2-D and 3-D kernels.
+    pub fn fold_nd(
+        conv: &Weights,
+        bn: &Weights,
+        strides: Vec<usize>,
+        pads: Vec<usize>,
         groups: usize,
     ) -> Result<Self, GraphError> {
         let (shape, mut weight) = conv.get_any("weight")?;
@@ -58,8 +72,8 @@ impl ConvBn {
             weight,
             bias,
             shape,
-            stride,
-            pad,
+            strides,
+            pads,
             groups,
         })
     }
@@ -73,14 +87,22 @@ impl ConvBn {
     pub fn build(&self, g: &mut GraphBuilder, name: &str, x: Value, relu: bool) -> Value {
         let w = g.weight(&format!("{name}.weight"), &self.shape, &self.weight);
         let b = g.weight(&format!("{name}.bias"), &[self.shape[0]], &self.bias);
-        let spatial = self.shape.len() - 2;
+        let pads: Vec<i64> = self
+            .pads
+            .iter()
+            .chain(&self.pads)
+            .map(|&p| p as i64)
+            .collect();
         let y = g.node(
             "Conv",
             &format!("{name}.conv"),
             &[x, w, b],
             &[
-                ("strides", Attr::Ints(vec![self.stride as i64; spatial])),
-                ("pads", Attr::Ints(vec![self.pad as i64; 2 * spatial])),
+                (
+                    "strides",
+                    Attr::Ints(self.strides.iter().map(|&s| s as i64).collect()),
+                ),
+                ("pads", Attr::Ints(pads)),
                 ("group", Attr::Int(self.groups as i64)),
                 (
                     "kernel_shape",
@@ -105,8 +127,19 @@ pub struct Bottleneck {
 }
 
 impl Bottleneck {
-    /// Reads block weights under `w` (e.g. `layer2.0`); `groups` > 1 for ResNeXt.
-    pub fn new(w: &Weights, stride: usize, groups: usize) -> Result<Self, GraphError> {
+    /// Reads block weights under `w` (e.g. `layer2.0`). The 3×3 conv's group count comes from
+    /// its weight shape (`[mid, mid/groups, …]`): 1 for ResNet, 32 for ResNeXt.
+    pub fn new(w: &Weights, stride: usize) -> Result<Self, GraphError> {
+        let mid = w.shape("conv1.weight")?.first().copied().unwrap_or(0);
+        let per_group = w.shape("conv2.weight")?.get(1).copied().unwrap_or(0);
+        if per_group == 0 || mid % per_group != 0 {
+            return Err(GraphError::Shape {
+                key: w.key("conv2.weight"),
+                expected: vec![mid, 0],
+                actual: w.shape("conv2.weight")?,
+            });
+        }
+        let groups = mid / per_group;
         let downsample = if w.has("downsample.0.weight") {
             Some(ConvBn::fold(
                 &w.pp("downsample.0"),
@@ -147,16 +180,47 @@ pub fn count_blocks(w: &Weights, stage: usize) -> usize {
         .count()
 }
 
-/// A 2-D ResNet backbone: stem, then the stages found in the state dict.
-pub struct ResNet2d {
-    stem: ConvBn,
-    stages: Vec<Vec<Bottleneck>>,
+/// Which stem a backbone has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stem {
+    /// 2-D image ResNets: 7×7 stride 2.
+    Image2d,
+    /// 3-D ResNeXt of the video encoder (spec §2.3): 7×7×7, stride (1, 2, 2) — time kept.
+    Video3d,
 }
 
-impl ResNet2d {
+/// A ResNet/ResNeXt backbone (2-D or 3-D): stem, max-pool, then the stages found in the state
+/// dict.
+pub struct ResNet {
+    stem: ConvBn,
+    stages: Vec<Vec<Bottleneck>>,
+    spatial: usize,
+}
+
+/// The image backbone.
+pub type ResNet2d = ResNet;
+
+impl ResNet {
     /// Reads `conv1`/`bn1` and `layer1..4` under `w` (e.g. `encoder.embed_images`).
     pub fn new(w: &Weights) -> Result<Self, GraphError> {
-        let stem = ConvBn::fold(&w.pp("conv1"), &w.pp("bn1"), 2, 3, 1)?;
+        Self::with_stem(w, Stem::Image2d)
+    }
+
+    /// As [`ResNet::new`] for the given stem kind.
+    pub fn with_stem(w: &Weights, kind: Stem) -> Result<Self, GraphError> {
+        let (stem, spatial) = match kind {
+            Stem::Image2d => (ConvBn::fold(&w.pp("conv1"), &w.pp("bn1"), 2, 3, 1)?, 2),
+            Stem::Video3d => (
+                ConvBn::fold_nd(
+                    &w.pp("conv1"),
+                    &w.pp("bn1"),
+                    vec![1, 2, 2],
+                    vec![3, 3, 3],
+                    1,
+                )?,
+                3,
+            ),
+        };
         let mut stages = Vec::new();
         for stage in 1..=4 {
             let n = count_blocks(w, stage);
@@ -167,7 +231,7 @@ impl ResNet2d {
             let blocks = (0..n)
                 .map(|i| {
                     let s = if i == 0 { stride } else { 1 };
-                    Bottleneck::new(&w.pp(format!("layer{stage}.{i}")), s, 1)
+                    Bottleneck::new(&w.pp(format!("layer{stage}.{i}")), s)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             stages.push(blocks);
@@ -183,7 +247,11 @@ impl ResNet2d {
             w.skip("fc.weight");
             w.skip("fc.bias");
         }
-        Ok(ResNet2d { stem, stages })
+        Ok(ResNet {
+            stem,
+            stages,
+            spatial,
+        })
     }
 
     /// Channels of the last stage's output.
@@ -200,7 +268,7 @@ impl ResNet2d {
         self.stages.iter().map(Vec::len).collect()
     }
 
-    /// `[B,3,H,W]` → `[B,C,H/stride,W/stride]`.
+    /// `[B,3,H,W]` → `[B,C,H/32,W/32]` (2-D), `[B,3,T,H,W]` → `[B,C,t,h,w]` (3-D).
     pub fn build(&self, g: &mut GraphBuilder, name: &str, x: Value) -> Value {
         let x = self.stem.build(g, &format!("{name}.stem"), x, true);
         let mut x = g.node(
@@ -208,9 +276,9 @@ impl ResNet2d {
             &format!("{name}.maxpool"),
             &[x],
             &[
-                ("kernel_shape", Attr::Ints(vec![3, 3])),
-                ("strides", Attr::Ints(vec![2, 2])),
-                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+                ("kernel_shape", Attr::Ints(vec![3; self.spatial])),
+                ("strides", Attr::Ints(vec![2; self.spatial])),
+                ("pads", Attr::Ints(vec![1; 2 * self.spatial])),
             ],
         );
         for (s, blocks) in self.stages.iter().enumerate() {
