@@ -24,7 +24,11 @@ fn export_for(oracle: &OracleDir, case: &OracleCase, out: &Path, precision: Prec
         .unwrap()
         .to_string();
     let task: TaskKind = meta["task"].as_str().unwrap().parse().unwrap();
-    let image_size = meta["task_cfg"]["patch_image_size"].as_u64().unwrap() as usize;
+    let cfg = &meta["task_cfg"];
+    let image_size = cfg["patch_image_size"].as_u64().unwrap() as usize;
+    let video = task.modality() == unival_manifest::task::Modality::Video;
+    let frames = video.then(|| cfg["num_frames"].as_u64().unwrap() as usize);
+    let frame_size = video.then(|| cfg["patch_frame_size"].as_u64().unwrap() as usize);
     let ema = meta["ema_eval"].as_bool().unwrap();
     let opts = ExportOptions {
         checkpoint: oracle.checkpoint(&ckpt),
@@ -37,8 +41,8 @@ fn export_for(oracle: &OracleDir, case: &OracleCase, out: &Path, precision: Prec
             WeightsChoice::Model
         },
         image_size: Some(image_size),
-        num_frames: None,
-        frame_size: None,
+        num_frames: frames,
+        frame_size,
         external_data: false,
     };
     export(&opts, &mut |_| {}).unwrap()
@@ -66,13 +70,20 @@ struct Outputs {
 /// Runs perception → encoder → decoder (full pass on the oracle's decoder prefix, then one
 /// token per call with the cache) on the oracle's inputs.
 fn run_graphs(dir: &Path, m: &Manifest, case: &OracleCase) -> Outputs {
-    let mut image = load(dir, m, io::graph::IMAGE_ENCODER);
+    // The one perception graph the bundle has, fed the oracle's own preprocessed input.
+    let (graph, input) = [
+        (io::graph::IMAGE_ENCODER, io::PATCH_IMAGES),
+        (io::graph::VIDEO_ENCODER, io::PATCH_VIDEOS),
+        (io::graph::AUDIO_ENCODER, io::LOG_MEL),
+    ]
+    .into_iter()
+    .find(|(g, _)| m.graphs.contains_key(*g))
+    .unwrap();
+    let mut perception = load(dir, m, graph);
     let mut encoder = load(dir, m, io::graph::ENCODER);
     let mut decoder = load(dir, m, io::graph::DECODER);
-    let pixels = case.f32("patch_images").unwrap();
-    let p = image
-        .run(&[(io::PATCH_IMAGES, Input::from(&pixels))])
-        .unwrap();
+    let pixels = case.f32(input).unwrap();
+    let p = perception.run(&[(input, Input::from(&pixels))]).unwrap();
     let src = case.i64("src_tokens").unwrap();
     let e = encoder
         .run(&[
@@ -162,6 +173,18 @@ fn run_graphs(dir: &Path, m: &Manifest, case: &OracleCase) -> Outputs {
     }
 }
 
+/// `backbone_embed_{images,videos,audios}_out`, whichever the case has.
+fn backbone_array(case: &OracleCase) -> &'static str {
+    [
+        "backbone_embed_images_out",
+        "backbone_embed_videos_out",
+        "backbone_embed_audios_out",
+    ]
+    .into_iter()
+    .find(|a| case.has(a))
+    .unwrap()
+}
+
 fn check_case(name: &str) {
     let Some(oracle) = OracleDir::find() else {
         return;
@@ -175,7 +198,7 @@ fn check_case(name: &str) {
     let errs = [
         (
             "backbone",
-            rel_max_err(&o.backbone, &case.f32("backbone_embed_images_out").unwrap()),
+            rel_max_err(&o.backbone, &case.f32(backbone_array(&case)).unwrap()),
         ),
         (
             "encoder_out",
@@ -234,6 +257,23 @@ fn refcoco_graphs_match_the_oracle() {
 #[test]
 fn snli_ve_graphs_match_the_oracle() {
     check_case("snli_ve");
+}
+
+#[test]
+fn video_caption_graphs_match_the_oracle() {
+    check_case("video_caption");
+}
+
+/// Batch of two clips with text padding, EMA weights.
+#[test]
+fn video_qa_graphs_match_the_oracle_batched() {
+    check_case("video_qa");
+}
+
+/// The audio graph from the oracle's log-mel (the front end is tested in the runtime).
+#[test]
+fn audio_caption_graphs_match_the_oracle() {
+    check_case("audio_caption");
 }
 
 /// fp16 bundles: error and top-1 agreement of the decoder logits against the oracle, reported
