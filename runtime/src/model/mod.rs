@@ -12,16 +12,28 @@ use crate::bundle::Bundle;
 use crate::ep::SessionOptions;
 use crate::error::RuntimeError;
 use crate::session::{GraphOutputs, GraphSession, Input};
-use ndarray::{Array2, ArrayView4};
+use ndarray::{Array2, ArrayView4, ArrayView5};
 use std::path::Path;
 use unival_manifest::{io, Manifest};
 
 /// The graphs of one bundle, loaded.
 pub struct Model {
     manifest: Manifest,
-    image: Option<GraphSession>,
+    /// The bundle's perception graph and the name of its input.
+    perception: (GraphSession, &'static str),
     encoder: GraphSession,
     decoder: GraphSession,
+}
+
+/// A preprocessed input for the perception graph of its modality.
+#[derive(Debug, Clone, Copy)]
+pub enum PerceptionInput<'a> {
+    /// Pixels `[1, 3, H, W]`, normalised.
+    Image(ArrayView4<'a, f32>),
+    /// Clip `[1, 3, T, H, W]`, normalised.
+    Video(ArrayView5<'a, f32>),
+    /// Log-mel `[1, 1, frames, mel_bins]`.
+    LogMel(ArrayView4<'a, f32>),
 }
 
 /// Everything the decoder needs about one input, computed once: the encoder graph's outputs
@@ -45,16 +57,24 @@ impl Model {
     /// Opens `dir` (manifest and every file's hash verified) and loads its graphs.
     pub fn open(dir: &Path, opts: &SessionOptions) -> Result<Model, RuntimeError> {
         let bundle = Bundle::open(dir, opts)?;
-        let image = if bundle.has_graph(io::graph::IMAGE_ENCODER) {
-            Some(bundle.load_graph(io::graph::IMAGE_ENCODER)?)
-        } else {
-            None
-        };
+        let (graph, input) = [
+            (io::graph::IMAGE_ENCODER, io::PATCH_IMAGES),
+            (io::graph::VIDEO_ENCODER, io::PATCH_VIDEOS),
+            (io::graph::AUDIO_ENCODER, io::LOG_MEL),
+        ]
+        .into_iter()
+        .find(|(g, _)| bundle.has_graph(g))
+        .ok_or_else(|| RuntimeError::UnknownGraph {
+            bundle: bundle.manifest().name.clone(),
+            graph: "image_encoder | video_encoder | audio_encoder".to_string(),
+            available: bundle.manifest().graphs.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        let perception = (bundle.load_graph(graph)?, input);
         let encoder = bundle.load_graph(io::graph::ENCODER)?;
         let decoder = bundle.load_graph(io::graph::DECODER)?;
         Ok(Model {
             manifest: bundle.manifest().clone(),
-            image,
+            perception,
             encoder,
             decoder,
         })
@@ -65,39 +85,32 @@ impl Model {
         &self.manifest
     }
 
-    /// Runs the image graph on `pixels [1, 3, H, W]` and the encoder on `src_tokens`
-    /// (`[BOS] … [EOS]`).
-    pub fn encode_image(
+    /// Runs the perception graph on `input` and the encoder on `src_tokens` (`[BOS] … [EOS]`).
+    pub fn encode_input(
         &mut self,
-        pixels: ArrayView4<'_, f32>,
+        input: PerceptionInput<'_>,
         src_tokens: &[i64],
     ) -> Result<Encoded, RuntimeError> {
-        let patches = self.perceive_image(pixels)?;
+        let patches = self.perceive(input)?;
         self.encode(&patches, src_tokens)
     }
 
-    /// Runs the image graph on `pixels [1, 3, H, W]`: patch embeddings, their position rows and
-    /// ids, and the raw backbone output.
-    pub fn perceive_image(
-        &mut self,
-        pixels: ArrayView4<'_, f32>,
-    ) -> Result<GraphOutputs, RuntimeError> {
-        let image = self
-            .image
-            .as_mut()
-            .ok_or_else(|| RuntimeError::UnknownGraph {
-                bundle: self.manifest.name.clone(),
-                graph: io::graph::IMAGE_ENCODER.to_string(),
-                available: self
-                    .manifest
-                    .graphs
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let pixels = pixels.into_dyn();
-        image.run(&[(io::PATCH_IMAGES, Input::F32(pixels))])
+    /// Runs the bundle's perception graph: patch embeddings, their position rows and ids, and
+    /// the raw backbone output. The input must be of the bundle's modality.
+    pub fn perceive(&mut self, input: PerceptionInput<'_>) -> Result<GraphOutputs, RuntimeError> {
+        let (graph, name) = (&mut self.perception.0, self.perception.1);
+        let (given, view) = match input {
+            PerceptionInput::Image(v) => (io::PATCH_IMAGES, v.into_dyn()),
+            PerceptionInput::Video(v) => (io::PATCH_VIDEOS, v.into_dyn()),
+            PerceptionInput::LogMel(v) => (io::LOG_MEL, v.into_dyn()),
+        };
+        if given != name {
+            return Err(RuntimeError::BadShape {
+                graph: graph.name().to_string(),
+                reason: format!("this bundle's perception graph takes `{name}`, not `{given}`"),
+            });
+        }
+        graph.run(&[(name, Input::F32(view))])
     }
 
     /// Runs the encoder on a perception graph's outputs and `src_tokens`.

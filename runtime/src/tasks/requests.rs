@@ -2,6 +2,7 @@
 
 use super::{Beam, Pipeline, TaskError, TaskOutput, Timings};
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
+use crate::model::PerceptionInput;
 use crate::text::{refcoco_prompt, snli_ve_prompt, strip_caption_punctuation, vqa_prompt};
 use crate::vision::preprocess_image;
 use std::collections::BTreeMap;
@@ -103,7 +104,7 @@ impl Pipeline {
         };
 
         let t = Instant::now();
-        let patches = self.model.perceive_image(image.tensor.view())?;
+        let patches = self.model.perceive(PerceptionInput::Image(image.tensor.view()))?;
         timings.perception = ms(t);
         let t = Instant::now();
         let enc = self.model.encode(&patches, &src)?;
