@@ -111,9 +111,13 @@ pub fn export(
     };
     task.uses_ema = use_ema;
     let cfg = ModelConfig::from_args(&ckpt.model_args).map_err(ExportError::Checkpoint)?;
-    let graph_err = |source| ExportError::Graph {
-        path: path.clone(),
-        source,
+    // A checkpoint error met while building a graph already names the file.
+    let graph_err = |source| match source {
+        GraphError::Checkpoint(e) => ExportError::Checkpoint(e),
+        source => ExportError::Graph {
+            path: path.clone(),
+            source,
+        },
     };
     graphs::check_supported(&cfg).map_err(graph_err)?;
     let modality = task.task.modality();
