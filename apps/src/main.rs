@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", render(&err));
             ExitCode::from(1)
         }
     }
@@ -29,4 +29,59 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The error and its causes on one line, `outer: inner: …`, leaving out a cause whose text the
+/// line already holds (typed errors often print their source themselves, and `{:#}` would then
+/// repeat it).
+fn render(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use anyhow::Context;
+
+    /// An error that prints its source in its own message, as `thiserror` variants with
+    /// `{source}` do.
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "model.pt: I/O error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_printed_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let err = anyhow::Error::new(Wrapping(io));
+        assert_eq!(render(&err), "model.pt: I/O error: no such file");
+    }
+
+    #[test]
+    fn context_and_new_causes_are_kept_on_one_line() {
+        let io = std::io::Error::other("disk full\nretry later");
+        let err = Err::<(), _>(io).context("writing out.pt").unwrap_err();
+        assert_eq!(render(&err), "writing out.pt: disk full retry later");
+    }
 }

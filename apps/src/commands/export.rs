@@ -68,8 +68,7 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             bar.set_position(bar.length().unwrap_or(1) - 1);
             bar.set_message("hashing files");
         }
-    })
-    .with_context(|| format!("exporting {}", opts.checkpoint.display()))?;
+    })?; // Every export error starts with the file it concerns: no context to add.
     bar.finish_and_clear();
     let bytes: u64 = manifest.files.values().map(|f| f.bytes).sum();
     eprintln!(

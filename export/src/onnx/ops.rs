@@ -16,12 +16,7 @@ pub fn linear(
     in_dim: usize,
     out_dim: usize,
 ) -> Value {
-    let mut wt = vec![0f32; in_dim * out_dim];
-    for o in 0..out_dim {
-        for i in 0..in_dim {
-            wt[i * out_dim + o] = weight[o * in_dim + i];
-        }
-    }
+    let wt = transpose_matrix(weight, out_dim, in_dim);
     let w = g.weight(&format!("{name}.weight"), &[in_dim, out_dim], &wt);
     let y = g.node("MatMul", &format!("{name}.matmul"), &[x, w], &[]);
     match bias {
@@ -31,6 +26,23 @@ pub fn linear(
         }
         None => y,
     }
+}
+
+/// The transpose of a row-major `rows × cols` matrix, copied in 32×32 tiles so that both the
+/// reads and the writes stay in cache (a plain double loop strides through one of them).
+fn transpose_matrix(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut t = vec![0f32; rows * cols];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    t[c * rows + r] = m[r * cols + c];
+                }
+            }
+        }
+    }
+    t
 }
 
 /// Runs `f` on `x` in fp32 and returns to the graph's float type.
@@ -154,4 +166,22 @@ pub fn range(g: &mut GraphBuilder, name: &str, start: Value, n: Value) -> Value 
     let start = g.node("Add", &format!("{name}.start"), &[start, zero], &[]);
     let end = g.node("Add", &format!("{name}.end"), &[start, n], &[]);
     g.node("Range", name, &[start, end, one], &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transpose_matrix;
+
+    #[test]
+    fn tiled_transpose_matches_the_definition_on_ragged_shapes() {
+        for (rows, cols) in [(1, 1), (3, 70), (33, 31), (64, 65)] {
+            let m: Vec<f32> = (0..rows * cols).map(|x| x as f32).collect();
+            let t = transpose_matrix(&m, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(t[c * rows + r], m[r * cols + c], "{rows}x{cols} at {r},{c}");
+                }
+            }
+        }
+    }
 }

@@ -67,7 +67,13 @@ impl Model {
         .ok_or_else(|| RuntimeError::UnknownGraph {
             bundle: bundle.manifest().name.clone(),
             graph: "image_encoder | video_encoder | audio_encoder".to_string(),
-            available: bundle.manifest().graphs.keys().cloned().collect::<Vec<_>>().join(", "),
+            available: bundle
+                .manifest()
+                .graphs
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
         let perception = (bundle.load_graph(graph)?, input);
         let encoder = bundle.load_graph(io::graph::ENCODER)?;

@@ -104,7 +104,9 @@ impl Pipeline {
         };
 
         let t = Instant::now();
-        let patches = self.model.perceive(PerceptionInput::Image(image.tensor.view()))?;
+        let patches = self
+            .model
+            .perceive(PerceptionInput::Image(image.tensor.view()))?;
         timings.perception = ms(t);
         let t = Instant::now();
         let enc = self.model.encode(&patches, &src)?;
