@@ -13,6 +13,7 @@ pub mod decode;
 pub mod error;
 pub mod resize;
 pub mod tensor;
+pub mod video;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod test_support;
