@@ -121,10 +121,7 @@ mod tests {
     #[test]
     fn round_half_even_matches_python() {
         // round(0.5)=0, round(1.5)=2, round(2.5)=2, round(3.5)=4, round(3)=3.
-        assert_eq!(
-            [1, 3, 5, 7, 6].map(half_round_even),
-            [0, 2, 2, 4, 3]
-        );
+        assert_eq!([1, 3, 5, 7, 6].map(half_round_even), [0, 2, 2, 4, 3]);
         assert_eq!(crop_shift(300, 224), 38);
         assert_eq!(crop_shift(229, 224), 2);
         assert_eq!(crop_shift(231, 224), 4);

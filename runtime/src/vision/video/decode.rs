@@ -13,9 +13,9 @@
 //! (inputs are short clips; this is simpler and more robust than seeking).
 
 use super::error::VideoError;
-use ffmpeg_next as ff;
 use ff::format::context::Input;
 use ff::{codec, filter, format, media, Rational};
+use ffmpeg_next as ff;
 use image::RgbImage;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -107,7 +107,13 @@ fn video_stream(input: &Input, file: &Path) -> Result<usize, VideoError> {
     }
     let streams: Vec<String> = input
         .streams()
-        .map(|s| format!("{:?} {}", s.parameters().medium(), s.parameters().id().name()))
+        .map(|s| {
+            format!(
+                "{:?} {}",
+                s.parameters().medium(),
+                s.parameters().id().name()
+            )
+        })
         .collect();
     Err(VideoError::NoVideoStream {
         file: file.to_path_buf(),
@@ -160,11 +166,17 @@ fn as_f64(r: Rational) -> Option<f64> {
 pub fn probe_video(path: &Path) -> Result<VideoInfo, VideoError> {
     let mut input = open(path)?;
     let index = video_stream(&input, path)?;
-    let (time_base, avg_rate, real_rate) = {
+    let (time_base, avg_rate, real_rate, announced) = {
         let Some(stream) = input.stream(index) else {
             return Err(corrupt(path, "video stream vanished"));
         };
-        (stream.time_base(), stream.avg_frame_rate(), stream.rate())
+        let announced = usize::try_from(stream.frames()).unwrap_or(0);
+        (
+            stream.time_base(),
+            stream.avg_frame_rate(),
+            stream.rate(),
+            announced,
+        )
     };
     let (decoder, codec) = open_decoder(&input, index, path)?;
     let size = (decoder.width(), decoder.height());
@@ -180,6 +192,16 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, VideoError> {
         }
     }
     let total_frames = stamps.len();
+    // Containers with a sample index (mp4/mov, avi) announce their frame count; fewer packets
+    // means the file was cut short (the demuxer reports that as a plain end of file).
+    if total_frames < announced {
+        return Err(corrupt(
+            path,
+            format!(
+                "the container announces {announced} frames but only {total_frames} are present"
+            ),
+        ));
+    }
     if total_frames == 0 {
         return Err(VideoError::NoFrames {
             file: path.to_path_buf(),
@@ -391,9 +413,10 @@ impl DecodeState {
                     );
                 }
                 if let Some(graph) = self.graph.as_mut() {
-                    *slot = Some(graph.convert(frame).map_err(|d| {
-                        corrupt(&self.file, format!("frame {}: {d}", self.next))
-                    })?);
+                    *slot =
+                        Some(graph.convert(frame).map_err(|d| {
+                            corrupt(&self.file, format!("frame {}: {d}", self.next))
+                        })?);
                 }
             }
             self.next += 1;

@@ -127,17 +127,13 @@ pub fn preprocess_video(
         (frames, indices, files.len(), None)
     } else {
         let info = probe_video(path)?;
-        let range = sampling::segment_range(
-            &info.frame_times,
-            opts.start,
-            opts.end,
-            info.duration,
-            path,
-        )?;
-        let indices: Vec<usize> = frame_indices(opts.num_frames, range.len(), &opts.sampling, path)?
-            .into_iter()
-            .map(|i| i + range.start)
-            .collect();
+        let range =
+            sampling::segment_range(&info.frame_times, opts.start, opts.end, info.duration, path)?;
+        let indices: Vec<usize> =
+            frame_indices(opts.num_frames, range.len(), &opts.sampling, path)?
+                .into_iter()
+                .map(|i| i + range.start)
+                .collect();
         let frames = decode_frames(path, &indices)?;
         (frames, indices, info.total_frames, Some(info.fps))
     };

@@ -47,7 +47,13 @@ pub enum Sampling {
 pub fn segment_bounds(vlen: usize, n: usize) -> Vec<usize> {
     let step = vlen as f64 / n as f64;
     (0..=n)
-        .map(|i| if i == n { vlen } else { (i as f64 * step) as usize })
+        .map(|i| {
+            if i == n {
+                vlen
+            } else {
+                (i as f64 * step) as usize
+            }
+        })
         .collect()
 }
 
@@ -276,12 +282,18 @@ mod tests {
         let times: Vec<f64> = (0..24).map(|i| f64::from(i) / 8.0).collect();
         let f = Path::new("v.mp4");
         assert_eq!(segment_range(&times, None, None, 3.0, f).unwrap(), 0..24);
-        assert_eq!(segment_range(&times, Some(1.0), None, 3.0, f).unwrap(), 8..24);
+        assert_eq!(
+            segment_range(&times, Some(1.0), None, 3.0, f).unwrap(),
+            8..24
+        );
         assert_eq!(
             segment_range(&times, Some(0.5), Some(1.5), 3.0, f).unwrap(),
             4..12
         );
-        assert_eq!(segment_range(&times, None, Some(0.1), 3.0, f).unwrap(), 0..1);
+        assert_eq!(
+            segment_range(&times, None, Some(0.1), 3.0, f).unwrap(),
+            0..1
+        );
         assert!(matches!(
             segment_range(&times, Some(5.0), None, 3.0, f),
             Err(VideoError::EmptySegment { .. })
