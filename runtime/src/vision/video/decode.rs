@@ -161,8 +161,9 @@ fn as_f64(r: Rational) -> Option<f64> {
 /// Counts the frames of the video stream and their timestamps by demuxing only (no decoding).
 ///
 /// Fails with [`VideoError::NotFound`], [`VideoError::NotAVideo`],
-/// [`VideoError::NoVideoStream`], [`VideoError::Corrupt`] (read error mid-file) or
-/// [`VideoError::NoFrames`].
+/// [`VideoError::NoVideoStream`], [`VideoError::UnsupportedCodec`] (no decoder in the linked
+/// FFmpeg), [`VideoError::Corrupt`] (read error, or fewer frames than the container announces)
+/// or [`VideoError::NoFrames`].
 pub fn probe_video(path: &Path) -> Result<VideoInfo, VideoError> {
     let mut input = open(path)?;
     let index = video_stream(&input, path)?;
