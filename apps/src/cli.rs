@@ -27,6 +27,64 @@ pub enum Command {
     Ground(GroundArgs),
     /// Does the image entail a hypothesis? (yes / no / maybe)
     Entail(EntailArgs),
+    /// Caption video files (mp4, webm, avi, mov, … or a directory of frames).
+    #[command(name = "video-caption")]
+    VideoCaption(VideoCaptionArgs),
+    /// Answer a question about a video.
+    #[command(name = "video-qa")]
+    VideoQa(VideoQaArgs),
+}
+
+/// Which frames of a video the model sees (spec §5.5).
+#[derive(Debug, Args)]
+pub struct VideoArgs {
+    /// `middle` of each of the T segments (deterministic, default) or `rand` (seeded).
+    #[arg(long, default_value = "middle", value_parser = ["middle", "rand"])]
+    pub sample: String,
+    /// Seed of `--sample rand`.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Exact frame indices, e.g. 1,10,12,20 (reproduces a recorded run).
+    #[arg(long, value_delimiter = ',')]
+    pub frame_indices: Option<Vec<usize>>,
+    /// Segment start in seconds.
+    #[arg(long)]
+    pub start: Option<f64>,
+    /// Segment end in seconds.
+    #[arg(long)]
+    pub end: Option<f64>,
+    /// Frames per clip (default: the bundle's).
+    #[arg(long)]
+    pub num_frames: Option<usize>,
+    /// Centre-crop side (default: the bundle's).
+    #[arg(long)]
+    pub frame_size: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct VideoCaptionArgs {
+    #[arg(required = true)]
+    pub videos: Vec<PathBuf>,
+    #[command(flatten)]
+    pub video: VideoArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VideoQaArgs {
+    #[arg(required = true)]
+    pub videos: Vec<PathBuf>,
+    /// The question.
+    #[arg(short, long)]
+    pub question: String,
+    /// Answer list (text, one per line, or an `ans2label` pickle).
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
+    #[command(flatten)]
+    pub video: VideoArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Flags every image task shares: model, device, output, generation overrides (named as

@@ -18,5 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vqa(a) => tasks::vqa(a),
         Command::Ground(a) => tasks::ground(a),
         Command::Entail(a) => tasks::entail(a),
+        Command::VideoCaption(a) => tasks::video_caption(a),
+        Command::VideoQa(a) => tasks::video_qa(a),
     }
 }

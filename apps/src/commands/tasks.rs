@@ -4,14 +4,17 @@
 //! reported on stderr and skipped; the exit code is 1 if any file failed, 0 otherwise.
 
 use super::{answers, draw};
-use crate::cli::{CaptionArgs, CommonArgs, EntailArgs, GroundArgs, VqaArgs};
+use crate::cli::{
+    CaptionArgs, CommonArgs, EntailArgs, GroundArgs, VideoArgs, VideoCaptionArgs, VideoQaArgs, VqaArgs,
+};
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use unival_manifest::TaskKind;
-use unival_runtime::tasks::{Pipeline, Request, TaskOutput};
+use unival_runtime::tasks::{Pipeline, Request, TaskOutput, VideoSettings};
+use unival_runtime::vision::video::Sampling;
 use unival_runtime::{Device, SessionOptions};
 
 /// Default bundle directory of a task.
@@ -193,4 +196,47 @@ pub fn entail(a: EntailArgs) -> anyhow::Result<ExitCode> {
         hypothesis: &a.hypothesis,
     };
     run_all(&mut p, &a.images, &request, a.common.json, |_, _| Ok(()))
+}
+
+/// Applies the video flags to a pipeline.
+fn apply_video(p: &mut Pipeline, v: &VideoArgs) {
+    let sampling = match (&v.frame_indices, v.sample.as_str()) {
+        (Some(ix), _) => Sampling::Indices(ix.clone()),
+        (None, "rand") => Sampling::Rand { seed: v.seed },
+        _ => Sampling::Middle,
+    };
+    p.video = VideoSettings {
+        sampling,
+        start: v.start,
+        end: v.end,
+    };
+    if let Some(n) = v.num_frames {
+        p.task.num_frames = n;
+    }
+    if let Some(s) = v.frame_size {
+        p.task.frame_size = s;
+    }
+}
+
+pub fn video_caption(a: VideoCaptionArgs) -> anyhow::Result<ExitCode> {
+    let mut p = open(&a.common, TaskKind::VideoCaption)?;
+    apply_video(&mut p, &a.video);
+    run_all(&mut p, &a.videos, &Request::VideoCaption, a.common.json, |_, _| Ok(()))
+}
+
+pub fn video_qa(a: VideoQaArgs) -> anyhow::Result<ExitCode> {
+    if a.question.trim().is_empty() {
+        return Err(anyhow!("--question is empty"));
+    }
+    let mut p = open(&a.common, TaskKind::VideoQa)?;
+    apply_video(&mut p, &a.video);
+    let trie = match &a.answers {
+        Some(file) => Some(p.answer_trie(&answers::load(file)?)?),
+        None => None,
+    };
+    let request = Request::VideoQa {
+        question: &a.question,
+        answers: trie.as_ref(),
+    };
+    run_all(&mut p, &a.videos, &request, a.common.json, |_, _| Ok(()))
 }

@@ -14,6 +14,7 @@ use crate::error::RuntimeError;
 use crate::generate::{GenerateError, SearchOptions};
 use crate::model::Model;
 use crate::text::{TextError, Tokenizer};
+use crate::vision::video::Sampling;
 use crate::vision::{ImageOptions, VisionError};
 use std::path::{Path, PathBuf};
 use unival_manifest::{TaskConfig, TaskKind};
@@ -27,6 +28,8 @@ pub enum TaskError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Vision(#[from] VisionError),
+    #[error(transparent)]
+    Video(#[from] crate::vision::video::VideoError),
     #[error(transparent)]
     Text(#[from] TextError),
     #[error(transparent)]
@@ -54,6 +57,19 @@ pub struct Pipeline {
     pub search: SearchOptions,
     /// Image decoding options.
     pub image: ImageOptions,
+    /// Video frame sampling (middle frames by default) and segment.
+    pub video: VideoSettings,
+}
+
+/// How frames are picked from a video file (spec §5.5); the frame count and crop size come
+/// from [`TaskConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct VideoSettings {
+    pub sampling: Sampling,
+    /// Segment start, seconds.
+    pub start: Option<f64>,
+    /// Segment end, seconds.
+    pub end: Option<f64>,
 }
 
 impl Pipeline {
@@ -72,6 +88,7 @@ impl Pipeline {
             task,
             search,
             image: ImageOptions::default(),
+            video: VideoSettings::default(),
         })
     }
 
@@ -86,7 +103,8 @@ impl Pipeline {
     }
 
     /// Fails with [`TaskError::WrongTask`] unless the bundle serves a task compatible with
-    /// `wanted` (same modality; a bundle's prompt and image size are its task's).
+    /// `wanted`: same modality (a multi-task checkpoint exported for captioning also answers
+    /// questions about images, as the original's zero-shot evaluation does).
     pub fn check_task(&self, wanted: TaskKind) -> Result<(), TaskError> {
         let have = self.model.manifest().task.task;
         if have.modality() == wanted.modality() {

@@ -4,10 +4,12 @@ use super::{Beam, Pipeline, TaskError, TaskOutput, Timings};
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
 use crate::model::PerceptionInput;
 use crate::text::{refcoco_prompt, snli_ve_prompt, strip_caption_punctuation, vqa_prompt};
-use crate::vision::preprocess_image;
+use crate::vision::video::{preprocess_video, PreprocessedVideo, VideoOptions};
+use crate::vision::{preprocess_image, PreprocessedImage};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
+use unival_manifest::task::Modality;
 use unival_manifest::TaskKind;
 
 /// What to ask about an image.
@@ -25,6 +27,13 @@ pub enum Request<'a> {
     Ground { text: &'a str },
     /// Does the image entail `hypothesis`? (spec §5.4)
     Entail { hypothesis: &'a str },
+    /// Describe a video clip (spec §5.5).
+    VideoCaption,
+    /// Answer `question` about a video clip (spec §5.6).
+    VideoQa {
+        question: &'a str,
+        answers: Option<&'a Trie>,
+    },
 }
 
 impl Request<'_> {
@@ -35,12 +44,29 @@ impl Request<'_> {
             Request::Vqa { .. } => TaskKind::Vqa,
             Request::Ground { .. } => TaskKind::Refcoco,
             Request::Entail { .. } => TaskKind::SnliVe,
+            Request::VideoCaption => TaskKind::VideoCaption,
+            Request::VideoQa { .. } => TaskKind::VideoQa,
         }
     }
 }
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
+}
+
+/// A preprocessed input of any modality.
+enum Prepared {
+    Image(PreprocessedImage),
+    Video(PreprocessedVideo),
+}
+
+impl Prepared {
+    fn perception(&self) -> PerceptionInput<'_> {
+        match self {
+            Prepared::Image(i) => PerceptionInput::Image(i.tensor.view()),
+            Prepared::Video(v) => PerceptionInput::Video(v.tensor.view()),
+        }
+    }
 }
 
 /// The SNLI-VE answers, in the original's label order (`{"no": 0, "yes": 1, "maybe": 2}`).
@@ -70,7 +96,12 @@ impl Pipeline {
                 .prompt
                 .clone()
                 .unwrap_or_else(|| " what does the image describe?".to_string()),
-            Request::Vqa { question, .. } => {
+            Request::VideoCaption => self
+                .task
+                .prompt
+                .clone()
+                .unwrap_or_else(|| " what does the video describe?".to_string()),
+            Request::Vqa { question, .. } | Request::VideoQa { question, .. } => {
                 if question.trim().is_empty() {
                     return Err(TaskError::EmptyText {
                         what: "the question",
@@ -97,16 +128,32 @@ impl Pipeline {
         };
         let src = self.tokenizer.source_tokens(&prompt)?;
         let (mean, std) = self.task.mean_std();
-        let image = preprocess_image(path, self.task.image_size, mean, std, &self.image)?;
+        let input = match request.task().modality() {
+            Modality::Video => {
+                let opts = VideoOptions {
+                    num_frames: self.task.num_frames,
+                    frame_size: self.task.frame_size,
+                    sampling: self.video.sampling.clone(),
+                    start: self.video.start,
+                    end: self.video.end,
+                };
+                Prepared::Video(preprocess_video(path, &opts, mean, std)?)
+            }
+            _ => Prepared::Image(preprocess_image(
+                path,
+                self.task.image_size,
+                mean,
+                std,
+                &self.image,
+            )?),
+        };
         let mut timings = Timings {
             preprocess: ms(start),
             ..Timings::default()
         };
 
         let t = Instant::now();
-        let patches = self
-            .model
-            .perceive(PerceptionInput::Image(image.tensor.view()))?;
+        let patches = self.model.perceive(input.perception())?;
         timings.perception = ms(t);
         let t = Instant::now();
         let enc = self.model.encode(&patches, &src)?;
@@ -159,7 +206,7 @@ impl Pipeline {
             }
             _ => {
                 let constraints = match request {
-                    Request::Vqa { answers, .. } => Constraints {
+                    Request::Vqa { answers, .. } | Request::VideoQa { answers, .. } => Constraints {
                         prefix: inner.clone(),
                         trie: answers.cloned(),
                         strict_prefix: true,
@@ -182,7 +229,7 @@ impl Pipeline {
                     out.tokens = best.tokens.clone();
                     out.score = Some(f64::from(best.score));
                     out.text = self.hypothesis_text(task, best, skip);
-                    if task == TaskKind::Refcoco {
+                    if let (TaskKind::Refcoco, Prepared::Image(image)) = (task, &input) {
                         out.bbox =
                             Some(self.box_of(best, self.task.image_size, image.original_size)?);
                     }
@@ -201,7 +248,9 @@ impl Pipeline {
         let tokens = h.tokens.get(skip..).unwrap_or(&[]);
         let text = self.tokenizer.decode(tokens);
         match task {
-            TaskKind::Caption => strip_caption_punctuation(&text),
+            TaskKind::Caption | TaskKind::VideoCaption | TaskKind::AudioCaption => {
+                strip_caption_punctuation(&text)
+            }
             _ => text.trim().to_string(),
         }
     }
