@@ -16,10 +16,12 @@
 
 use super::error::AudioError;
 use std::fs::File;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{CodecType, DecoderOptions, CODEC_TYPE_FLAC, CODEC_TYPE_NULL};
+use symphonia::core::codecs::{
+    CodecType, DecoderOptions, CODEC_TYPE_FLAC, CODEC_TYPE_NULL, CODEC_TYPE_VORBIS,
+};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::{MediaSource, MediaSourceStream};
@@ -113,7 +115,15 @@ pub fn decode_file(
         return Err(AudioError::Empty { file });
     }
     let ext = path.extension().and_then(|e| e.to_str());
-    decode_source(Box::new(handle), ext, &file, segment, max_seconds)
+    let head = || {
+        let mut head = Vec::new();
+        if let Ok(f) = File::open(path) {
+            // Best effort: only used to word an error message.
+            let _ = f.take(SNIFF_BYTES as u64).read_to_end(&mut head);
+        }
+        head
+    };
+    decode_source(Box::new(handle), ext, &file, segment, max_seconds, head)
 }
 
 /// [`decode_file`] for bytes already in memory (`ext_hint` like `"wav"` helps the probe; errors
@@ -128,13 +138,48 @@ pub fn decode_bytes(
     if bytes.is_empty() {
         return Err(AudioError::Empty { file });
     }
+    let head = bytes[..bytes.len().min(SNIFF_BYTES)].to_vec();
     decode_source(
         Box::new(Cursor::new(bytes)),
         ext_hint,
         &file,
         segment,
         max_seconds,
+        move || head,
     )
+}
+
+/// How much of the input is re-read to explain a failed probe.
+const SNIFF_BYTES: usize = 1 << 16;
+
+/// Whether `head` starts with Ogg stream-start pages none of which carries an audio codec
+/// (Vorbis, Opus, FLAC, Speex) — e.g. a Theora-only file. symphonia reports such a file as
+/// ending early while it waits for a packet it can map; this tells the user what is really wrong.
+fn ogg_without_audio(head: &[u8]) -> bool {
+    const AUDIO_IDS: [&[u8]; 4] = [b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   "];
+    let mut pos = 0;
+    let mut streams = 0;
+    while let Some(page) = head.get(pos..) {
+        // Capture pattern, version, header-type flag 0x02 (beginning of stream).
+        if page.len() < 27 || &page[..4] != b"OggS" || page[5] & 2 == 0 {
+            break;
+        }
+        let n_segments = usize::from(page[26]);
+        let Some(table) = page.get(27..27 + n_segments) else {
+            break;
+        };
+        let body_start = 27 + n_segments;
+        let body_len: usize = table.iter().map(|&b| usize::from(b)).sum();
+        let Some(body) = page.get(body_start..body_start + body_len) else {
+            break;
+        };
+        if AUDIO_IDS.iter().any(|id| body.starts_with(id)) {
+            return false;
+        }
+        streams += 1;
+        pos += body_start + body_len;
+    }
+    streams > 0
 }
 
 /// Uncompressed PCM and FLAC announce their exact frame count; lossy codecs only estimate it.
@@ -151,6 +196,7 @@ fn decode_source(
     file: &Path,
     segment: Segment,
     max_seconds: f64,
+    head: impl FnOnce() -> Vec<u8>,
 ) -> Result<DecodedAudio, AudioError> {
     segment.validate()?;
     let file = file.to_path_buf();
@@ -170,7 +216,12 @@ fn decode_source(
             },
             &MetadataOptions::default(),
         )
-        .map_err(|e| stream_error(&file, e))?;
+        .map_err(|e| match stream_error(&file, e) {
+            AudioError::Corrupt { .. } if ogg_without_audio(&head()) => {
+                AudioError::NoAudioTrack { file: file.clone() }
+            }
+            other => other,
+        })?;
     let mut format = probed.format;
     let track = format
         .tracks()
@@ -187,7 +238,15 @@ fn decode_source(
         .make(&params, &DecoderOptions::default())
         .map_err(|e| stream_error(&file, e))?;
 
-    let (first, last) = segment.frames(rate);
+    let (first, mut last) = segment.frames(rate);
+    if params.codec == CODEC_TYPE_VORBIS {
+        // symphonia 0.5 leaves the end padding of the last Ogg page in the decoded output;
+        // the container's final granule position (`n_frames`) says where the signal ends,
+        // and libvorbis (soundfile) stops there.
+        if let Some(n) = params.n_frames {
+            last = last.min(n);
+        }
+    }
     let max_frames = (max_seconds.max(0.0) * f64::from(rate)).ceil() as u64;
     let mut mono: Vec<f64> = Vec::new();
     let mut frame_pos: u64 = 0; // frames decoded so far (whole stream)
@@ -230,10 +289,7 @@ fn decode_source(
         for frame in buf.samples().chunks_exact(n_ch) {
             if frame_pos >= first && frame_pos < last {
                 if mono.len() as u64 >= max_frames {
-                    return Err(AudioError::TooLong {
-                        file,
-                        max_seconds,
-                    });
+                    return Err(AudioError::TooLong { file, max_seconds });
                 }
                 let sum = frame.iter().fold(0.0f64, |acc, &s| acc + s);
                 mono.push(sum / n_ch as f64);
@@ -290,5 +346,25 @@ fn stream_error(file: &Path, e: SymError) -> AudioError {
             file,
             detail: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ogg_sniff_tells_audio_from_other_streams() {
+        let vorbis = include_bytes!("testdata/tone440_stereo_22050.ogg");
+        assert!(!ogg_without_audio(vorbis));
+        assert!(!ogg_without_audio(b"RIFF....WAVE"));
+        assert!(!ogg_without_audio(&vorbis[..20]));
+        // A Theora BOS page: "OggS", v0, BOS, granule, serial, seq, crc, 1 segment of 7 bytes.
+        let mut theora = b"OggS\x00\x02".to_vec();
+        theora.extend_from_slice(&[0; 20]);
+        theora.extend_from_slice(&[1, 7]);
+        theora.extend_from_slice(b"\x80theora");
+        assert!(ogg_without_audio(&theora));
     }
 }

@@ -66,7 +66,9 @@ pub enum AudioError {
     #[error("invalid audio front-end setting: {detail}")]
     InvalidConfig { detail: String },
     /// DFT kernels with the wrong number of values for `[n_fft/2+1, n_fft]`.
-    #[error("STFT kernels ({which}) have {actual} values, expected {expected} = (n_fft/2+1)·n_fft")]
+    #[error(
+        "STFT kernels ({which}) have {actual} values, expected {expected} = (n_fft/2+1)·n_fft"
+    )]
     KernelShape {
         which: &'static str,
         expected: usize,

@@ -74,7 +74,9 @@ pub fn mel_filterbank(
     }
     if !(fmin.is_finite() && fmax.is_finite() && 0.0 <= fmin && fmin < fmax && fmax <= nyquist) {
         return Err(AudioError::InvalidConfig {
-            detail: format!("mel range needs 0 <= fmin < fmax <= {nyquist} Hz (got {fmin}, {fmax})"),
+            detail: format!(
+                "mel range needs 0 <= fmin < fmax <= {nyquist} Hz (got {fmin}, {fmax})"
+            ),
         });
     }
     let n_bins = n_fft / 2 + 1;
@@ -138,7 +140,10 @@ mod tests {
         ));
         let got = mel_filterbank(48000, 1024, 64, 50.0, 14000.0).unwrap();
         let (max_rel, exact) = check(&got, &want, 513);
-        eprintln!("melW 48k/1024/64: max rel err {max_rel:e}, {exact}/{} bit-exact", want.len());
+        eprintln!(
+            "melW 48k/1024/64: max rel err {max_rel:e}, {exact}/{} bit-exact",
+            want.len()
+        );
         assert!(max_rel <= 1e-6, "{max_rel}");
     }
 
@@ -157,7 +162,10 @@ mod tests {
         assert!((hz_to_mel(600.0) - 9.0).abs() < 1e-12);
         assert!((hz_to_mel(1000.0) - 15.0).abs() < 1e-12);
         for hz in [0.0, 50.0, 999.0, 1000.0, 4000.0, 14000.0, 24000.0] {
-            assert!((mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-9 * hz.max(1.0), "{hz}");
+            assert!(
+                (mel_to_hz(hz_to_mel(hz)) - hz).abs() < 1e-9 * hz.max(1.0),
+                "{hz}"
+            );
         }
     }
 

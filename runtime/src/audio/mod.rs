@@ -25,7 +25,7 @@ pub mod waveform;
 
 pub use decode::{decode_bytes, decode_file, DecodedAudio, Segment};
 pub use error::AudioError;
-pub use frontend::{LogMel, LogMelConfig};
+pub use frontend::{LogMel, LogMelConfig, Precision};
 pub use mel::mel_filterbank;
 pub use resample::resample;
 pub use waveform::{fit_length, int16_round_trip, Crop};
@@ -84,7 +84,12 @@ pub struct PreparedAudio {
 /// [`AudioError::InvalidConfig`] for `max_len == 0` or a zero `sample_rate`.
 pub fn load_waveform(path: &Path, opts: &AudioOptions) -> Result<PreparedAudio, AudioError> {
     let decoded = decode_file(path, opts.segment, opts.max_decode_seconds)?;
-    prepare_samples(&decoded.samples, decoded.sample_rate, decoded.channels, opts)
+    prepare_samples(
+        &decoded.samples,
+        decoded.sample_rate,
+        decoded.channels,
+        opts,
+    )
 }
 
 /// [`load_waveform`] for mono samples already in memory at `rate` Hz (`channels` is only
@@ -107,10 +112,11 @@ pub fn prepare_samples(
     let at_model_rate = resample(mono, rate, opts.sample_rate)?;
     let quantised = int16_round_trip(&at_model_rate);
     let fitted = fit_length(&quantised, opts.max_len, opts.crop)?;
-    let waveform =
-        Array2::from_shape_vec((1, opts.max_len), fitted).map_err(|e| AudioError::InvalidConfig {
+    let waveform = Array2::from_shape_vec((1, opts.max_len), fitted).map_err(|e| {
+        AudioError::InvalidConfig {
             detail: format!("waveform shape: {e}"),
-        })?;
+        }
+    })?;
     Ok(PreparedAudio {
         waveform,
         source_rate: rate,

@@ -114,7 +114,10 @@ mod tests {
             [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
         );
         // Fewer than one whole repeat never happens (len < max_len ⇒ ⌊max_len/len⌋ ≥ 1).
-        assert_eq!(fit_length(&x, 4, Crop::Start).unwrap(), [1.0, 2.0, 3.0, 0.0]);
+        assert_eq!(
+            fit_length(&x, 4, Crop::Start).unwrap(),
+            [1.0, 2.0, 3.0, 0.0]
+        );
         assert_eq!(fit_length(&x, 3, Crop::Center).unwrap(), x);
         // 480000 / 70000 = 6 repeats, then 60000 zeros.
         let long: Vec<f32> = (0..70000).map(|i| i as f32 + 1.0).collect();
@@ -128,15 +131,25 @@ mod tests {
     #[test]
     fn long_clips_are_cropped_by_mode() {
         let x: Vec<f32> = (0..10).map(|i| i as f32).collect();
-        assert_eq!(fit_length(&x, 4, Crop::Start).unwrap(), [0.0, 1.0, 2.0, 3.0]);
-        assert_eq!(fit_length(&x, 4, Crop::Center).unwrap(), [3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(
+            fit_length(&x, 4, Crop::Start).unwrap(),
+            [0.0, 1.0, 2.0, 3.0]
+        );
+        assert_eq!(
+            fit_length(&x, 4, Crop::Center).unwrap(),
+            [3.0, 4.0, 5.0, 6.0]
+        );
         let a = fit_length(&x, 4, Crop::Random { seed: 7 }).unwrap();
         assert_eq!(a, fit_length(&x, 4, Crop::Random { seed: 7 }).unwrap());
         assert_eq!(a[3] - a[0], 3.0);
         let offsets: std::collections::BTreeSet<u32> = (0..200)
             .map(|seed| fit_length(&x, 4, Crop::Random { seed }).unwrap()[0] as u32)
             .collect();
-        assert_eq!(offsets, (0..=6).collect(), "every offset in [0, 6] is reachable");
+        assert_eq!(
+            offsets,
+            (0..=6).collect(),
+            "every offset in [0, 6] is reachable"
+        );
     }
 
     #[test]
