@@ -40,7 +40,7 @@ pub enum Precision {
 }
 
 /// The float types [`LogMel`] can compute in.
-trait Real: LinalgScalar + PartialOrd {
+trait Real: LinalgScalar + PartialOrd + Send + Sync {
     fn from_f32(v: f32) -> Self;
     /// `10·log10(max(mel, 1e-10))` rounded to f32.
     fn to_db(self) -> f32;
@@ -82,6 +82,9 @@ pub struct LogMelConfig {
     pub fmax: f64,
     /// Arithmetic of the products (default [`Precision::F64`]).
     pub precision: Precision,
+    /// Threads for the STFT product; 0 (default) = the available cores, at most 8. The result
+    /// is the same for any value.
+    pub threads: usize,
 }
 
 impl Default for LogMelConfig {
@@ -94,6 +97,7 @@ impl Default for LogMelConfig {
             fmin: 50.0,
             fmax: 14000.0,
             precision: Precision::default(),
+            threads: 0,
         }
     }
 }
@@ -246,7 +250,18 @@ impl LogMel {
         let kernels = self.kernels.mapv(T::from_f32);
         let frames = frames.mapv(T::from_f32);
         let mut spec = Array2::<T>::zeros((frames.nrows(), 2 * n_bins));
-        general_mat_mul(T::one(), &frames, &kernels.t(), T::zero(), &mut spec);
+        // Row blocks of the product on separate threads; each output element is computed the
+        // same way whatever the split, so the result does not depend on the thread count.
+        let rows = frames.nrows().div_ceil(self.threads()).max(1);
+        std::thread::scope(|scope| {
+            for (f, mut out) in frames
+                .axis_chunks_iter(Axis(0), rows)
+                .zip(spec.axis_chunks_iter_mut(Axis(0), rows))
+            {
+                let k = kernels.t();
+                scope.spawn(move || general_mat_mul(T::one(), &f, &k, T::zero(), &mut out));
+            }
+        });
         let mut power = Array2::<T>::zeros((frames.nrows(), n_bins));
         for (p_row, s_row) in power.rows_mut().into_iter().zip(spec.rows()) {
             let (re, im) = s_row.split_at(Axis(0), n_bins);
@@ -258,6 +273,15 @@ impl LogMel {
         let mut mel = Array2::<T>::zeros((frames.nrows(), self.cfg.mel_bins));
         general_mat_mul(T::one(), &power, &mel_t, T::zero(), &mut mel);
         mel.mapv(T::to_db)
+    }
+
+    /// Threads for the STFT product: [`LogMelConfig::threads`], or the available cores (at most
+    /// 8) when that is 0.
+    fn threads(&self) -> usize {
+        match self.cfg.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            n => n,
+        }
     }
 
     /// The kernels as `[2·n_bins, n_fft]` (real rows, then imaginary rows), e.g. for tests.

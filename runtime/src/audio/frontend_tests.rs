@@ -138,9 +138,15 @@ fn timing_10s_clip() {
             (0.3 * (i as f64 * 0.05).sin() + 0.01 * ((i as u64 * 7919) % 101) as f64 / 101.0) as f32
         })
         .collect();
-    for precision in [Precision::F32, Precision::F64] {
+    for (precision, threads) in [
+        (Precision::F32, 1),
+        (Precision::F64, 1),
+        (Precision::F32, 0),
+        (Precision::F64, 0),
+    ] {
         let cfg = LogMelConfig {
             precision,
+            threads,
             ..LogMelConfig::default()
         };
         let front = LogMel::new(re.clone(), im.clone(), cfg).unwrap();
@@ -151,7 +157,10 @@ fn timing_10s_clip() {
             std::hint::black_box(front.compute(&wave).unwrap());
         }
         let ms = start.elapsed().as_secs_f64() * 1000.0 / f64::from(runs);
-        eprintln!("log-mel of a 10 s clip, {precision:?}: {ms:.1} ms per clip (mean of {runs})");
+        eprintln!(
+            "log-mel of a 10 s clip, {precision:?}, {} thread(s): {ms:.1} ms (mean of {runs})",
+            front.threads()
+        );
     }
 }
 
@@ -210,6 +219,30 @@ fn check_tone(cfg: LogMelConfig) {
 }
 
 #[test]
+fn result_does_not_depend_on_the_thread_count() {
+    let (re, im) = formula_kernels(1024);
+    let wave: Vec<f32> = (0..30000)
+        .map(|i| ((i as f32 * 0.013).sin() * (i as f32 * 0.0007).cos()) * 0.4)
+        .collect();
+    for precision in [Precision::F32, Precision::F64] {
+        let run = |threads| {
+            let cfg = LogMelConfig {
+                precision,
+                threads,
+                ..LogMelConfig::default()
+            };
+            LogMel::new(re.clone(), im.clone(), cfg)
+                .unwrap()
+                .compute(&wave)
+                .unwrap()
+        };
+        let one = run(1);
+        assert_eq!(one, run(3), "{precision:?}");
+        assert_eq!(one, run(7), "{precision:?}");
+    }
+}
+
+#[test]
 fn silence_is_minus_100_db_everywhere() {
     let (re, im) = formula_kernels(1024);
     for precision in [Precision::F32, Precision::F64] {
@@ -244,6 +277,7 @@ fn kernel_file_round_trip_and_size_check() {
         fmin: 0.0,
         fmax: 8000.0,
         precision: Precision::F32,
+        threads: 1,
     };
     let (re, im) = formula_kernels(16);
     let dir = tempfile::tempdir().unwrap();
