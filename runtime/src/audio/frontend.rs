@@ -136,7 +136,7 @@ impl LogMel {
         kernels_imag: Vec<f32>,
         cfg: LogMelConfig,
     ) -> Result<LogMel, AudioError> {
-        if cfg.n_fft < 2 || cfg.n_fft % 2 != 0 || cfg.hop == 0 {
+        if cfg.n_fft < 2 || !cfg.n_fft.is_multiple_of(2) || cfg.hop == 0 {
             return Err(AudioError::InvalidConfig {
                 detail: format!(
                     "STFT needs an even n_fft >= 2 and hop >= 1 (got n_fft {}, hop {})",

@@ -128,7 +128,7 @@ fn f32_vs_f64_accumulation_against_oracle() {
     eprintln!("F64: {:?}", compare(f64_out.as_slice().unwrap(), &want));
 }
 
-/// Release-build timing of one 10 s clip (2401 frames).
+/// Release-build timing of one 10 s clip (2401 frames), plus resampling 10 s from 44.1 kHz.
 #[test]
 #[ignore = "timing: cargo test --release -p unival-runtime --lib audio::frontend -- --ignored --nocapture"]
 fn timing_10s_clip() {
@@ -162,6 +162,14 @@ fn timing_10s_clip() {
             front.threads()
         );
     }
+    let x: Vec<f64> = (0..441000).map(|i| (i as f64 * 0.01).sin() * 0.5).collect();
+    let start = std::time::Instant::now();
+    let y = crate::audio::resample(&x, 44100, 48000).unwrap();
+    eprintln!(
+        "resample 10 s 44.1 kHz → 48 kHz: {:.1} ms ({} samples)",
+        start.elapsed().as_secs_f64() * 1000.0,
+        y.len()
+    );
 }
 
 #[test]
