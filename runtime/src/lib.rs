@@ -4,6 +4,7 @@
 //! Runtime), [`generate`] (fairseq-identical search), tasks.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod audio;
 pub mod bundle;
 pub mod ep;
 pub mod error;

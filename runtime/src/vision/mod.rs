@@ -15,7 +15,7 @@ pub mod resize;
 pub mod tensor;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod test_support;
+pub(crate) mod test_support;
 pub mod video;
 
 pub use decode::{load_rgb, load_rgb_from_bytes, ImageOptions, DEFAULT_MAX_PIXELS};
