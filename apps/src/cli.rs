@@ -33,6 +33,30 @@ pub enum Command {
     /// Answer a question about a video.
     #[command(name = "video-qa")]
     VideoQa(VideoQaArgs),
+    /// Caption sounds (WAV, FLAC, MP3, Ogg Vorbis).
+    #[command(name = "audio-caption")]
+    AudioCaption(AudioCaptionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AudioCaptionArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Segment start in seconds.
+    #[arg(long)]
+    pub start: Option<f64>,
+    /// Segment end in seconds.
+    #[arg(long)]
+    pub end: Option<f64>,
+    /// Where to cut audio longer than the model's 10 s: `start` (default), `center`, or
+    /// `rand` (seeded, like the original's random crop).
+    #[arg(long, default_value = "start", value_parser = ["start", "center", "rand"])]
+    pub crop: String,
+    /// Seed of `--crop rand`.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// Which frames of a video the model sees (spec §5.5).

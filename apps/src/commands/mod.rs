@@ -20,5 +20,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Entail(a) => tasks::entail(a),
         Command::VideoCaption(a) => tasks::video_caption(a),
         Command::VideoQa(a) => tasks::video_qa(a),
+        Command::AudioCaption(a) => tasks::audio_caption(a),
     }
 }

@@ -5,7 +5,8 @@
 
 use super::{answers, draw};
 use crate::cli::{
-    CaptionArgs, CommonArgs, EntailArgs, GroundArgs, VideoArgs, VideoCaptionArgs, VideoQaArgs, VqaArgs,
+    AudioCaptionArgs, CaptionArgs, CommonArgs, EntailArgs, GroundArgs, VideoArgs, VideoCaptionArgs,
+    VideoQaArgs, VqaArgs,
 };
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -13,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use unival_manifest::TaskKind;
+use unival_runtime::audio::{Crop, Segment};
 use unival_runtime::tasks::{Pipeline, Request, TaskOutput, VideoSettings};
 use unival_runtime::vision::video::Sampling;
 use unival_runtime::{Device, SessionOptions};
@@ -221,7 +223,13 @@ fn apply_video(p: &mut Pipeline, v: &VideoArgs) {
 pub fn video_caption(a: VideoCaptionArgs) -> anyhow::Result<ExitCode> {
     let mut p = open(&a.common, TaskKind::VideoCaption)?;
     apply_video(&mut p, &a.video);
-    run_all(&mut p, &a.videos, &Request::VideoCaption, a.common.json, |_, _| Ok(()))
+    run_all(
+        &mut p,
+        &a.videos,
+        &Request::VideoCaption,
+        a.common.json,
+        |_, _| Ok(()),
+    )
 }
 
 pub fn video_qa(a: VideoQaArgs) -> anyhow::Result<ExitCode> {
@@ -239,4 +247,24 @@ pub fn video_qa(a: VideoQaArgs) -> anyhow::Result<ExitCode> {
         answers: trie.as_ref(),
     };
     run_all(&mut p, &a.videos, &request, a.common.json, |_, _| Ok(()))
+}
+
+pub fn audio_caption(a: AudioCaptionArgs) -> anyhow::Result<ExitCode> {
+    let mut p = open(&a.common, TaskKind::AudioCaption)?;
+    p.audio.segment = Segment {
+        start_s: a.start,
+        end_s: a.end,
+    };
+    p.audio.crop = match a.crop.as_str() {
+        "center" => Crop::Center,
+        "rand" => Crop::Random { seed: a.seed },
+        _ => Crop::Start,
+    };
+    run_all(
+        &mut p,
+        &a.files,
+        &Request::AudioCaption,
+        a.common.json,
+        |_, _| Ok(()),
+    )
 }

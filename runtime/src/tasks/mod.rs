@@ -9,6 +9,7 @@ mod requests;
 pub use output::{Beam, TaskOutput, Timings};
 pub use requests::Request;
 
+use crate::audio::{AudioOptions, LogMel, LogMelConfig};
 use crate::ep::SessionOptions;
 use crate::error::RuntimeError;
 use crate::generate::{GenerateError, SearchOptions};
@@ -30,6 +31,8 @@ pub enum TaskError {
     Vision(#[from] VisionError),
     #[error(transparent)]
     Video(#[from] crate::vision::video::VideoError),
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
     #[error(transparent)]
     Text(#[from] TextError),
     #[error(transparent)]
@@ -59,6 +62,10 @@ pub struct Pipeline {
     pub image: ImageOptions,
     /// Video frame sampling (middle frames by default) and segment.
     pub video: VideoSettings,
+    /// Audio decoding settings (rate and length from the bundle; crop and segment).
+    pub audio: AudioOptions,
+    /// The log-mel front end, built from the bundle's STFT kernels (audio bundles).
+    pub(crate) log_mel: Option<LogMel>,
 }
 
 /// How frames are picked from a video file (spec §5.5); the frame count and crop size come
@@ -79,6 +86,27 @@ impl Pipeline {
         let manifest = model.manifest();
         let tokenizer = Tokenizer::with_vocab(&manifest.vocab)?;
         let task = manifest.task.clone();
+        let (audio, log_mel) = match &manifest.model.audio {
+            Some(front) => {
+                let cfg = LogMelConfig {
+                    n_fft: front.window_size,
+                    hop: front.hop_size,
+                    sample_rate: u32::try_from(front.sample_rate).unwrap_or(u32::MAX),
+                    mel_bins: front.mel_bins,
+                    fmin: front.fmin,
+                    fmax: front.fmax,
+                    ..LogMelConfig::default()
+                };
+                let log_mel = LogMel::from_kernel_file(&dir.join(&front.stft_kernels), cfg)?;
+                let opts = AudioOptions {
+                    sample_rate: cfg.sample_rate,
+                    max_len: task.max_audio_len,
+                    ..AudioOptions::default()
+                };
+                (opts, Some(log_mel))
+            }
+            None => (AudioOptions::default(), None),
+        };
         let mut search = SearchOptions::from_defaults(&task.generation)?;
         search.specials = (&manifest.vocab).into();
         Ok(Pipeline {
@@ -89,6 +117,8 @@ impl Pipeline {
             search,
             image: ImageOptions::default(),
             video: VideoSettings::default(),
+            audio,
+            log_mel,
         })
     }
 

@@ -1,11 +1,13 @@
 //! Running one request: the per-task glue between text, image, model and search.
 
 use super::{Beam, Pipeline, TaskError, TaskOutput, Timings};
+use crate::audio::load_waveform;
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
 use crate::model::PerceptionInput;
 use crate::text::{refcoco_prompt, snli_ve_prompt, strip_caption_punctuation, vqa_prompt};
 use crate::vision::video::{preprocess_video, PreprocessedVideo, VideoOptions};
 use crate::vision::{preprocess_image, PreprocessedImage};
+use ndarray::Array4;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -29,6 +31,8 @@ pub enum Request<'a> {
     Entail { hypothesis: &'a str },
     /// Describe a video clip (spec §5.5).
     VideoCaption,
+    /// Describe a sound (spec §5.7).
+    AudioCaption,
     /// Answer `question` about a video clip (spec §5.6).
     VideoQa {
         question: &'a str,
@@ -45,6 +49,7 @@ impl Request<'_> {
             Request::Ground { .. } => TaskKind::Refcoco,
             Request::Entail { .. } => TaskKind::SnliVe,
             Request::VideoCaption => TaskKind::VideoCaption,
+            Request::AudioCaption => TaskKind::AudioCaption,
             Request::VideoQa { .. } => TaskKind::VideoQa,
         }
     }
@@ -58,6 +63,8 @@ fn ms(since: Instant) -> f64 {
 enum Prepared {
     Image(PreprocessedImage),
     Video(PreprocessedVideo),
+    /// Log-mel `[1, 1, frames, mel_bins]`.
+    Audio(Array4<f32>),
 }
 
 impl Prepared {
@@ -65,6 +72,7 @@ impl Prepared {
         match self {
             Prepared::Image(i) => PerceptionInput::Image(i.tensor.view()),
             Prepared::Video(v) => PerceptionInput::Video(v.tensor.view()),
+            Prepared::Audio(m) => PerceptionInput::LogMel(m.view()),
         }
     }
 }
@@ -96,7 +104,8 @@ impl Pipeline {
                 .prompt
                 .clone()
                 .unwrap_or_else(|| " what does the image describe?".to_string()),
-            Request::VideoCaption => self
+            // The audio models were trained with the video prompt (spec §5.7).
+            Request::VideoCaption | Request::AudioCaption => self
                 .task
                 .prompt
                 .clone()
@@ -138,6 +147,16 @@ impl Pipeline {
                     end: self.video.end,
                 };
                 Prepared::Video(preprocess_video(path, &opts, mean, std)?)
+            }
+            Modality::Audio => {
+                let front = self.log_mel.as_ref().ok_or_else(|| TaskError::WrongTask {
+                    bundle: self.dir.clone(),
+                    bundle_task: self.model.manifest().task.task,
+                    wanted: TaskKind::AudioCaption,
+                })?;
+                let wave = load_waveform(path, &self.audio)?;
+                let samples: Vec<f32> = wave.waveform.iter().copied().collect();
+                Prepared::Audio(front.compute(&samples)?)
             }
             _ => Prepared::Image(preprocess_image(
                 path,
@@ -206,11 +225,13 @@ impl Pipeline {
             }
             _ => {
                 let constraints = match request {
-                    Request::Vqa { answers, .. } | Request::VideoQa { answers, .. } => Constraints {
-                        prefix: inner.clone(),
-                        trie: answers.cloned(),
-                        strict_prefix: true,
-                    },
+                    Request::Vqa { answers, .. } | Request::VideoQa { answers, .. } => {
+                        Constraints {
+                            prefix: inner.clone(),
+                            trie: answers.cloned(),
+                            strict_prefix: true,
+                        }
+                    }
                     _ => Constraints::none(),
                 };
                 let search = self.search.clone();
