@@ -7,12 +7,10 @@
 use super::attention::{attend, project_heads, Heads};
 use super::encoder::decoder_heads;
 use super::positions::{rel_bias, token_buckets};
-use super::weights::{Norm, Weights};
-use super::{ffn, sym, GraphError, LN_EPS};
+use super::weights::Weights;
+use super::{attention_residual, ffn, norm, sym, GraphError};
 use crate::config::ModelConfig;
-use crate::onnx::ops::{
-    binary, concat, dim, gather, layer_norm, range, reshape, transpose, unsqueeze,
-};
+use crate::onnx::ops::{binary, concat, dim, gather, range, reshape, transpose, unsqueeze};
 use crate::onnx::{Attr, GraphBuilder, Value};
 use unival_manifest::{io, DType, Dim};
 
@@ -65,8 +63,7 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     let table = dec.get("embed_positions.weight", &[rows, d])?;
     let table = g.weight("embed_positions", &[rows, d], &table);
     let pe_all = gather(&mut g, "positions.rows", table, all_pos);
-    let n = Norm::new(&dec.pp("pos_ln"), d)?;
-    let pe_all = layer_norm(&mut g, "pos_ln", pe_all, &n.weight, &n.bias, LN_EPS);
+    let pe_all = norm(&mut g, &dec.pp("pos_ln"), "pos_ln", pe_all, d)?;
     let pe_new = g.node(
         "Gather",
         "positions.new_rows",
@@ -135,8 +132,13 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         x = binary(&mut g, "Mul", "embed.scaled", x, s);
     }
     if cfg.layernorm_embedding {
-        let n = Norm::new(&dec.pp("layernorm_embedding"), d)?;
-        x = layer_norm(&mut g, "layernorm_embedding", x, &n.weight, &n.bias, LN_EPS);
+        x = norm(
+            &mut g,
+            &dec.pp("layernorm_embedding"),
+            "layernorm_embedding",
+            x,
+            d,
+        )?;
     }
 
     let tok_rows = 2 * cfg.token_bucket_size - 1;
@@ -157,15 +159,13 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         let rel = unsqueeze(&mut g, &format!("{name}.rel4"), rel, &[0]);
         let self_bias = binary(&mut g, "Add", &format!("{name}.self_bias"), self_abs, rel);
 
-        let n = Norm::new(&lw.pp("self_attn_layer_norm"), d)?;
-        let hx = layer_norm(
+        let hx = norm(
             &mut g,
+            &lw.pp("self_attn_layer_norm"),
             &format!("{name}.self_attn_layer_norm"),
             x,
-            &n.weight,
-            &n.bias,
-            LN_EPS,
-        );
+            d,
+        )?;
         let aw = lw.pp("self_attn");
         let q = project_heads(
             &mut g,
@@ -195,7 +195,7 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         let k = concat(&mut g, &format!("{name}.self.k_cache"), &[pk, k], 2);
         let v = concat(&mut g, &format!("{name}.self.v_cache"), &[pv, v], 2);
         presents.push((k, v));
-        let mut a = attend(
+        let a = attend(
             &mut g,
             &format!("{name}.self_attn"),
             &aw,
@@ -206,28 +206,15 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
             h,
             cfg.scale_heads,
         )?;
-        if cfg.scale_attn {
-            let n = Norm::new(&lw.pp("self_attn_ln"), d)?;
-            a = layer_norm(
-                &mut g,
-                &format!("{name}.self_attn_ln"),
-                a,
-                &n.weight,
-                &n.bias,
-                LN_EPS,
-            );
-        }
-        x = binary(&mut g, "Add", &format!("{name}.self_residual"), x, a);
+        x = attention_residual(&mut g, &lw, "self_attn_ln", &name, x, a, cfg)?;
 
-        let n = Norm::new(&lw.pp("encoder_attn_layer_norm"), d)?;
-        let hx = layer_norm(
+        let hx = norm(
             &mut g,
+            &lw.pp("encoder_attn_layer_norm"),
             &format!("{name}.encoder_attn_layer_norm"),
             x,
-            &n.weight,
-            &n.bias,
-            LN_EPS,
-        );
+            d,
+        )?;
         let cw = lw.pp("encoder_attn");
         let q = project_heads(
             &mut g,
@@ -238,7 +225,7 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
             Some(h.scaling),
         )?;
         let (ck, cv) = cross[l];
-        let mut a = attend(
+        let a = attend(
             &mut g,
             &format!("{name}.encoder_attn"),
             &cw,
@@ -249,23 +236,11 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
             h,
             cfg.scale_heads,
         )?;
-        if cfg.scale_attn {
-            let n = Norm::new(&lw.pp("cross_attn_ln"), d)?;
-            a = layer_norm(
-                &mut g,
-                &format!("{name}.cross_attn_ln"),
-                a,
-                &n.weight,
-                &n.bias,
-                LN_EPS,
-            );
-        }
-        x = binary(&mut g, "Add", &format!("{name}.cross_residual"), x, a);
+        x = attention_residual(&mut g, &lw, "cross_attn_ln", &name, x, a, cfg)?;
         x = ffn(&mut g, &name, &lw, x, cfg)?;
     }
     if cfg.decoder_normalize_before {
-        let n = Norm::new(&dec.pp("layer_norm"), d)?;
-        x = layer_norm(&mut g, "layer_norm", x, &n.weight, &n.bias, LN_EPS);
+        x = norm(&mut g, &dec.pp("layer_norm"), "layer_norm", x, d)?;
     }
     let logits = output_projection(&mut g, x, etable, d);
 

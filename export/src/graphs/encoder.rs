@@ -6,10 +6,10 @@
 
 use super::attention::{attend, project_heads, split_heads, Heads};
 use super::positions::{block_diag, image_buckets, rel_bias, token_buckets};
-use super::weights::{Linear, Norm, Weights};
-use super::{ffn, sym, GraphError, LN_EPS};
+use super::weights::{Linear, Weights};
+use super::{attention_residual, ffn, norm, sym, GraphError};
 use crate::config::ModelConfig;
-use crate::onnx::ops::{binary, concat, dim, gather, layer_norm, linear, range, unsqueeze};
+use crate::onnx::ops::{binary, concat, dim, gather, linear, range, unsqueeze};
 use crate::onnx::{Attr, GraphBuilder};
 use unival_manifest::{io, DType, Dim};
 
@@ -78,26 +78,22 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         xp = binary(&mut g, "Add", "embed.patch_typed", xp, t1);
     }
     if cfg.layernorm_embedding {
-        let n = Norm::new(&enc.pp("layernorm_embedding"), d)?;
-        xt = layer_norm(
+        xt = norm(
             &mut g,
+            &enc.pp("layernorm_embedding"),
             "layernorm_embedding",
             xt,
-            &n.weight,
-            &n.bias,
-            LN_EPS,
-        );
+            d,
+        )?;
     }
     if cfg.patch_layernorm_embedding {
-        let n = Norm::new(&enc.pp("patch_layernorm_embedding"), d)?;
-        xp = layer_norm(
+        xp = norm(
             &mut g,
+            &enc.pp("patch_layernorm_embedding"),
             "patch_layernorm_embedding",
             xp,
-            &n.weight,
-            &n.bias,
-            LN_EPS,
-        );
+            d,
+        )?;
     }
     let x = concat(&mut g, "embed.concat", &[xp, xt], 1);
 
@@ -140,17 +136,14 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         &pos_table,
     );
     let pe_t = gather(&mut g, "positions.text_rows", pos_table, text_pos);
-    let n = Norm::new(&enc.pp("pos_ln"), d)?;
-    let pe_t = layer_norm(&mut g, "pos_ln", pe_t, &n.weight, &n.bias, LN_EPS);
-    let n = Norm::new(&enc.pp("image_pos_ln"), d)?;
-    let pe_p = layer_norm(
+    let pe_t = norm(&mut g, &enc.pp("pos_ln"), "pos_ln", pe_t, d)?;
+    let pe_p = norm(
         &mut g,
+        &enc.pp("image_pos_ln"),
         "image_pos_ln",
         patch_pos,
-        &n.weight,
-        &n.bias,
-        LN_EPS,
-    );
+        d,
+    )?;
     let pe = concat(&mut g, "positions.all", &[pe_p, pe_t], 0);
     let pe3 = unsqueeze(&mut g, "positions.batched", pe, &[0]);
     let pq = project_heads(
@@ -225,15 +218,13 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         let bias = binary(&mut g, "Add", &format!("{name}.pos_bias"), abs_bias, rel);
         let bias = binary(&mut g, "Add", &format!("{name}.bias"), bias, key_mask);
 
-        let n = Norm::new(&lw.pp("self_attn_layer_norm"), d)?;
-        let hx = layer_norm(
+        let hx = norm(
             &mut g,
+            &lw.pp("self_attn_layer_norm"),
             &format!("{name}.self_attn_layer_norm"),
             x,
-            &n.weight,
-            &n.bias,
-            LN_EPS,
-        );
+            d,
+        )?;
         let aw = lw.pp("self_attn");
         let q = project_heads(
             &mut g,
@@ -245,7 +236,7 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         )?;
         let k = project_heads(&mut g, &format!("{name}.k"), &aw.pp("k_proj"), hx, h, None)?;
         let v = project_heads(&mut g, &format!("{name}.v"), &aw.pp("v_proj"), hx, h, None)?;
-        let mut a = attend(
+        let a = attend(
             &mut g,
             &format!("{name}.self_attn"),
             &aw,
@@ -256,23 +247,11 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
             h,
             cfg.scale_heads,
         )?;
-        if cfg.scale_attn {
-            let n = Norm::new(&lw.pp("attn_ln"), d)?;
-            a = layer_norm(
-                &mut g,
-                &format!("{name}.attn_ln"),
-                a,
-                &n.weight,
-                &n.bias,
-                LN_EPS,
-            );
-        }
-        x = binary(&mut g, "Add", &format!("{name}.attn_residual"), x, a);
+        x = attention_residual(&mut g, &lw, "attn_ln", &name, x, a, cfg)?;
         x = ffn(&mut g, &name, &lw, x, cfg)?;
     }
     if cfg.encoder_normalize_before {
-        let n = Norm::new(&enc.pp("layer_norm"), d)?;
-        x = layer_norm(&mut g, "layer_norm", x, &n.weight, &n.bias, LN_EPS);
+        x = norm(&mut g, &enc.pp("layer_norm"), "layer_norm", x, d)?;
     }
 
     // What the decoder needs, computed once per input (DESIGN.md §3).

@@ -58,15 +58,13 @@ pub fn ffn(
 ) -> Result<Value, GraphError> {
     let d = cfg.embed_dim;
     let f = cfg.ffn_dim;
-    let n = Norm::new(&lw.pp("final_layer_norm"), d)?;
-    let h = layer_norm(
+    let h = norm(
         g,
+        &lw.pp("final_layer_norm"),
         &format!("{name}.final_layer_norm"),
         x,
-        &n.weight,
-        &n.bias,
-        LN_EPS,
-    );
+        d,
+    )?;
     let fc1 = Linear::new(&lw.pp("fc1"), d, f)?;
     let h = linear(
         g,
@@ -87,15 +85,13 @@ pub fn ffn(
         }
     };
     if cfg.scale_fc {
-        let n = Norm::new(&lw.pp("ffn_layernorm"), f)?;
-        h = layer_norm(
+        h = norm(
             g,
+            &lw.pp("ffn_layernorm"),
             &format!("{name}.ffn_layernorm"),
             h,
-            &n.weight,
-            &n.bias,
-            LN_EPS,
-        );
+            f,
+        )?;
     }
     let fc2 = Linear::new(&lw.pp("fc2"), f, d)?;
     let h = linear(
@@ -108,6 +104,37 @@ pub fn ffn(
         d,
     );
     Ok(binary(g, "Add", &format!("{name}.ffn_residual"), x, h))
+}
+
+/// LayerNorm (eps 1e-5) with the affine parameters under `w`, e.g. `layers.0.final_layer_norm`.
+pub fn norm(
+    g: &mut GraphBuilder,
+    w: &Weights,
+    name: &str,
+    x: Value,
+    dim: usize,
+) -> Result<Value, GraphError> {
+    let n = Norm::new(w, dim)?;
+    Ok(layer_norm(g, name, x, &n.weight, &n.bias, LN_EPS))
+}
+
+/// Closes an attention sub-layer (spec §2.9–2.10): NormFormer's post-attention LayerNorm
+/// `lw.<ln>` when `scale_attn`, then the residual `x + a`.
+pub fn attention_residual(
+    g: &mut GraphBuilder,
+    lw: &Weights,
+    ln: &str,
+    name: &str,
+    x: Value,
+    a: Value,
+    cfg: &ModelConfig,
+) -> Result<Value, GraphError> {
+    let a = if cfg.scale_attn {
+        norm(g, &lw.pp(ln), &format!("{name}.{ln}"), a, cfg.embed_dim)?
+    } else {
+        a
+    };
+    Ok(binary(g, "Add", &format!("{name}.{ln}.residual"), x, a))
 }
 
 /// Refuses configurations the graphs do not implement, with the flag named.
