@@ -2,6 +2,9 @@
 //! the oracle cases (mp4, wav): all beams token for token and scores within 1e-5 relative; and
 //! bad inputs (no video stream, empty or silent audio) handled clearly.
 
+mod common;
+
+use common::shared_dir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,25 +14,7 @@ fn unival() -> Command {
 }
 
 fn oracle() -> Option<PathBuf> {
-    let candidates = std::env::var_os("UNIVAL_SHARED")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|a| a.join("shared")),
-        );
-    for c in candidates {
-        if c.join("oracle/dev").is_dir() {
-            return Some(c.join("oracle/dev"));
-        }
-    }
-    let msg = "SKIPPED: ../shared/oracle not found; set UNIVAL_SHARED";
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("{msg}");
-    None
+    shared_dir().map(|s| s.join("oracle/dev"))
 }
 
 fn run_ok(cmd: &mut Command) -> Output {

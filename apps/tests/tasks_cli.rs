@@ -5,35 +5,15 @@
 //! - the trained demo checkpoint reproduces `demo/test/expected.json` on all 20 images;
 //! - bad input gives a clear message and a non-zero exit, never a panic.
 
+mod common;
+
+use common::shared_dir as shared;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn unival() -> Command {
     Command::new(env!("CARGO_BIN_EXE_unival"))
-}
-
-/// `<workspace>/../shared` or `$UNIVAL_SHARED`; `None` (loudly) when absent, a failure under CI.
-fn shared() -> Option<PathBuf> {
-    let candidates = std::env::var_os("UNIVAL_SHARED")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|a| a.join("shared")),
-        );
-    for c in candidates {
-        if c.join("oracle").is_dir() && c.join("demo").is_dir() {
-            return Some(c);
-        }
-    }
-    let msg = "SKIPPED: ../shared (oracle and demo) not found; set UNIVAL_SHARED";
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("{msg}");
-    None
 }
 
 fn run_ok(cmd: &mut Command) -> Output {

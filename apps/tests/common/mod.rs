@@ -157,3 +157,27 @@ pub fn name_of(path: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// `../shared` (oracle and demo), from `$UNIVAL_SHARED` or the nearest ancestor's `shared/`.
+/// `None` with a loud SKIPPED line when it is absent; a failure under `CI=true`.
+pub fn shared_dir() -> Option<PathBuf> {
+    let candidates = std::env::var_os("UNIVAL_SHARED")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .map(|a| a.join("shared")),
+        );
+    for c in candidates {
+        if c.join("oracle/dev").is_dir() && c.join("demo").is_dir() {
+            return Some(c);
+        }
+    }
+    let msg = "SKIPPED: ../shared (oracle and demo) not found; set UNIVAL_SHARED";
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg}");
+    }
+    eprintln!("{msg}");
+    None
+}
