@@ -57,7 +57,10 @@ pub fn beam_search<S: Scorer>(
     for step in 0..=max_len {
         let logits = scorer
             .next_logits(step, &last_tokens)
-            .map_err(|e| GenerateError::Scorer { step, source: Box::new(e) })?;
+            .map_err(|e| GenerateError::Scorer {
+                step,
+                source: Box::new(e),
+            })?;
         let (mut lprobs, v) = flatten_logits(logits, step, live.tokens.len(), vocab)?;
         let pipe = match &mut pipeline {
             Some(p) => p,
@@ -84,7 +87,13 @@ pub fn beam_search<S: Scorer>(
         let is_final = |c: &Candidate| c.token as i64 == eos && c.score != f32::NEG_INFINITY;
         for c in cands.iter().take(beam).filter(|c| is_final(c)) {
             let row = c.row;
-            finished.add(&live.tokens[row][1..], eos, &live.scores[row], c.score, opts.length_divisor(step + 1));
+            finished.add(
+                &live.tokens[row][1..],
+                eos,
+                &live.scores[row],
+                c.score,
+                opts.length_divisor(step + 1),
+            );
         }
         if finished.is_full() || step == max_len {
             break;
@@ -115,9 +124,10 @@ pub fn beam_search<S: Scorer>(
         let order: Vec<usize> = selected.iter().map(|c| c.row).collect();
         last_tokens = selected.iter().map(|c| c.token as i64).collect();
         live = next;
-        scorer
-            .reorder(&order)
-            .map_err(|e| GenerateError::Scorer { step, source: Box::new(e) })?;
+        scorer.reorder(&order).map_err(|e| GenerateError::Scorer {
+            step,
+            source: Box::new(e),
+        })?;
     }
     Ok(finished.into_sorted(opts.nbest))
 }

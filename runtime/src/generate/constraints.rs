@@ -33,7 +33,11 @@ impl Constraints {
             } else {
                 continue;
             };
-            return Err(GenerateError::UnsupportedPrefixToken { position, token, kind });
+            return Err(GenerateError::UnsupportedPrefixToken {
+                position,
+                token,
+                kind,
+            });
         }
         if let Some((min, max)) = self.trie.as_ref().and_then(Trie::token_range) {
             check_token("trie", min, vocab)?;
@@ -103,7 +107,10 @@ impl PrefixForcing {
                 let min = lprobs
                     .chunks_exact(vocab)
                     .map(|r| r[t])
-                    .fold(f32::INFINITY, |a, b| if b < a || b.is_nan() { b } else { a });
+                    .fold(
+                        f32::INFINITY,
+                        |a, b| if b < a || b.is_nan() { b } else { a },
+                    );
                 min - 1.0
             }
         };
@@ -116,6 +123,7 @@ impl PrefixForcing {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
@@ -124,14 +132,22 @@ mod tests {
     #[test]
     fn prefix_forcing_with_trie_keeps_only_the_prefix_token() {
         let mut lp = vec![-1.0, -2.0, -3.0, -0.5, -4.0, -5.0];
-        PrefixForcing { token: 1, filler: PrefixFiller::NegInf }.apply(&mut lp, 3);
+        PrefixForcing {
+            token: 1,
+            filler: PrefixFiller::NegInf,
+        }
+        .apply(&mut lp, 3);
         assert_eq!(lp, vec![NINF, -2.0, NINF, NINF, -4.0, NINF]);
     }
 
     #[test]
     fn prefix_forcing_without_trie_fills_min_minus_one_over_all_rows() {
         let mut lp = vec![-1.0, -2.0, -3.0, -0.5, -4.0, -5.0];
-        PrefixForcing { token: 1, filler: PrefixFiller::MinMinusOne }.apply(&mut lp, 3);
+        PrefixForcing {
+            token: 1,
+            filler: PrefixFiller::MinMinusOne,
+        }
+        .apply(&mut lp, 3);
         // min over rows of the prefix log-probs = -4, filler -5.
         assert_eq!(lp, vec![-5.0, -2.0, -5.0, -5.0, -4.0, -5.0]);
     }
@@ -141,29 +157,56 @@ mod tests {
         let mut trie = Trie::new(2);
         trie.insert(&[0, 7, 2]);
         trie.insert(&[0, 7, 8, 2]);
-        let c = Constraints { prefix: vec![40, 41], trie: Some(trie) };
+        let c = Constraints {
+            prefix: vec![40, 41],
+            trie: Some(trie),
+        };
         let mut key = Vec::new();
         assert_eq!(c.allowed_for_row(&[0, 40], 0, &mut key), None);
         assert_eq!(c.allowed_for_row(&[0, 40, 41], 0, &mut key), Some(&[7][..]));
-        assert_eq!(c.allowed_for_row(&[0, 40, 41, 7], 0, &mut key), Some(&[2, 8][..]));
-        assert_eq!(c.allowed_for_row(&[0, 40, 41, 9], 0, &mut key), Some(&[2][..]));
-        assert_eq!(Constraints::none().allowed_for_row(&[0, 5], 0, &mut key), None);
+        assert_eq!(
+            c.allowed_for_row(&[0, 40, 41, 7], 0, &mut key),
+            Some(&[2, 8][..])
+        );
+        assert_eq!(
+            c.allowed_for_row(&[0, 40, 41, 9], 0, &mut key),
+            Some(&[2][..])
+        );
+        assert_eq!(
+            Constraints::none().allowed_for_row(&[0, 5], 0, &mut key),
+            None
+        );
     }
 
     #[test]
     fn validation_rejects_bad_prefix_and_trie_ids() {
         let s = SpecialTokens::default();
-        let c = Constraints { prefix: vec![5, 2], trie: None };
+        let c = Constraints {
+            prefix: vec![5, 2],
+            trie: None,
+        };
         assert!(matches!(
             c.validate(10, &s),
             Err(GenerateError::UnsupportedPrefixToken { position: 1, .. })
         ));
-        let c = Constraints { prefix: vec![10], trie: None };
-        assert!(matches!(c.validate(10, &s), Err(GenerateError::TokenOutOfRange { .. })));
+        let c = Constraints {
+            prefix: vec![10],
+            trie: None,
+        };
+        assert!(matches!(
+            c.validate(10, &s),
+            Err(GenerateError::TokenOutOfRange { .. })
+        ));
         let mut trie = Trie::new(2);
         trie.insert(&[0, 12, 2]);
-        let c = Constraints { prefix: vec![], trie: Some(trie) };
-        assert!(matches!(c.validate(10, &s), Err(GenerateError::TokenOutOfRange { token: 12, .. })));
+        let c = Constraints {
+            prefix: vec![],
+            trie: Some(trie),
+        };
+        assert!(matches!(
+            c.validate(10, &s),
+            Err(GenerateError::TokenOutOfRange { token: 12, .. })
+        ));
         assert!(c.validate(13, &s).is_ok());
     }
 }

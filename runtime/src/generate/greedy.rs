@@ -39,7 +39,10 @@ pub fn greedy<S: Scorer>(
         let last = history[0].last().copied().unwrap_or(opts.specials.bos);
         let logits = scorer
             .next_logits(step, &[last])
-            .map_err(|e| GenerateError::Scorer { step, source: Box::new(e) })?;
+            .map_err(|e| GenerateError::Scorer {
+                step,
+                source: Box::new(e),
+            })?;
         let (mut lprobs, v) = flatten_logits(logits, step, 1, vocab)?;
         let pipe = match &mut pipeline {
             Some(p) => p,
@@ -59,7 +62,13 @@ pub fn greedy<S: Scorer>(
         let (token, cum) = argmax(&lprobs);
         if token as i64 == eos && cum != f32::NEG_INFINITY {
             let mut done = BeamHypotheses::new(1);
-            done.add(&history[0][1..], eos, &scores, cum, opts.length_divisor(step + 1));
+            done.add(
+                &history[0][1..],
+                eos,
+                &scores,
+                cum,
+                opts.length_divisor(step + 1),
+            );
             return Ok(done.into_sorted(1).pop());
         }
         if step == max_len {

@@ -50,7 +50,14 @@ impl BeamHypotheses {
     /// `output` is the row's history without BOS (`len = step`), `cum_scores` its cumulative
     /// scores (`len = step`), `eos_score` the cumulative score including EOS, `divisor` the
     /// length normalisation (`None` = unnormalized). Ignored once full, like fairseq.
-    pub fn add(&mut self, output: &[i64], eos: i64, cum_scores: &[f32], eos_score: f32, divisor: Option<f32>) {
+    pub fn add(
+        &mut self,
+        output: &[i64],
+        eos: i64,
+        cum_scores: &[f32],
+        eos_score: f32,
+        divisor: Option<f32>,
+    ) {
         if self.is_full() {
             return;
         }
@@ -59,7 +66,11 @@ impl BeamHypotheses {
         tokens.push(eos);
         let mut positional_scores = Vec::with_capacity(cum_scores.len() + 1);
         let mut prev = 0f32;
-        for (i, &c) in cum_scores.iter().chain(std::iter::once(&eos_score)).enumerate() {
+        for (i, &c) in cum_scores
+            .iter()
+            .chain(std::iter::once(&eos_score))
+            .enumerate()
+        {
             positional_scores.push(if i == 0 { c } else { c - prev });
             prev = c;
         }
@@ -80,30 +91,44 @@ impl BeamHypotheses {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
     /// Best RefCOCO hypothesis of the oracle (`shared/oracle/dev/refcoco/meta.json`,
     /// normalized, lenpen 1): positional scores and score as the original printed them.
-    const REFCOCO_POSITIONAL: [f32; 5] =
-        [-5.682_379_245_758_057, 0.0, -0.000_203_132_629_394_531_25, 0.0, -379.529_541_015_625];
-    const REFCOCO_SCORE: f32 = -77.042_427_062_988_28;
+    /// (f64 literals: the printed values are exact f32 values.)
+    const REFCOCO_POSITIONAL: [f64; 5] = [
+        -5.682_379_245_758_057,
+        0.0,
+        -0.000_203_132_629_394_531_25,
+        0.0,
+        -379.529_541_015_625,
+    ];
+    const REFCOCO_SCORE: f64 = -77.042_427_062_988_28;
 
     #[test]
     fn finalize_reproduces_the_oracle_conventions() {
         let mut cum = Vec::new();
         let mut acc = 0f32;
-        for p in REFCOCO_POSITIONAL {
+        let positional: Vec<f32> = REFCOCO_POSITIONAL.iter().map(|&p| p as f32).collect();
+        for &p in &positional {
             acc += p;
             cum.push(acc);
         }
         let mut h = BeamHypotheses::new(5);
         let (eos_score, prefix) = cum.split_last().unwrap();
-        h.add(&[59426, 59282, 59008, 59008], 2, prefix, *eos_score, Some(5.0));
+        h.add(
+            &[59426, 59282, 59008, 59008],
+            2,
+            prefix,
+            *eos_score,
+            Some(5.0),
+        );
         let best = &h.into_sorted(1)[0];
         assert_eq!(best.tokens, vec![59426, 59282, 59008, 59008, 2]);
-        assert_eq!(best.score, REFCOCO_SCORE);
-        assert_eq!(best.positional_scores, REFCOCO_POSITIONAL.to_vec());
+        assert_eq!(best.score, REFCOCO_SCORE as f32);
+        assert_eq!(best.positional_scores, positional);
     }
 
     #[test]

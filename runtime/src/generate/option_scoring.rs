@@ -49,7 +49,10 @@ pub fn score_options<S: SequenceScorer>(
     }
     let logits = scorer
         .full_logits(&input)
-        .map_err(|e| GenerateError::Scorer { step: 0, source: Box::new(e) })?;
+        .map_err(|e| GenerateError::Scorer {
+            step: 0,
+            source: Box::new(e),
+        })?;
     let (n, tt, vocab) = logits.dim();
     if n != candidates.len() || tt != t || vocab == 0 {
         return Err(GenerateError::SequenceLogitsShape {

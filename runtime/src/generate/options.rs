@@ -122,7 +122,11 @@ impl SearchOptions {
             return Err(bad("beam", self.beam, "must be at least 1"));
         }
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(bad("temperature", self.temperature, "must be finite and > 0"));
+            return Err(bad(
+                "temperature",
+                self.temperature,
+                "must be finite and > 0",
+            ));
         }
         if !(self.max_len_a.is_finite() && self.max_len_a >= 0.0) {
             return Err(bad("max_len_a", self.max_len_a, "must be finite and ≥ 0"));
@@ -142,7 +146,11 @@ impl SearchOptions {
             return Err(bad("specials", format!("{s:?}"), "ids must be ≥ 0"));
         }
         if s.pad == s.eos || s.pad == s.unk || s.eos == s.unk {
-            return Err(bad("specials", format!("{s:?}"), "pad, eos, unk must differ"));
+            return Err(bad(
+                "specials",
+                format!("{s:?}"),
+                "pad, eos, unk must differ",
+            ));
         }
         Ok(())
     }
@@ -169,6 +177,7 @@ impl SearchOptions {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use unival_manifest::TaskKind;
@@ -176,7 +185,10 @@ mod tests {
     #[test]
     fn task_defaults_convert_and_validate() {
         let r = SearchOptions::from_defaults(&TaskKind::Refcoco.defaults().generation).unwrap();
-        assert_eq!((r.beam, r.min_len, r.max_len_b, r.unnormalized), (5, 4, 4, false));
+        assert_eq!(
+            (r.beam, r.min_len, r.max_len_b, r.unnormalized),
+            (5, 4, 4, false)
+        );
         assert_eq!(r.max_len(18).unwrap(), 4);
         let c = SearchOptions::from_defaults(&TaskKind::Caption.defaults().generation).unwrap();
         assert!(c.unnormalized);
@@ -186,12 +198,48 @@ mod tests {
     #[test]
     fn invalid_values_give_typed_errors() {
         let cases: Vec<(SearchOptions, &str)> = vec![
-            (SearchOptions { beam: 0, ..Default::default() }, "beam"),
-            (SearchOptions { temperature: 0.0, ..Default::default() }, "temperature"),
-            (SearchOptions { temperature: f64::NAN, ..Default::default() }, "temperature"),
-            (SearchOptions { max_len_a: -1.0, ..Default::default() }, "max_len_a"),
-            (SearchOptions { nbest: 6, ..Default::default() }, "nbest"),
-            (SearchOptions { lenpen: f64::INFINITY, ..Default::default() }, "lenpen"),
+            (
+                SearchOptions {
+                    beam: 0,
+                    ..Default::default()
+                },
+                "beam",
+            ),
+            (
+                SearchOptions {
+                    temperature: 0.0,
+                    ..Default::default()
+                },
+                "temperature",
+            ),
+            (
+                SearchOptions {
+                    temperature: f64::NAN,
+                    ..Default::default()
+                },
+                "temperature",
+            ),
+            (
+                SearchOptions {
+                    max_len_a: -1.0,
+                    ..Default::default()
+                },
+                "max_len_a",
+            ),
+            (
+                SearchOptions {
+                    nbest: 6,
+                    ..Default::default()
+                },
+                "nbest",
+            ),
+            (
+                SearchOptions {
+                    lenpen: f64::INFINITY,
+                    ..Default::default()
+                },
+                "lenpen",
+            ),
         ];
         for (opts, name) in cases {
             match opts.validate() {
@@ -203,17 +251,34 @@ mod tests {
 
     #[test]
     fn max_len_truncates_and_checks_min_len() {
-        let o = SearchOptions { max_len_a: 1.5, max_len_b: 2, ..Default::default() };
+        let o = SearchOptions {
+            max_len_a: 1.5,
+            max_len_b: 2,
+            ..Default::default()
+        };
         assert_eq!(o.max_len(3).unwrap(), 6); // int(4.5 + 2)
-        let o = SearchOptions { min_len: 5, max_len_b: 4, ..Default::default() };
-        assert!(matches!(o.max_len(10), Err(GenerateError::MinLenAboveMaxLen { .. })));
+        let o = SearchOptions {
+            min_len: 5,
+            max_len_b: 4,
+            ..Default::default()
+        };
+        assert!(matches!(
+            o.max_len(10),
+            Err(GenerateError::MinLenAboveMaxLen { .. })
+        ));
     }
 
     #[test]
     fn length_divisor_follows_lenpen() {
-        let o = SearchOptions { lenpen: 2.0, ..Default::default() };
+        let o = SearchOptions {
+            lenpen: 2.0,
+            ..Default::default()
+        };
         assert_eq!(o.length_divisor(3), Some(9.0));
-        let o = SearchOptions { unnormalized: true, ..Default::default() };
+        let o = SearchOptions {
+            unnormalized: true,
+            ..Default::default()
+        };
         assert_eq!(o.length_divisor(3), None);
     }
 }

@@ -2,7 +2,9 @@
 //! and `EnsembleModel.forward_decoder`), shared by beam search and greedy decoding.
 
 use super::constraints::{check_token, Constraints, PrefixFiller, PrefixForcing};
-use super::logits::{log_softmax, restricted_log_softmax, ForceEos, MinLength, SpecialTokenMask, Temperature};
+use super::logits::{
+    log_softmax, restricted_log_softmax, ForceEos, MinLength, SpecialTokenMask, Temperature,
+};
 use super::ngram::NoRepeatNgram;
 use super::options::SearchOptions;
 use super::{GenerateError, Result};
@@ -27,7 +29,12 @@ pub(crate) struct Pipeline<'a> {
 
 impl<'a> Pipeline<'a> {
     /// Validates the specials, prefix and trie against `vocab` (known from the first logits).
-    pub(crate) fn new(opts: &SearchOptions, constraints: &'a Constraints, vocab: usize, max_len: usize) -> Result<Self> {
+    pub(crate) fn new(
+        opts: &SearchOptions,
+        constraints: &'a Constraints,
+        vocab: usize,
+        max_len: usize,
+    ) -> Result<Self> {
         let s = opts.specials;
         for t in [s.bos, s.pad, s.eos, s.unk] {
             check_token("special token", t, vocab)?;
@@ -43,7 +50,9 @@ impl<'a> Pipeline<'a> {
             min_length: MinLength { eos: s.eos },
             force_eos: ForceEos { eos: s.eos },
             specials: SpecialTokenMask::new(&s, opts.unk_penalty),
-            ngram: NoRepeatNgram { n: opts.no_repeat_ngram_size },
+            ngram: NoRepeatNgram {
+                n: opts.no_repeat_ngram_size,
+            },
             filler: if constraints.trie.is_some() {
                 PrefixFiller::NegInf
             } else {
@@ -60,19 +69,28 @@ impl<'a> Pipeline<'a> {
         let v = self.vocab;
         for (row, history) in lprobs.chunks_exact_mut(v).zip(histories) {
             self.temperature.apply(row);
-            match self.constraints.allowed_for_row(history, self.bos, &mut self.key) {
+            match self
+                .constraints
+                .allowed_for_row(history, self.bos, &mut self.key)
+            {
                 Some(allowed) => restricted_log_softmax(row, allowed, &mut self.scratch),
                 None => log_softmax(row),
             }
         }
         let prefix = &self.constraints.prefix;
         if step < prefix.len() && step < self.max_len {
-            PrefixForcing { token: prefix[step], filler: self.filler }.apply(lprobs, v);
+            PrefixForcing {
+                token: prefix[step],
+                filler: self.filler,
+            }
+            .apply(lprobs, v);
         } else if step < self.min_len {
-            lprobs.chunks_exact_mut(v).for_each(|r| self.min_length.apply(r));
+            lprobs
+                .chunks_exact_mut(v)
+                .for_each(|r| self.min_length.apply(r));
         }
         for (row, history) in lprobs.chunks_exact_mut(v).zip(histories) {
-            self.specials.apply(row);
+            self.specials.apply_ids(row);
             if step >= self.max_len {
                 self.force_eos.apply(row);
             }
@@ -82,7 +100,12 @@ impl<'a> Pipeline<'a> {
 }
 
 /// Flattens scorer logits `[rows, vocab]` into a row-major `Vec`, checking the shape.
-pub(crate) fn flatten_logits(logits: Array2<f32>, step: usize, rows: usize, vocab: Option<usize>) -> Result<(Vec<f32>, usize)> {
+pub(crate) fn flatten_logits(
+    logits: Array2<f32>,
+    step: usize,
+    rows: usize,
+    vocab: Option<usize>,
+) -> Result<(Vec<f32>, usize)> {
     let (r, v) = logits.dim();
     if r != rows || vocab.is_some_and(|want| want != v) || v == 0 {
         return Err(GenerateError::LogitsShape {

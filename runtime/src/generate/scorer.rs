@@ -13,7 +13,8 @@ pub trait Scorer {
     /// row's length before this token is `step + 1` including BOS). Rows keep their KV caches.
     ///
     /// The search calls it with one row (`[BOS]`) at step 0 and with `beam` rows afterwards.
-    fn next_logits(&mut self, step: usize, last_tokens: &[i64]) -> Result<Array2<f32>, Self::Error>;
+    fn next_logits(&mut self, step: usize, last_tokens: &[i64])
+        -> Result<Array2<f32>, Self::Error>;
 
     /// Reorders/duplicates rows: new row `i` continues old row `indices[i]` (`index_select` on
     /// dim 0). After step 0 this expands the single row to `beam` rows (`indices = [0; beam]`).
@@ -27,5 +28,6 @@ pub trait SequenceScorer {
 
     /// Pre-softmax logits `[N, T, vocab]` for decoder inputs `prev_output_tokens` `[N, T]`
     /// (right-padded with PAD; padded positions' logits are ignored).
-    fn full_logits(&mut self, prev_output_tokens: &Array2<i64>) -> Result<Array3<f32>, Self::Error>;
+    fn full_logits(&mut self, prev_output_tokens: &Array2<i64>)
+        -> Result<Array3<f32>, Self::Error>;
 }

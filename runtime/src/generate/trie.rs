@@ -66,12 +66,18 @@ impl Trie {
 
     /// The largest and smallest token ids stored, for range checks against the vocabulary.
     pub(crate) fn token_range(&self) -> Option<(i64, i64)> {
-        let min = self.nodes.iter().flat_map(|n| n.tokens.first()).min().copied();
+        let min = self
+            .nodes
+            .iter()
+            .flat_map(|n| n.tokens.first())
+            .min()
+            .copied();
         self.max_token.zip(min).map(|(max, min)| (min, max))
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

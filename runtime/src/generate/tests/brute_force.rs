@@ -76,7 +76,10 @@ fn constraints(case: &Case) -> Constraints {
         paths.iter().for_each(|p| t.insert(p));
         t
     });
-    Constraints { prefix: case.prefix.clone(), trie }
+    Constraints {
+        prefix: case.prefix.clone(),
+        trie,
+    }
 }
 
 #[test]
@@ -106,7 +109,10 @@ fn beam_search_equals_the_naive_reference_on_random_cases() {
         assert_eq!(scorer.row_counts[0], 1);
         assert!(scorer.row_counts[1..].iter().all(|&r| r == case.opts.beam));
     }
-    assert!(nonempty > 1800, "too many empty results ({nonempty} non-empty)");
+    assert!(
+        nonempty > 1800,
+        "too many empty results ({nonempty} non-empty)"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Search tests on fake scorers: rule-by-rule scenarios, a brute-force comparison with a naive
 //! second implementation written from the spec's pseudo-code, option scoring, and a timing probe.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 mod brute_force;
 mod option_scoring;
@@ -50,7 +51,11 @@ impl Scorer for FakeScorer {
         if self.fail_at == Some(step) {
             return Err(FakeError(step));
         }
-        assert_eq!(last_tokens.len(), self.rows.len(), "step {step}: one token per live row");
+        assert_eq!(
+            last_tokens.len(),
+            self.rows.len(),
+            "step {step}: one token per live row"
+        );
         self.row_counts.push(self.rows.len());
         let mut out = Vec::new();
         let mut vocab = 0;
@@ -81,12 +86,15 @@ pub(super) fn hashed_logits(seed: u64, vocab: usize) -> impl Fn(&[i64]) -> Vec<f
     move |history: &[i64]| {
         let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
         for &t in history {
-            h = (h ^ t as u64).wrapping_mul(0x1000_0000_01B3).rotate_left(17);
+            h = (h ^ t as u64)
+                .wrapping_mul(0x1000_0000_01B3)
+                .rotate_left(17);
         }
-        let nan_row = h % 40 == 0;
+        let nan_row = h % 40 == 7;
         (0..vocab)
             .map(|i| {
-                let x = (h ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407)).wrapping_mul(0x9FB2_1C65_1E98_DF25);
+                let x = (h ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407))
+                    .wrapping_mul(0x9FB2_1C65_1E98_DF25);
                 if nan_row && i == 3 {
                     f32::NAN
                 } else {

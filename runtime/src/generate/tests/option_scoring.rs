@@ -14,7 +14,9 @@ struct FullFake {
 
 fn position_logits(prefix: &[i64], vocab: usize) -> Vec<f32> {
     let h = prefix.iter().fold(7i64, |a, &t| (a * 31 + t) % 1009);
-    (0..vocab).map(|v| (((h + 13 * v as i64) % 29) as f32) * 0.25 - 3.0).collect()
+    (0..vocab)
+        .map(|v| (((h + 13 * v as i64) % 29) as f32) * 0.25 - 3.0)
+        .collect()
 }
 
 impl SequenceScorer for FullFake {
@@ -44,7 +46,10 @@ impl SequenceScorer for FullFake {
 fn scores_sum_trie_masked_log_probs_over_answer_and_eos_positions() {
     let prompt = [5, 6];
     let cands = vec![vec![7], vec![8, 9], vec![8]];
-    let mut fake = FullFake { vocab: 12, seen: None };
+    let mut fake = FullFake {
+        vocab: 12,
+        seen: None,
+    };
     let got = score_options(&mut fake, &prompt, &cands, &SpecialTokens::default()).unwrap();
 
     // Batched input: [BOS] + prompt + candidate, PAD on the right.
@@ -61,7 +66,8 @@ fn scores_sum_trie_masked_log_probs_over_answer_and_eos_positions() {
     };
     let first = [7, 8]; // children of the root: 7 and 8
     let want0 = lp(&[0, 5, 6], &first, 7) + lp(&[0, 5, 6, 7], &[2], 2);
-    let want1 = lp(&[0, 5, 6], &first, 8) + lp(&[0, 5, 6, 8], &[2, 9], 9) + lp(&[0, 5, 6, 8, 9], &[2], 2);
+    let want1 =
+        lp(&[0, 5, 6], &first, 8) + lp(&[0, 5, 6, 8], &[2, 9], 9) + lp(&[0, 5, 6, 8, 9], &[2], 2);
     let want2 = lp(&[0, 5, 6], &first, 8) + lp(&[0, 5, 6, 8], &[2, 9], 2);
     assert_eq!(got, vec![want0 as f64, want1 as f64, want2 as f64]);
     // A position where only EOS is allowed contributes exactly 0.
@@ -71,7 +77,10 @@ fn scores_sum_trie_masked_log_probs_over_answer_and_eos_positions() {
 
 #[test]
 fn single_token_options_reduce_to_a_softmax_over_their_logits() {
-    let mut fake = FullFake { vocab: 10, seen: None };
+    let mut fake = FullFake {
+        vocab: 10,
+        seen: None,
+    };
     let cands = vec![vec![3], vec![4], vec![5]];
     let got = score_options(&mut fake, &[6], &cands, &SpecialTokens::default()).unwrap();
     let l = position_logits(&[0, 6], 10);
@@ -82,9 +91,15 @@ fn single_token_options_reduce_to_a_softmax_over_their_logits() {
 
 #[test]
 fn option_scoring_errors() {
-    let mut fake = FullFake { vocab: 10, seen: None };
+    let mut fake = FullFake {
+        vocab: 10,
+        seen: None,
+    };
     let s = SpecialTokens::default();
-    assert!(matches!(score_options(&mut fake, &[6], &[], &s), Err(GenerateError::NoCandidates)));
+    assert!(matches!(
+        score_options(&mut fake, &[6], &[], &s),
+        Err(GenerateError::NoCandidates)
+    ));
     assert!(matches!(
         score_options(&mut fake, &[6], &[vec![10]], &s),
         Err(GenerateError::TokenOutOfRange { token: 10, .. })

@@ -31,16 +31,25 @@ impl Scorer for Canned {
 #[ignore = "timing probe; run in release"]
 fn one_beam_step_at_full_vocabulary() {
     let vocab = 59457;
-    let logits = Array2::from_shape_fn((5, vocab), |(r, v)| ((v * 7919 + r * 104729) % 10007) as f32 * 0.004 - 20.0);
+    let logits = Array2::from_shape_fn((5, vocab), |(r, v)| {
+        ((v * 7919 + r * 104729) % 10007) as f32 * 0.004 - 20.0
+    });
     let opts = SearchOptions {
         beam: 5,
         max_len_b: 22,
-        min_len: 23,
+        min_len: 22,
         no_repeat_ngram_size: 3,
         ..SearchOptions::default()
     };
-    let opts = SearchOptions { min_len: 22, ..opts };
-    let mut s = Canned { logits, inside: Duration::ZERO, steps: 0 };
+    let opts = SearchOptions {
+        min_len: 22,
+        ..opts
+    };
+    let mut s = Canned {
+        logits,
+        inside: Duration::ZERO,
+        steps: 0,
+    };
     let reps = 20;
     let t = Instant::now();
     for _ in 0..reps {

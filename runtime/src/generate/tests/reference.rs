@@ -19,11 +19,17 @@ pub(super) struct RefInput<'a> {
 }
 
 fn trie_allowed(paths: &[Vec<i64>], key: &[i64], eos: i64) -> Vec<i64> {
-    let matching: Vec<&Vec<i64>> = paths.iter().filter(|p| p.len() >= key.len() && p[..key.len()] == *key).collect();
+    let matching: Vec<&Vec<i64>> = paths
+        .iter()
+        .filter(|p| p.len() >= key.len() && p[..key.len()] == *key)
+        .collect();
     if matching.is_empty() {
         return vec![eos];
     }
-    let mut next: Vec<i64> = matching.iter().filter_map(|p| p.get(key.len()).copied()).collect();
+    let mut next: Vec<i64> = matching
+        .iter()
+        .filter_map(|p| p.get(key.len()).copied())
+        .collect();
     next.sort_unstable();
     next.dedup();
     next
@@ -31,7 +37,10 @@ fn trie_allowed(paths: &[Vec<i64>], key: &[i64], eos: i64) -> Vec<i64> {
 
 fn log_probs(inp: &RefInput, history: &[i64]) -> Vec<f32> {
     let o = inp.opts;
-    let mut l: Vec<f32> = (inp.logits)(history).iter().map(|&x| x / o.temperature as f32).collect();
+    let mut l: Vec<f32> = (inp.logits)(history)
+        .iter()
+        .map(|&x| x / o.temperature as f32)
+        .collect();
     if let Some(paths) = inp.answers {
         if history.len() > inp.prefix.len() {
             let mut key = vec![o.specials.bos];
@@ -56,13 +65,21 @@ fn banned_ngrams(history: &[i64], n: usize, step: usize) -> Vec<i64> {
     for w in history.windows(n) {
         grams.entry(w[..n - 1].to_vec()).or_default().push(w[n - 1]);
     }
-    grams.get(&history[step + 2 - n..=step]).cloned().unwrap_or_default()
+    grams
+        .get(&history[step + 2 - n..=step])
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Runs the reference search.
 pub(super) fn reference_beam_search(inp: &RefInput) -> Vec<Hypothesis> {
     let o = inp.opts;
-    let (bos, pad, eos, unk) = (o.specials.bos, o.specials.pad, o.specials.eos, o.specials.unk);
+    let (bos, pad, eos, unk) = (
+        o.specials.bos,
+        o.specials.pad,
+        o.specials.eos,
+        o.specials.unk,
+    );
     let beam = o.beam;
     let mut tokens: Vec<Vec<i64>> = vec![vec![bos]; beam];
     let mut scores: Vec<Vec<f32>> = vec![Vec::new(); beam];
@@ -113,7 +130,11 @@ pub(super) fn reference_beam_search(inp: &RefInput) -> Vec<Hypothesis> {
         let mut cands: Vec<(f32, usize, usize)> = Vec::new();
         for (r, row) in lp.iter().enumerate().take(rows_used) {
             for (t, &x) in row.iter().enumerate() {
-                let s = if step == 0 { x } else { x + *scores[r].last().unwrap() };
+                let s = if step == 0 {
+                    x
+                } else {
+                    x + *scores[r].last().unwrap()
+                };
                 cands.push((s, r, t));
             }
         }
@@ -126,21 +147,38 @@ pub(super) fn reference_beam_search(inp: &RefInput) -> Vec<Hypothesis> {
                 toks.push(eos);
                 let mut cum = scores[c.1].clone();
                 cum.push(c.0);
-                let pos: Vec<f32> = (0..cum.len()).map(|i| if i == 0 { cum[0] } else { cum[i] - cum[i - 1] }).collect();
+                let pos: Vec<f32> = (0..cum.len())
+                    .map(|i| if i == 0 { cum[0] } else { cum[i] - cum[i - 1] })
+                    .collect();
                 let score = if o.unnormalized {
                     c.0
                 } else {
                     c.0 / (((step + 1) as f64).powf(o.lenpen) as f32)
                 };
-                done.push(Hypothesis { tokens: toks, score, positional_scores: pos });
+                done.push(Hypothesis {
+                    tokens: toks,
+                    score,
+                    positional_scores: pos,
+                });
             }
         }
         if done.len() == beam || step == inp.max_len {
             break;
         }
-        let keep: Vec<(f32, usize, usize)> = cands.iter().filter(|c| !is_eos(c)).take(beam).copied().collect();
-        let new_tokens = keep.iter().map(|c| [tokens[c.1].clone(), vec![c.2 as i64]].concat()).collect();
-        let new_scores = keep.iter().map(|c| [scores[c.1].clone(), vec![c.0]].concat()).collect();
+        let keep: Vec<(f32, usize, usize)> = cands
+            .iter()
+            .filter(|c| !is_eos(c))
+            .take(beam)
+            .copied()
+            .collect();
+        let new_tokens = keep
+            .iter()
+            .map(|c| [tokens[c.1].clone(), vec![c.2 as i64]].concat())
+            .collect();
+        let new_scores = keep
+            .iter()
+            .map(|c| [scores[c.1].clone(), vec![c.0]].concat())
+            .collect();
         tokens = new_tokens;
         scores = new_scores;
     }

@@ -2,7 +2,9 @@
 
 use super::{hashed_logits, FakeScorer};
 use crate::generate::logits::log_softmax;
-use crate::generate::{beam_search, greedy, Constraints, GenerateError, Hypothesis, SearchOptions, Trie};
+use crate::generate::{
+    beam_search, greedy, Constraints, GenerateError, Hypothesis, SearchOptions, Trie,
+};
 
 const V: usize = 12;
 
@@ -49,10 +51,22 @@ fn step_zero_scores_one_row_and_expands_it_to_the_beam() {
 #[test]
 fn min_len_forbids_eos_before_step_min_len() {
     let eos_loving = |_: &[i64]| vec![(2, 5.0), (4, 1.0)];
-    let got = beam_search(&mut scripted(eos_loving), &opts(2, 3, 10), &Constraints::none(), 0).unwrap();
+    let got = beam_search(
+        &mut scripted(eos_loving),
+        &opts(2, 3, 10),
+        &Constraints::none(),
+        0,
+    )
+    .unwrap();
     // EOS is first possible at step 3; the second beam (a −5 token at step 0) ends later.
     assert_eq!(tokens(&got), vec![vec![4, 4, 4, 2], vec![4, 4, 4, 4, 2]]);
-    let free = beam_search(&mut scripted(eos_loving), &opts(2, 0, 10), &Constraints::none(), 0).unwrap();
+    let free = beam_search(
+        &mut scripted(eos_loving),
+        &opts(2, 0, 10),
+        &Constraints::none(),
+        0,
+    )
+    .unwrap();
     assert_eq!(free[0].tokens, vec![2]);
 }
 
@@ -63,7 +77,13 @@ fn max_len_forces_eos_with_its_full_vocabulary_log_prob() {
         l[2] = -10.0;
         l
     };
-    let got = beam_search(&mut FakeScorer::new(f), &opts(2, 0, 3), &Constraints::none(), 0).unwrap();
+    let got = beam_search(
+        &mut FakeScorer::new(f),
+        &opts(2, 0, 3),
+        &Constraints::none(),
+        0,
+    )
+    .unwrap();
     assert_eq!(got.len(), 2);
     for h in &got {
         assert_eq!(h.tokens.len(), 4);
@@ -78,7 +98,11 @@ fn max_len_forces_eos_with_its_full_vocabulary_log_prob() {
 
 #[test]
 fn max_len_a_scales_with_the_source_length() {
-    let o = SearchOptions { max_len_a: 1.0, max_len_b: 1, ..opts(1, 0, 1) };
+    let o = SearchOptions {
+        max_len_a: 1.0,
+        max_len_b: 1,
+        ..opts(1, 0, 1)
+    };
     let never_eos = |_: &[i64]| vec![(2, -20.0), (4, 1.0), (5, 0.5)];
     let got = beam_search(&mut scripted(never_eos), &o, &Constraints::none(), 3).unwrap();
     assert_eq!(got[0].tokens.len(), 5); // max_len = 1·3 + 1 = 4 tokens, then EOS
@@ -92,7 +116,10 @@ fn ngram_blocking_counts_the_bos() {
         [0, 5, 0] => vec![(5, 5.0), (6, 3.0)],
         _ => vec![(2, 5.0)],
     };
-    let blocked = SearchOptions { no_repeat_ngram_size: 2, ..opts(1, 0, 8) };
+    let blocked = SearchOptions {
+        no_repeat_ngram_size: 2,
+        ..opts(1, 0, 8)
+    };
     let got = beam_search(&mut scripted(rule), &blocked, &Constraints::none(), 0).unwrap();
     // The bigram (BOS, 5) already occurred, so 5 may not follow the generated 0.
     assert_eq!(got[0].tokens, vec![5, 0, 6, 2]);
@@ -105,16 +132,28 @@ fn vqa_constraints() -> Constraints {
     for a in [&[7][..], &[7, 8], &[9]] {
         trie.insert(&[&[0][..], a, &[2]].concat());
     }
-    Constraints { prefix: vec![5, 6], trie: Some(trie) }
+    Constraints {
+        prefix: vec![5, 6],
+        trie: Some(trie),
+    }
 }
 
 #[test]
 fn prefix_with_trie_forces_the_question_and_constrains_the_answer() {
     let f = hashed_logits(21, V);
-    let got = beam_search(&mut FakeScorer::new(hashed_logits(21, V)), &opts(3, 1, 20), &vqa_constraints(), 0).unwrap();
+    let got = beam_search(
+        &mut FakeScorer::new(hashed_logits(21, V)),
+        &opts(3, 1, 20),
+        &vqa_constraints(),
+        0,
+    )
+    .unwrap();
     let mut toks = tokens(&got);
     toks.sort();
-    assert_eq!(toks, vec![vec![5, 6, 7, 2], vec![5, 6, 7, 8, 2], vec![5, 6, 9, 2]]);
+    assert_eq!(
+        toks,
+        vec![vec![5, 6, 7, 2], vec![5, 6, 7, 8, 2], vec![5, 6, 9, 2]]
+    );
     for h in &got {
         // Prefix tokens keep their full-vocabulary log-probs.
         assert_eq!(h.positional_scores[0], full_log_probs(&f, &[0])[5]);
@@ -135,8 +174,17 @@ fn prefix_with_trie_forces_the_question_and_constrains_the_answer() {
 #[test]
 fn prefix_without_trie_keeps_the_prefix_log_prob_and_suspends_min_len() {
     // Prefix longer than min_len: EOS is allowed right after the prefix (elif rule).
-    let rule = |h: &[i64]| if h.len() >= 3 { vec![(2, 6.0)] } else { vec![(5, 1.0), (6, 1.0)] };
-    let c = Constraints { prefix: vec![5, 6], trie: None };
+    let rule = |h: &[i64]| {
+        if h.len() >= 3 {
+            vec![(2, 6.0)]
+        } else {
+            vec![(5, 1.0), (6, 1.0)]
+        }
+    };
+    let c = Constraints {
+        prefix: vec![5, 6],
+        trie: None,
+    };
     let got = beam_search(&mut scripted(rule), &opts(1, 2, 10), &c, 0).unwrap();
     assert_eq!(got[0].tokens, vec![5, 6, 2]);
     let lp = |h: &[i64], t: usize| {
@@ -200,8 +248,18 @@ fn search_stops_once_beam_hypotheses_finish_even_if_live_beams_could_win() {
 #[test]
 fn lenpen_and_unnormalized_scores() {
     let fixed = |lenpen: f64, unnormalized: bool| {
-        let o = SearchOptions { lenpen, unnormalized, ..opts(1, 4, 4) };
-        beam_search(&mut FakeScorer::new(hashed_logits(5, V)), &o, &Constraints::none(), 0).unwrap()
+        let o = SearchOptions {
+            lenpen,
+            unnormalized,
+            ..opts(1, 4, 4)
+        };
+        beam_search(
+            &mut FakeScorer::new(hashed_logits(5, V)),
+            &o,
+            &Constraints::none(),
+            0,
+        )
+        .unwrap()
     };
     let raw = fixed(1.0, true).remove(0);
     let sum = raw.positional_scores.iter().fold(0f32, |a, &b| a + b);
@@ -215,8 +273,17 @@ fn lenpen_and_unnormalized_scores() {
 #[test]
 fn temperature_divides_logits_before_log_softmax() {
     let f = hashed_logits(8, V);
-    let o = SearchOptions { temperature: 2.0, ..opts(1, 1, 3) };
-    let got = beam_search(&mut FakeScorer::new(hashed_logits(8, V)), &o, &Constraints::none(), 0).unwrap();
+    let o = SearchOptions {
+        temperature: 2.0,
+        ..opts(1, 1, 3)
+    };
+    let got = beam_search(
+        &mut FakeScorer::new(hashed_logits(8, V)),
+        &o,
+        &Constraints::none(),
+        0,
+    )
+    .unwrap();
     let mut l: Vec<f32> = f(&[0]).iter().map(|x| x / 2.0).collect();
     log_softmax(&mut l);
     assert_eq!(got[0].positional_scores[0], l[got[0].tokens[0] as usize]);
@@ -225,8 +292,17 @@ fn temperature_divides_logits_before_log_softmax() {
 #[test]
 fn nbest_truncates_the_sorted_hypotheses() {
     let run = |nbest| {
-        let o = SearchOptions { nbest, ..opts(3, 1, 6) };
-        beam_search(&mut FakeScorer::new(hashed_logits(11, V)), &o, &Constraints::none(), 0).unwrap()
+        let o = SearchOptions {
+            nbest,
+            ..opts(3, 1, 6)
+        };
+        beam_search(
+            &mut FakeScorer::new(hashed_logits(11, V)),
+            &o,
+            &Constraints::none(),
+            0,
+        )
+        .unwrap()
     };
     let all = run(3);
     assert_eq!(all.len(), 3);
@@ -241,7 +317,9 @@ fn greedy_returns_the_argmax_path() {
         2 => vec![(6, 2.0)],
         _ => vec![(2, 2.0)],
     };
-    let got = greedy(&mut scripted(rule), &opts(5, 1, 9), &Constraints::none(), 0).unwrap().unwrap();
+    let got = greedy(&mut scripted(rule), &opts(5, 1, 9), &Constraints::none(), 0)
+        .unwrap()
+        .unwrap();
     assert_eq!(got.tokens, vec![4, 6, 2]);
 }
 
@@ -255,18 +333,72 @@ fn errors_are_typed_and_carry_context() {
     let mut s = FakeScorer::new(hashed_logits(1, V));
     s.bad_shape_at = Some(1);
     let e = beam_search(&mut s, &opts(2, 0, 6), &Constraints::none(), 0).unwrap_err();
-    assert!(matches!(e, GenerateError::LogitsShape { step: 1, expected: (2, V), actual: (2, 11) }), "{e}");
+    assert!(
+        matches!(
+            e,
+            GenerateError::LogitsShape {
+                step: 1,
+                expected: (2, V),
+                actual: (2, 11)
+            }
+        ),
+        "{e}"
+    );
 
-    let e = beam_search(&mut FakeScorer::new(hashed_logits(1, 4)), &opts(2, 0, 6), &Constraints::none(), 0);
-    assert!(matches!(e, Err(GenerateError::VocabTooSmall { vocab: 4, beam: 2 })));
+    let e = beam_search(
+        &mut FakeScorer::new(hashed_logits(1, 4)),
+        &opts(2, 0, 6),
+        &Constraints::none(),
+        0,
+    );
+    assert!(matches!(
+        e,
+        Err(GenerateError::VocabTooSmall { vocab: 4, beam: 2 })
+    ));
 
-    let e = beam_search(&mut FakeScorer::new(hashed_logits(1, V)), &opts(2, 7, 6), &Constraints::none(), 0);
-    assert!(matches!(e, Err(GenerateError::MinLenAboveMaxLen { min_len: 7, max_len: 6 })));
+    let e = beam_search(
+        &mut FakeScorer::new(hashed_logits(1, V)),
+        &opts(2, 7, 6),
+        &Constraints::none(),
+        0,
+    );
+    assert!(matches!(
+        e,
+        Err(GenerateError::MinLenAboveMaxLen {
+            min_len: 7,
+            max_len: 6
+        })
+    ));
 
-    let c = Constraints { prefix: vec![V as i64], trie: None };
-    let e = beam_search(&mut FakeScorer::new(hashed_logits(1, V)), &opts(2, 0, 6), &c, 0);
-    assert!(matches!(e, Err(GenerateError::TokenOutOfRange { what: "prefix", .. })));
+    let c = Constraints {
+        prefix: vec![V as i64],
+        trie: None,
+    };
+    let e = beam_search(
+        &mut FakeScorer::new(hashed_logits(1, V)),
+        &opts(2, 0, 6),
+        &c,
+        0,
+    );
+    assert!(matches!(
+        e,
+        Err(GenerateError::TokenOutOfRange { what: "prefix", .. })
+    ));
 
-    let e = greedy(&mut FakeScorer::new(hashed_logits(1, V)), &SearchOptions { temperature: -1.0, ..opts(1, 0, 3) }, &Constraints::none(), 0);
-    assert!(matches!(e, Err(GenerateError::InvalidOption { option: "temperature", .. })));
+    let e = greedy(
+        &mut FakeScorer::new(hashed_logits(1, V)),
+        &SearchOptions {
+            temperature: -1.0,
+            ..opts(1, 0, 3)
+        },
+        &Constraints::none(),
+        0,
+    );
+    assert!(matches!(
+        e,
+        Err(GenerateError::InvalidOption {
+            option: "temperature",
+            ..
+        })
+    ));
 }
