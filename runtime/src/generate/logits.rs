@@ -6,27 +6,29 @@
 
 use super::options::SpecialTokens;
 
-/// `exp(x)` for `x ≤ 0` in f32 (Cephes `expf`: range reduction by ln 2 and a degree-6
-/// polynomial, ≤ 2 ulp on `[-87, 0]`), branch-free so the summation loop vectorises.
-/// Returns 0 below −87: `e^-87 ≈ 1.6e-38` is far below the f32 resolution of any softmax sum
-/// (which is ≥ 1), so torch's sum is unchanged by such terms too.
+/// `exp(x)` for `x ≤ 0` in f32 (Cephes `expf`: range reduction by ln 2 with round-to-nearest,
+/// degree-6 polynomial, ≤ 2 ulp on `[-87, 0]`), written with integer bit tricks and selects
+/// only, so loops over it vectorise on plain SSE2. Returns 0 below −87 and for NaN:
+/// `e^-87 ≈ 1.6e-38` is far below the f32 resolution of any softmax sum (which is ≥ 1).
 #[inline(always)]
 fn exp_nonpositive(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits.
+    const MAGIC: f32 = 12_582_912.0;
     let xc = if x > -87.0 { x } else { -87.0 };
-    let t = xc * LOG2E + 0.5;
-    let ti = t as i32;
-    let fi = ti as f32;
-    let n = if fi > t { fi - 1.0 } else { fi }; // floor(t)
+    let k = xc * LOG2E + MAGIC;
+    let n = k - MAGIC;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 0.5;
+        + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let y = p * (r * r) + r + 1.0;
-    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n ∈ [−126, 0], so 2^n is a normal f32 built from its exponent bits.
+    let ni = k.to_bits().wrapping_sub(MAGIC.to_bits());
+    let pow2 = f32::from_bits(ni.wrapping_add(127) << 23);
     if x > -87.0 {
         y * pow2
     } else {
@@ -34,59 +36,70 @@ fn exp_nonpositive(x: f32) -> f32 {
     }
 }
 
-/// Maximum of a slice and whether it holds a NaN (torch's max propagates NaN).
-fn max_and_nan(v: &[f32]) -> (f32, bool) {
-    let mut m = [f32::NEG_INFINITY; 8];
-    let mut nan = [false; 8];
-    let chunks = v.chunks_exact(8);
+const LANES: usize = 16;
+
+/// Maximum of a slice, ignoring NaN (NaN is detected on the output, see [`log_softmax`]).
+fn max_of(v: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let chunks = v.chunks_exact(LANES);
     let rem = chunks.remainder();
     for c in chunks {
-        for j in 0..8 {
+        for j in 0..LANES {
             m[j] = if c[j] > m[j] { c[j] } else { m[j] };
-            nan[j] |= c[j].is_nan();
         }
     }
-    let mut max = m
-        .iter()
-        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-    let mut any_nan = nan.iter().any(|&b| b);
-    for &x in rem {
-        max = if x > max { x } else { max };
-        any_nan |= x.is_nan();
-    }
-    (max, any_nan)
+    rem.iter()
+        .chain(m.iter())
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
 }
 
-/// `Σ exp(x − max)` accumulated in f64 over eight lanes.
+/// `Σ exp(x − max)` in f32 over sixteen lanes (torch also sums f32 lanes), lanes combined in
+/// f64.
 fn sum_exp(v: &[f32], max: f32) -> f64 {
-    let mut acc = [0f64; 8];
-    let chunks = v.chunks_exact(8);
+    let mut acc = [0f32; LANES];
+    let chunks = v.chunks_exact(LANES);
     let rem = chunks.remainder();
     for c in chunks {
-        for j in 0..8 {
-            acc[j] += exp_nonpositive(c[j] - max) as f64;
+        for j in 0..LANES {
+            acc[j] += exp_nonpositive(c[j] - max);
         }
     }
-    let mut s: f64 = acc.iter().sum();
-    for &x in rem {
-        s += exp_nonpositive(x - max) as f64;
-    }
-    s
+    let lanes: f64 = acc.iter().map(|&a| a as f64).sum();
+    lanes
+        + rem
+            .iter()
+            .map(|&x| exp_nonpositive(x - max) as f64)
+            .sum::<f64>()
 }
 
 /// In-place log-softmax in f32, torch's formula `(x − max) − ln Σ exp(x − max)`.
 ///
-/// A slice whose maximum is not finite (all −inf after masking, a NaN, or +inf) becomes all −inf:
-/// torch produces NaN there, and the generator turns NaN into −inf before anything reads it.
+/// A slice whose maximum is not finite (all −inf after masking, or +inf) or that holds a NaN
+/// becomes all −inf: torch produces NaN there, and the generator turns NaN into −inf before
+/// anything reads it.
 pub fn log_softmax(v: &mut [f32]) {
-    let (max, nan) = max_and_nan(v);
-    if nan || !max.is_finite() {
+    let max = max_of(v);
+    if !max.is_finite() {
         v.fill(f32::NEG_INFINITY);
         return;
     }
     let lse = sum_exp(v, max).ln() as f32;
-    for x in v.iter_mut() {
+    // Outputs are ≤ 0 or −inf, so their running sum is NaN exactly when an input was NaN.
+    let mut check = [0f32; LANES];
+    let mut chunks = v.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for j in 0..LANES {
+            c[j] = (c[j] - max) - lse;
+            check[j] += c[j];
+        }
+    }
+    let mut nan = check.iter().any(|c| c.is_nan());
+    for x in chunks.into_remainder() {
         *x = (*x - max) - lse;
+        nan |= x.is_nan();
+    }
+    if nan {
+        v.fill(f32::NEG_INFINITY);
     }
 }
 
@@ -175,17 +188,30 @@ impl SpecialTokenMask {
 
     /// Applies to one row of log-probs.
     pub fn apply(&self, lprobs: &mut [f32]) {
-        for x in lprobs.iter_mut() {
-            if x.is_nan() {
-                *x = f32::NEG_INFINITY;
-            }
-        }
+        nan_to_neg_inf(lprobs);
+        self.apply_ids(lprobs);
+    }
+
+    /// The PAD and UNK part only. The search uses this: [`log_softmax`] never emits NaN (a row
+    /// with a NaN becomes all −inf) and no later processor creates one, so fairseq's
+    /// NaN → −inf pass would be a full-vocabulary no-op there.
+    pub fn apply_ids(&self, lprobs: &mut [f32]) {
         lprobs[self.pad as usize] = f32::NEG_INFINITY;
         lprobs[self.unk as usize] -= self.unk_penalty;
     }
 }
 
+/// fairseq's `lprobs[lprobs != lprobs] = -inf`.
+pub fn nan_to_neg_inf(lprobs: &mut [f32]) {
+    for x in lprobs.iter_mut() {
+        if x.is_nan() {
+            *x = f32::NEG_INFINITY;
+        }
+    }
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
@@ -232,6 +258,16 @@ mod tests {
         log_softmax(&mut v);
         assert!(v.iter().all(|&x| x == f32::NEG_INFINITY));
         let mut v = vec![0.0, f32::NAN, 1.0];
+        log_softmax(&mut v);
+        assert!(v.iter().all(|&x| x == f32::NEG_INFINITY));
+        // NaN inside the vectorised lanes and in the remainder.
+        for at in [5, 37] {
+            let mut v: Vec<f32> = (0..40).map(|i| i as f32 * 0.1).collect();
+            v[at] = f32::NAN;
+            log_softmax(&mut v);
+            assert!(v.iter().all(|&x| x == f32::NEG_INFINITY), "NaN at {at}");
+        }
+        let mut v = vec![0.0, f32::INFINITY, 1.0];
         log_softmax(&mut v);
         assert!(v.iter().all(|&x| x == f32::NEG_INFINITY));
     }

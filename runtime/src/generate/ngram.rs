@@ -35,6 +35,7 @@ impl NoRepeatNgram {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -177,6 +177,7 @@ impl SearchOptions {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use unival_manifest::TaskKind;

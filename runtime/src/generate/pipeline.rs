@@ -90,7 +90,7 @@ impl<'a> Pipeline<'a> {
                 .for_each(|r| self.min_length.apply(r));
         }
         for (row, history) in lprobs.chunks_exact_mut(v).zip(histories) {
-            self.specials.apply(row);
+            self.specials.apply_ids(row);
             if step >= self.max_len {
                 self.force_eos.apply(row);
             }

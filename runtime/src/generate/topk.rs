@@ -49,30 +49,41 @@ pub fn top_k(
             // Scan phase: only elements strictly above the current k-th can enter (an equal
             // score has a larger flat index and loses the tie).
             let threshold = out[k - 1].score;
-            let rest = &values[token..];
-            let found = match off {
-                Some(o) => rest.iter().position(|&v| v + o > threshold),
-                None => rest.iter().position(|&v| v > threshold),
+            let Some(i) = find_above(&values[token..], off, threshold) else {
+                break;
             };
-            match found {
-                Some(i) => {
-                    let t = token + i;
-                    let score = off.map_or(values[t], |o| values[t] + o);
-                    insert(
-                        out,
-                        Candidate {
-                            score,
-                            row,
-                            token: t,
-                        },
-                        k,
-                    );
-                    token = t + 1;
-                }
-                None => break,
-            }
+            let t = token + i;
+            let score = off.map_or(values[t], |o| values[t] + o);
+            insert(
+                out,
+                Candidate {
+                    score,
+                    row,
+                    token: t,
+                },
+                k,
+            );
+            token = t + 1;
         }
     }
+}
+
+/// Index of the first `v` with `v + off > threshold` (`v > threshold` without an offset).
+/// Chunks of 16 are tested as a whole first.
+fn find_above(values: &[f32], off: Option<f32>, threshold: f32) -> Option<usize> {
+    const CHUNK: usize = 16;
+    let o = off.unwrap_or(0.0);
+    // `v + 0.0 == v` for every v the search produces (no −0.0 matters in a comparison).
+    let qualifies = |v: f32| v + o > threshold;
+    let mut base = 0;
+    for c in values.chunks(CHUNK) {
+        // No early exit inside a chunk, so this vectorises.
+        if c.iter().fold(false, |any, &v| any | qualifies(v)) {
+            return c.iter().position(|&v| qualifies(v)).map(|i| base + i);
+        }
+        base += c.len();
+    }
+    None
 }
 
 /// Inserts after every element with a score ≥ `c.score` (earlier flat indices win ties), keeping
@@ -91,6 +102,7 @@ fn insert(out: &mut Vec<Candidate>, c: Candidate, k: usize) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
@@ -135,7 +147,7 @@ mod tests {
             (state >> 33) as u32
         };
         for case in 0..200 {
-            let vocab = 1 + (next() % 9) as usize;
+            let vocab = 1 + (next() % 60) as usize;
             let rows = 1 + (next() % 4) as usize;
             let lp: Vec<f32> = (0..rows * vocab)
                 .map(|_| match next() % 5 {
