@@ -93,3 +93,34 @@ pub fn attend(
         h.dim,
     ))
 }
+
+/// The start of a pre-LN self-attention sub-layer (spec §2.9–2.10): `self_attn_layer_norm`
+/// of `x`, then the scaled query and the key/value projections of `lw.self_attn`, each
+/// `[B, H, T, hd]`.
+pub fn self_attention_qkv(
+    g: &mut GraphBuilder,
+    lw: &Weights,
+    name: &str,
+    x: Value,
+    h: Heads,
+) -> Result<(Value, Value, Value), GraphError> {
+    let hx = super::norm(
+        g,
+        &lw.pp("self_attn_layer_norm"),
+        &format!("{name}.self_attn_layer_norm"),
+        x,
+        h.dim,
+    )?;
+    let aw = lw.pp("self_attn");
+    let q = project_heads(
+        g,
+        &format!("{name}.q"),
+        &aw.pp("q_proj"),
+        hx,
+        h,
+        Some(h.scaling),
+    )?;
+    let k = project_heads(g, &format!("{name}.k"), &aw.pp("k_proj"), hx, h, None)?;
+    let v = project_heads(g, &format!("{name}.v"), &aw.pp("v_proj"), hx, h, None)?;
+    Ok((q, k, v))
+}

@@ -4,7 +4,7 @@
 //! in one call or one token per call gives the same logits. `t > 1` serves prompt prefill and
 //! option scoring, `t = 1` generation.
 
-use super::attention::{attend, project_heads, Heads};
+use super::attention::{attend, project_heads, self_attention_qkv, Heads};
 use super::encoder::decoder_heads;
 use super::positions::{rel_bias, token_buckets};
 use super::weights::Weights;
@@ -159,38 +159,8 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         let rel = unsqueeze(&mut g, &format!("{name}.rel4"), rel, &[0]);
         let self_bias = binary(&mut g, "Add", &format!("{name}.self_bias"), self_abs, rel);
 
-        let hx = norm(
-            &mut g,
-            &lw.pp("self_attn_layer_norm"),
-            &format!("{name}.self_attn_layer_norm"),
-            x,
-            d,
-        )?;
+        let (q, k, v) = self_attention_qkv(&mut g, &lw, &name, x, h)?;
         let aw = lw.pp("self_attn");
-        let q = project_heads(
-            &mut g,
-            &format!("{name}.self.q"),
-            &aw.pp("q_proj"),
-            hx,
-            h,
-            Some(h.scaling),
-        )?;
-        let k = project_heads(
-            &mut g,
-            &format!("{name}.self.k"),
-            &aw.pp("k_proj"),
-            hx,
-            h,
-            None,
-        )?;
-        let v = project_heads(
-            &mut g,
-            &format!("{name}.self.v"),
-            &aw.pp("v_proj"),
-            hx,
-            h,
-            None,
-        )?;
         let (pk, pv) = past[l];
         let k = concat(&mut g, &format!("{name}.self.k_cache"), &[pk, k], 2);
         let v = concat(&mut g, &format!("{name}.self.v_cache"), &[pv, v], 2);

@@ -4,7 +4,7 @@
 //! the encoder half of the cross-attention position bias, the padding mask. The graph does not
 //! know which modality produced the patches.
 
-use super::attention::{attend, project_heads, split_heads, Heads};
+use super::attention::{attend, project_heads, self_attention_qkv, split_heads, Heads};
 use super::positions::{block_diag, image_buckets, rel_bias, token_buckets};
 use super::weights::{Linear, Weights};
 use super::{attention_residual, ffn, norm, sym, GraphError};
@@ -218,24 +218,8 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         let bias = binary(&mut g, "Add", &format!("{name}.pos_bias"), abs_bias, rel);
         let bias = binary(&mut g, "Add", &format!("{name}.bias"), bias, key_mask);
 
-        let hx = norm(
-            &mut g,
-            &lw.pp("self_attn_layer_norm"),
-            &format!("{name}.self_attn_layer_norm"),
-            x,
-            d,
-        )?;
+        let (q, k, v) = self_attention_qkv(&mut g, &lw, &name, x, h)?;
         let aw = lw.pp("self_attn");
-        let q = project_heads(
-            &mut g,
-            &format!("{name}.q"),
-            &aw.pp("q_proj"),
-            hx,
-            h,
-            Some(h.scaling),
-        )?;
-        let k = project_heads(&mut g, &format!("{name}.k"), &aw.pp("k_proj"), hx, h, None)?;
-        let v = project_heads(&mut g, &format!("{name}.v"), &aw.pp("v_proj"), hx, h, None)?;
         let a = attend(
             &mut g,
             &format!("{name}.self_attn"),
