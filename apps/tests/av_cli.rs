@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::shared_dir;
+use common::{assert_beams, run_ok, shared_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,16 +15,6 @@ fn unival() -> Command {
 
 fn oracle() -> Option<PathBuf> {
     shared_dir().map(|s| s.join("oracle/dev"))
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "command failed: {cmd:?}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn export(o: &Path, task: &str, out: &Path) {
@@ -40,32 +30,6 @@ fn export(o: &Path, task: &str, out: &Path) {
 fn first_json(out: &Output) -> Value {
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     serde_json::from_str(text.lines().next().unwrap()).unwrap()
-}
-
-fn tokens(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_i64().unwrap())
-        .collect()
-}
-
-fn assert_beams(case: &str, got: &Value, want: &Value) {
-    let want = want.as_array().unwrap();
-    let beams = got["beams"].as_array().unwrap();
-    assert_eq!(beams.len(), want.len(), "{case}: beam count");
-    for (i, (b, w)) in beams.iter().zip(want).enumerate() {
-        assert_eq!(
-            tokens(&b["tokens"]),
-            tokens(&w["tokens"]),
-            "{case}: beam {i}"
-        );
-        let (s, r) = (b["score"].as_f64().unwrap(), w["score"].as_f64().unwrap());
-        assert!(
-            (s - r).abs() <= 1e-5 * r.abs(),
-            "{case}: beam {i} score {s} vs {r}"
-        );
-    }
 }
 
 fn meta(o: &Path, case: &str) -> Value {

@@ -181,3 +181,49 @@ pub fn shared_dir() -> Option<PathBuf> {
     eprintln!("{msg}");
     None
 }
+
+/// Runs `cmd`, failing the test with its stderr unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "command failed: {cmd:?}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A JSON array of token ids.
+pub fn tokens(v: &serde_json::Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap())
+        .collect()
+}
+
+/// Every beam of the CLI's `--json` output against the oracle's hypotheses (`beam_hypos[i]`):
+/// tokens equal, scores within 1e-5 relative.
+pub fn assert_beams(case: &str, got: &serde_json::Value, want: &serde_json::Value) {
+    let want = want.as_array().unwrap();
+    let beams = got["beams"].as_array().unwrap();
+    assert_eq!(beams.len(), want.len(), "{case}: beam count");
+    assert_eq!(
+        tokens(&got["tokens"]),
+        tokens(&want[0]["tokens"]),
+        "{case}: best beam"
+    );
+    for (i, (b, w)) in beams.iter().zip(want).enumerate() {
+        assert_eq!(
+            tokens(&b["tokens"]),
+            tokens(&w["tokens"]),
+            "{case}: beam {i} tokens"
+        );
+        let (s, r) = (b["score"].as_f64().unwrap(), w["score"].as_f64().unwrap());
+        let rel = (s - r).abs() / r.abs().max(1e-12);
+        assert!(
+            rel <= 1e-5,
+            "{case}: beam {i} score {s} vs oracle {r} (rel {rel:.2e})"
+        );
+    }
+}
