@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod ep;
 pub mod error;
 pub mod generate;
+pub mod live;
 pub mod model;
 pub mod ort_lib;
 pub mod session;

@@ -5,48 +5,11 @@
 
 use ndarray::{Array, ArrayD, IxDyn};
 use std::path::Path;
-use unival_export::bundle::{export, ExportOptions};
-use unival_export::WeightsChoice;
 use unival_manifest::{io, Manifest, Precision, TaskKind};
 use unival_runtime::{GraphSession, Input, SessionOptions};
-use unival_tests::{rel_max_err, OracleCase, OracleDir};
+use unival_tests::{export_case, rel_max_err, OracleCase, OracleDir};
 
 const TOL: f32 = 1e-5;
-
-/// Exports the checkpoint a case used, with the case's task and EMA choice.
-fn export_for(oracle: &OracleDir, case: &OracleCase, out: &Path, precision: Precision) -> Manifest {
-    let meta = case.meta().unwrap();
-    let ckpt = meta["checkpoint"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
-    let task: TaskKind = meta["task"].as_str().unwrap().parse().unwrap();
-    let cfg = &meta["task_cfg"];
-    let image_size = cfg["patch_image_size"].as_u64().unwrap() as usize;
-    let video = task.modality() == unival_manifest::task::Modality::Video;
-    let frames = video.then(|| cfg["num_frames"].as_u64().unwrap() as usize);
-    let frame_size = video.then(|| cfg["patch_frame_size"].as_u64().unwrap() as usize);
-    let ema = meta["ema_eval"].as_bool().unwrap();
-    let opts = ExportOptions {
-        checkpoint: oracle.checkpoint(&ckpt),
-        out_dir: out.to_path_buf(),
-        task: Some(task),
-        precision,
-        weights: if ema {
-            WeightsChoice::Ema
-        } else {
-            WeightsChoice::Model
-        },
-        image_size: Some(image_size),
-        num_frames: frames,
-        frame_size,
-        external_data: false,
-    };
-    export(&opts, &mut |_| {}).unwrap()
-}
 
 fn load(dir: &Path, m: &Manifest, name: &str) -> GraphSession {
     let spec = &m.graphs[name];
@@ -191,7 +154,7 @@ fn check_case(name: &str) {
     };
     let case = oracle.case(name);
     let dir = tempfile::tempdir().unwrap();
-    let m = export_for(&oracle, &case, dir.path(), Precision::Fp32);
+    let m = export_case(&oracle, &case, dir.path(), Precision::Fp32);
     m.verify_files(dir.path()).unwrap();
     let o = run_graphs(dir.path(), &m, &case);
     let t = o.logits_full.shape()[1];
@@ -285,7 +248,7 @@ fn fp16_bundle_error_is_reported_and_bounded() {
     };
     let case = oracle.case("caption");
     let dir = tempfile::tempdir().unwrap();
-    let m = export_for(&oracle, &case, dir.path(), Precision::Fp16);
+    let m = export_case(&oracle, &case, dir.path(), Precision::Fp16);
     let o = run_graphs(dir.path(), &m, &case);
     let reference = case.f32("decoder_logits").unwrap();
     let err = rel_max_err(&o.logits_full, &reference);

@@ -3,9 +3,11 @@
 //! perception + encoder → search or option scoring → a [`TaskOutput`] whose fields are the
 //! CLI's `--json` schema.
 
+mod media;
 mod output;
 mod requests;
 
+pub use media::Media;
 pub use output::{Beam, TaskOutput, Timings};
 pub use requests::Request;
 
@@ -45,6 +47,8 @@ pub enum TaskError {
         bundle_task: TaskKind,
         wanted: TaskKind,
     },
+    #[error("task `{task}` cannot run on {given}")]
+    WrongMedia { task: TaskKind, given: &'static str },
     #[error("the model produced {got} instead of 4 location tokens (<bin_k>) for a box")]
     NotABox { got: String },
 }

@@ -1,13 +1,15 @@
 //! Running one request: the per-task glue between text, image, model and search.
 
-use super::{Beam, Pipeline, TaskError, TaskOutput, Timings};
-use crate::audio::load_waveform;
+use super::{Beam, Media, Pipeline, TaskError, TaskOutput, Timings};
+use crate::audio::{load_waveform, prepare_samples, LogMel};
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
 use crate::model::PerceptionInput;
 use crate::text::{refcoco_prompt, snli_ve_prompt, strip_caption_punctuation, vqa_prompt};
-use crate::vision::video::{preprocess_video, PreprocessedVideo, VideoOptions};
-use crate::vision::{preprocess_image, PreprocessedImage};
-use ndarray::Array4;
+use crate::vision::video::{
+    frame_indices, frames_to_tensor, preprocess_video, Sampling, VideoOptions,
+};
+use crate::vision::{preprocess_image, resize_bicubic, to_tensor, RgbImage};
+use ndarray::{Array4, Array5};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -61,8 +63,10 @@ fn ms(since: Instant) -> f64 {
 
 /// A preprocessed input of any modality.
 enum Prepared {
-    Image(PreprocessedImage),
-    Video(PreprocessedVideo),
+    /// Pixels `[1, 3, S, S]` and the original (width, height).
+    Image(Array4<f32>, (u32, u32)),
+    /// Clip `[1, 3, T, S, S]`.
+    Video(Array5<f32>),
     /// Log-mel `[1, 1, frames, mel_bins]`.
     Audio(Array4<f32>),
 }
@@ -70,8 +74,8 @@ enum Prepared {
 impl Prepared {
     fn perception(&self) -> PerceptionInput<'_> {
         match self {
-            Prepared::Image(i) => PerceptionInput::Image(i.tensor.view()),
-            Prepared::Video(v) => PerceptionInput::Video(v.tensor.view()),
+            Prepared::Image(i, _) => PerceptionInput::Image(i.view()),
+            Prepared::Video(v) => PerceptionInput::Video(v.view()),
             Prepared::Audio(m) => PerceptionInput::LogMel(m.view()),
         }
     }
@@ -94,11 +98,10 @@ impl Pipeline {
         Ok(trie)
     }
 
-    /// Runs `request` on the image at `path`.
-    pub fn run(&mut self, path: &Path, request: &Request) -> Result<TaskOutput, TaskError> {
-        let start = Instant::now();
+    /// The prompt text of `request` (spec §5), validated.
+    fn prompt(&self, request: &Request) -> Result<String, TaskError> {
         let max_words = self.task.max_src_length;
-        let prompt = match request {
+        Ok(match request {
             Request::Caption => self
                 .task
                 .prompt
@@ -134,8 +137,14 @@ impl Pipeline {
                 }
                 snli_ve_prompt(hypothesis, max_words)
             }
-        };
-        let src = self.tokenizer.source_tokens(&prompt)?;
+        })
+    }
+
+    /// Runs `request` on the file at `path` (an image, a video or a frame directory, or a sound,
+    /// as the request's modality says).
+    pub fn run(&mut self, path: &Path, request: &Request) -> Result<TaskOutput, TaskError> {
+        let start = Instant::now();
+        let prompt = self.prompt(request)?;
         let (mean, std) = self.task.mean_std();
         let input = match request.task().modality() {
             Modality::Video => {
@@ -146,26 +155,88 @@ impl Pipeline {
                     start: self.video.start,
                     end: self.video.end,
                 };
-                Prepared::Video(preprocess_video(path, &opts, mean, std)?)
+                Prepared::Video(preprocess_video(path, &opts, mean, std)?.tensor)
             }
             Modality::Audio => {
-                let front = self.log_mel.as_ref().ok_or_else(|| TaskError::WrongTask {
-                    bundle: self.dir.clone(),
-                    bundle_task: self.model.manifest().task.task,
-                    wanted: TaskKind::AudioCaption,
-                })?;
+                let front = self.log_mel_front()?;
                 let wave = load_waveform(path, &self.audio)?;
                 let samples: Vec<f32> = wave.waveform.iter().copied().collect();
                 Prepared::Audio(front.compute(&samples)?)
             }
-            _ => Prepared::Image(preprocess_image(
-                path,
-                self.task.image_size,
-                mean,
-                std,
-                &self.image,
-            )?),
+            _ => {
+                let image = preprocess_image(path, self.task.image_size, mean, std, &self.image)?;
+                Prepared::Image(image.tensor, image.original_size)
+            }
         };
+        self.run_prepared(&path.display().to_string(), &prompt, input, request, start)
+    }
+
+    /// Runs `request` on media already in memory (a camera frame, a window of frames, a window
+    /// of microphone samples); `label` fills the output's `file` field. The media must be of the
+    /// request's modality. Preprocessing is the same as for files: an image is resized to the
+    /// task's square, frames are sampled (middle of `num_frames` segments) and centre-cropped,
+    /// samples are resampled to the model rate and padded or cut to its length.
+    pub fn run_media(
+        &mut self,
+        label: &str,
+        media: &Media,
+        request: &Request,
+    ) -> Result<TaskOutput, TaskError> {
+        let start = Instant::now();
+        let prompt = self.prompt(request)?;
+        let (mean, std) = self.task.mean_std();
+        let modality = request.task().modality();
+        let input = match (media, modality) {
+            (Media::Frames(frames), Modality::Video) => {
+                let picked = frame_indices(
+                    self.task.num_frames,
+                    frames.len(),
+                    &Sampling::Middle,
+                    Path::new(label),
+                )?;
+                let chosen: Vec<RgbImage> = picked.iter().map(|&i| frames[i].clone()).collect();
+                Prepared::Video(frames_to_tensor(&chosen, self.task.frame_size, mean, std)?)
+            }
+            (Media::Audio { mono, rate }, Modality::Audio) => {
+                let front = self.log_mel_front()?;
+                let wave = prepare_samples(mono, *rate, 1, &self.audio)?;
+                let samples: Vec<f32> = wave.waveform.iter().copied().collect();
+                Prepared::Audio(front.compute(&samples)?)
+            }
+            (Media::Image(rgb), Modality::Image) => {
+                let side = u32::try_from(self.task.image_size).unwrap_or(u32::MAX);
+                let resized = resize_bicubic(rgb, side, side)?;
+                Prepared::Image(to_tensor(&resized, mean, std)?, rgb.dimensions())
+            }
+            _ => {
+                return Err(TaskError::WrongMedia {
+                    task: request.task(),
+                    given: media.kind(),
+                })
+            }
+        };
+        self.run_prepared(label, &prompt, input, request, start)
+    }
+
+    /// The bundle's log-mel front end, or [`TaskError::WrongTask`] for a bundle without audio.
+    fn log_mel_front(&self) -> Result<&LogMel, TaskError> {
+        self.log_mel.as_ref().ok_or_else(|| TaskError::WrongTask {
+            bundle: self.dir.clone(),
+            bundle_task: self.model.manifest().task.task,
+            wanted: TaskKind::AudioCaption,
+        })
+    }
+
+    /// Perception, encoder and search (or option scoring) on a preprocessed input.
+    fn run_prepared(
+        &mut self,
+        label: &str,
+        prompt: &str,
+        input: Prepared,
+        request: &Request,
+        start: Instant,
+    ) -> Result<TaskOutput, TaskError> {
+        let src = self.tokenizer.source_tokens(prompt)?;
         let mut timings = Timings {
             preprocess: ms(start),
             ..Timings::default()
@@ -185,7 +256,7 @@ impl Pipeline {
             .get(1..src.len().saturating_sub(1))
             .unwrap_or(&[])
             .to_vec();
-        let file = path.display().to_string();
+        let file = label.to_string();
         let task = request.task();
         let mut out = TaskOutput {
             file,
@@ -250,9 +321,8 @@ impl Pipeline {
                     out.tokens = best.tokens.clone();
                     out.score = Some(f64::from(best.score));
                     out.text = self.hypothesis_text(task, best, skip);
-                    if let (TaskKind::Refcoco, Prepared::Image(image)) = (task, &input) {
-                        out.bbox =
-                            Some(self.box_of(best, self.task.image_size, image.original_size)?);
+                    if let (TaskKind::Refcoco, Prepared::Image(_, original)) = (task, &input) {
+                        out.bbox = Some(self.box_of(best, self.task.image_size, *original)?);
                     }
                 }
             }
