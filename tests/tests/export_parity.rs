@@ -5,7 +5,7 @@
 
 use ndarray::{Array, ArrayD, IxDyn};
 use std::path::Path;
-use unival_manifest::{io, Manifest, Precision, TaskKind};
+use unival_manifest::{io, Manifest, Precision};
 use unival_runtime::{GraphSession, Input, SessionOptions};
 use unival_tests::{export_case, rel_max_err, OracleCase, OracleDir};
 
