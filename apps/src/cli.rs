@@ -36,6 +36,8 @@ pub enum Command {
     /// Caption sounds (WAV, FLAC, MP3, Ogg Vorbis).
     #[command(name = "audio-caption")]
     AudioCaption(AudioCaptionArgs),
+    /// List cameras and microphones for `--source camera:N` / `--audio mic:NAME|INDEX`.
+    Devices(crate::commands::devices::DevicesArgs),
 }
 
 #[derive(Debug, Args)]

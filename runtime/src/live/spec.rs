@@ -1,6 +1,9 @@
 //! `--source` strings: which camera, file or folder a loop reads, and opening it.
 
-use super::{AudioSource, FrameSource, ImageFolderSource, LiveError};
+use super::{
+    AudioFileSource, AudioSource, CameraSource, FrameSource, ImageFolderSource, LiveError,
+    MicrophoneSource, VideoFileSource,
+};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -108,26 +111,22 @@ pub fn open_frame_source(
 ) -> Result<Box<dyn FrameSource>, LiveError> {
     match spec {
         FrameSpec::Images(dir) => Ok(Box::new(ImageFolderSource::open(dir, opts)?)),
-        FrameSpec::Camera(index) => Err(LiveError::Unsupported {
-            source_name: format!("camera {index}"),
-            reason: "camera capture is not built yet".into(),
-        }),
-        FrameSpec::Video(path) => Err(LiveError::Unsupported {
-            source_name: path.display().to_string(),
-            reason: "video sources are not built yet".into(),
-        }),
+        FrameSpec::Camera(index) => Ok(Box::new(CameraSource::open(*index, opts)?)),
+        FrameSpec::Video(path) => Ok(Box::new(VideoFileSource::open(path, opts)?)),
     }
 }
 
 /// Opens the audio source `spec` describes; `looped` repeats a file.
 pub fn open_audio_source(
     spec: &AudioSpec,
-    _looped: bool,
+    looped: bool,
 ) -> Result<Box<dyn AudioSource>, LiveError> {
-    Err(LiveError::Unsupported {
-        source_name: format!("{spec:?}"),
-        reason: "audio sources are not built yet".into(),
-    })
+    match spec {
+        AudioSpec::Microphone(selector) => {
+            Ok(Box::new(MicrophoneSource::open(selector.as_deref())?))
+        }
+        AudioSpec::File(path) => Ok(Box::new(AudioFileSource::open(path, looped)?)),
+    }
 }
 
 #[cfg(test)]

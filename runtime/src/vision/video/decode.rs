@@ -52,7 +52,7 @@ fn init() -> Result<(), VideoError> {
 }
 
 /// Opens `path` as a media file (never as a URL or protocol), with typed errors.
-fn open(path: &Path) -> Result<Input, VideoError> {
+pub(crate) fn open(path: &Path) -> Result<Input, VideoError> {
     init()?;
     let file = path.to_path_buf();
     match std::fs::metadata(path) {
@@ -90,7 +90,7 @@ fn open(path: &Path) -> Result<Input, VideoError> {
 }
 
 /// Index of the video stream decord would read: FFmpeg's best video stream, skipping cover art.
-fn video_stream(input: &Input, file: &Path) -> Result<usize, VideoError> {
+pub(crate) fn video_stream(input: &Input, file: &Path) -> Result<usize, VideoError> {
     let is_real_video = |s: &format::stream::Stream| {
         s.parameters().medium() == media::Type::Video
             && !s
@@ -126,7 +126,7 @@ fn video_stream(input: &Input, file: &Path) -> Result<usize, VideoError> {
 }
 
 /// Opens the decoder of stream `index`: `(decoder, codec name)`.
-fn open_decoder(
+pub(crate) fn open_decoder(
     input: &Input,
     index: usize,
     file: &Path,
@@ -146,14 +146,14 @@ fn open_decoder(
     Ok((decoder, codec_name))
 }
 
-fn corrupt(file: &Path, detail: impl Into<String>) -> VideoError {
+pub(crate) fn corrupt(file: &Path, detail: impl Into<String>) -> VideoError {
     VideoError::Corrupt {
         file: file.to_path_buf(),
         detail: detail.into(),
     }
 }
 
-fn as_f64(r: Rational) -> Option<f64> {
+pub(crate) fn as_f64(r: Rational) -> Option<f64> {
     (r.numerator() > 0 && r.denominator() > 0)
         .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
 }
@@ -237,14 +237,18 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, VideoError> {
 }
 
 /// decord's conversion graph for frames of one geometry/pixel format.
-struct RgbGraph {
+pub(crate) struct RgbGraph {
     graph: filter::Graph,
-    key: (u32, u32, ff::format::Pixel),
+    pub(crate) key: (u32, u32, ff::format::Pixel),
 }
 
 impl RgbGraph {
     /// `buffer → scale=W:H → buffersink(rgb24)` for frames like `frame`.
-    fn new(frame: &ff::frame::Video, time_base: Rational, sar: Rational) -> Result<Self, String> {
+    pub(crate) fn new(
+        frame: &ff::frame::Video,
+        time_base: Rational,
+        sar: Rational,
+    ) -> Result<Self, String> {
         let (w, h, fmt) = (frame.width(), frame.height(), frame.format());
         let fmt_name = fmt
             .descriptor()
@@ -286,7 +290,7 @@ impl RgbGraph {
     }
 
     /// Converts one decoded frame to an RGB image (the graph passes frames through one to one).
-    fn convert(&mut self, frame: &ff::frame::Video) -> Result<RgbImage, String> {
+    pub(crate) fn convert(&mut self, frame: &ff::frame::Video) -> Result<RgbImage, String> {
         let mut src = self.graph.get("in").ok_or("filter graph lost its source")?;
         src.source()
             .add(frame)
