@@ -106,7 +106,7 @@ impl AlsaFifo {
     /// (1 to 8). `Err` when mkfifo fails or the system has no `alsa.conf` (alsa-lib is not
     /// installed).
     pub fn create(dir: &Path, rate: u32, channels: u16) -> std::io::Result<AlsaFifo> {
-        if !(1..=8).contains(&channels) || rate == 0 || rate % 100 != 0 {
+        if !(1..=8).contains(&channels) || rate == 0 || !rate.is_multiple_of(100) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("{rate} Hz x {channels} channels: need 1..=8 channels and a rate that is a multiple of 100"),

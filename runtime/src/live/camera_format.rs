@@ -90,7 +90,7 @@ fn need(buf: &[u8], bytes: usize, what: &str) -> Result<(), String> {
 /// YUYV 4:2:2 (`Y0 U Y1 V` per two pixels) to RGB; the width must be even.
 pub fn yuyv_to_rgb(buf: &[u8], width: u32, height: u32) -> Result<RgbImage, String> {
     let (w, h) = (width as usize, height as usize);
-    if w % 2 != 0 {
+    if !w.is_multiple_of(2) {
         return Err(format!("YUYV frame width {w} is odd"));
     }
     need(buf, w * h * 2, "YUYV")?;
@@ -107,7 +107,7 @@ pub fn yuyv_to_rgb(buf: &[u8], width: u32, height: u32) -> Result<RgbImage, Stri
 /// height must be even.
 pub fn nv12_to_rgb(buf: &[u8], width: u32, height: u32) -> Result<RgbImage, String> {
     let (w, h) = (width as usize, height as usize);
-    if w % 2 != 0 || h % 2 != 0 {
+    if !w.is_multiple_of(2) || !h.is_multiple_of(2) {
         return Err(format!("NV12 frame {w}x{h} has an odd side"));
     }
     need(buf, w * h * 3 / 2, "NV12")?;

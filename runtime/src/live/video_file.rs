@@ -87,7 +87,7 @@ impl Pass {
         }
     }
 
-    fn to_rgb(
+    fn rgb(
         &mut self,
         frame: &ff::frame::Video,
         path: &Path,
@@ -195,7 +195,7 @@ impl FrameSource for VideoFileSource {
             }
             None => return Ok(None),
         };
-        let image = self.pass.to_rgb(&frame, &self.path)?;
+        let image = self.pass.rgb(&frame, &self.path)?;
         let t = Duration::from_secs_f64(self.media_time(&frame));
         let now = Instant::now();
         let anchor = *self.anchor.get_or_insert(now);
