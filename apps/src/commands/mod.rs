@@ -4,6 +4,8 @@ mod answers;
 mod draw;
 mod export;
 mod inspect;
+mod live;
+mod live_output;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -21,5 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VideoCaption(a) => tasks::video_caption(a),
         Command::VideoQa(a) => tasks::video_qa(a),
         Command::AudioCaption(a) => tasks::audio_caption(a),
+        Command::Live(cmd) => live::run(cmd),
     }
 }

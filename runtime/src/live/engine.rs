@@ -287,14 +287,15 @@ fn capture_thread<S, T>(
     close();
 }
 
-/// Opens the frame source (a failure here is a startup error) and starts capture and
-/// inference threads running `task` with `model`.
+/// Starts capture and inference threads running `task` with `model` on `source`, which the
+/// caller opened with `opener` (so that a source that cannot open is a startup error, before
+/// the model loads); `opener` reopens it when it is lost.
 pub fn start_frames(
     model: impl Infer + 'static,
     task: FrameTask,
-    mut opener: Opener<Box<dyn FrameSource>>,
+    source: Box<dyn FrameSource>,
+    opener: Opener<Box<dyn FrameSource>>,
 ) -> Result<LiveRun, LiveError> {
-    let source = (opener.open)()?;
     let describe = source.describe();
     let kind = task.kind();
     let p = parts();
@@ -394,12 +395,13 @@ pub fn start_frames(
     })
 }
 
-/// Opens the audio source (a failure here is a startup error) and starts capture and
-/// inference threads captioning rolling windows with `model`.
+/// Starts capture and inference threads captioning rolling windows of `source` (opened by the
+/// caller with `opener`, which reopens it when it is lost) with `model`.
 pub fn start_audio(
     model: impl Infer + 'static,
     task: AudioTask,
-    mut opener: Opener<Box<dyn AudioSource>>,
+    source: Box<dyn AudioSource>,
+    opener: Opener<Box<dyn AudioSource>>,
 ) -> Result<LiveRun, LiveError> {
     for (what, v) in [("--hop", task.hop_s), ("the window", task.window_s)] {
         if !(v.is_finite() && v > 0.0) {
@@ -409,7 +411,6 @@ pub fn start_audio(
             });
         }
     }
-    let source = (opener.open)()?;
     let describe = source.describe();
     let rate = source.sample_rate();
     let kind = TaskKind::AudioCaption;

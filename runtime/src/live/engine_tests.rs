@@ -104,6 +104,24 @@ fn ticker(period_ms: u64, count: u64) -> Opener<Box<dyn FrameSource>> {
     }
 }
 
+fn frames(
+    model: Slow,
+    task: FrameTask,
+    mut opener: Opener<Box<dyn FrameSource>>,
+) -> Result<LiveRun, LiveError> {
+    let source = (opener.open)()?;
+    start_frames(model, task, source, opener)
+}
+
+fn audio(
+    model: Slow,
+    task: AudioTask,
+    mut opener: Opener<Box<dyn AudioSource>>,
+) -> Result<LiveRun, LiveError> {
+    let source = (opener.open)()?;
+    start_audio(model, task, source, opener)
+}
+
 /// Collects every result until the run ends by itself.
 fn drain(run: LiveRun) -> Vec<LiveResult> {
     let got: Vec<LiveResult> = run.results().iter().collect();
@@ -121,7 +139,7 @@ fn slow_model_drops_frames_and_latency_stays_flat() {
     // one frame in eight, and each result is about the newest frame, so latency stays near
     // one model run instead of growing.
     let (model, _) = slow(40);
-    let run = start_frames(model, FrameTask::Caption, ticker(5, 200)).unwrap();
+    let run = frames(model, FrameTask::Caption, ticker(5, 200)).unwrap();
     let rs = drain(run);
     let outs = model_outputs(&rs);
     assert!(
@@ -152,7 +170,7 @@ fn slow_model_drops_frames_and_latency_stays_flat() {
 #[test]
 fn run_counts_dropped_frames() {
     let (model, _) = slow(30);
-    let run = start_frames(model, FrameTask::Caption, ticker(2, 150)).unwrap();
+    let run = frames(model, FrameTask::Caption, ticker(2, 150)).unwrap();
     let mut n = 0u64;
     for r in run.results().iter() {
         n += u64::from(r.is_model_output());
@@ -167,8 +185,7 @@ fn run_counts_dropped_frames() {
 #[test]
 fn vqa_answers_each_question_once_unless_every() {
     let (model, seen) = slow(5);
-    let run = start_frames(
-        model,
+    let run = frames(model,
         FrameTask::Vqa {
             every: false,
             answers: None,
@@ -191,8 +208,7 @@ fn vqa_answers_each_question_once_unless_every() {
     assert!(answers.iter().all(|a| a.kind == ResultKind::Answer));
 
     let (model, _) = slow(5);
-    let run = start_frames(
-        model,
+    let run = frames(model,
         FrameTask::Vqa {
             every: true,
             answers: None,
@@ -212,7 +228,7 @@ fn video_windows_are_bounded_clips() {
         span: WindowSpan::Frames(6),
         cap: 64,
     };
-    let rs = drain(start_frames(model, task, ticker(5, 80)).unwrap());
+    let rs = drain(frames(model, task, ticker(5, 80)).unwrap());
     let outs = model_outputs(&rs);
     assert!(outs.len() >= 3);
     let seen = seen.lock().unwrap();
@@ -276,7 +292,7 @@ fn audio_captions_sound_and_reports_silence() {
         hop_s: 0.5,
         silence_db: -50.0,
     };
-    let rs = drain(start_audio(model, task, opener).unwrap());
+    let rs = drain(audio(model, task, opener).unwrap());
     let kinds: Vec<ResultKind> = rs
         .iter()
         .filter(|r| matches!(r.kind, ResultKind::Caption | ResultKind::Silence))
@@ -304,7 +320,7 @@ fn audio_captions_sound_and_reports_silence() {
             .all(|s| s.ends_with(": 16000 samples at 16000")),
         "{seen:?}"
     );
-    assert!(start_audio(
+    assert!(audio(
         slow(1).0,
         AudioTask { hop_s: 0.0, ..task },
         Opener {
@@ -338,7 +354,7 @@ fn a_lost_camera_comes_back_with_status_lines() {
     };
     let (model, _) = slow(1);
     let start = Instant::now();
-    let rs = drain(start_frames(model, FrameTask::Caption, opener).unwrap());
+    let rs = drain(frames(model, FrameTask::Caption, opener).unwrap());
     let status: Vec<&str> = rs
         .iter()
         .filter(|r| r.kind == ResultKind::Status)
@@ -365,7 +381,7 @@ fn a_source_that_cannot_open_is_a_startup_error() {
             })
         }),
     };
-    let err = start_frames(slow(1).0, FrameTask::Caption, opener)
+    let err = frames(slow(1).0, FrameTask::Caption, opener)
         .err()
         .unwrap();
     assert_eq!(err.to_string(), "cannot open camera 3: no such device");
@@ -374,7 +390,7 @@ fn a_source_that_cannot_open_is_a_startup_error() {
 #[test]
 fn stop_ends_an_endless_run_quickly() {
     let (model, _) = slow(10);
-    let run = start_frames(model, FrameTask::Caption, ticker(5, u64::MAX)).unwrap();
+    let run = frames(model, FrameTask::Caption, ticker(5, u64::MAX)).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     run.stop();
