@@ -448,7 +448,14 @@ mod tests {
     #[test]
     fn live_command_lines_parse() {
         let cli = Cli::try_parse_from([
-            "unival", "live", "audio-caption", "--silence-db", "-40", "--hop", "1", "--json",
+            "unival",
+            "live",
+            "audio-caption",
+            "--silence-db",
+            "-40",
+            "--hop",
+            "1",
+            "--json",
         ])
         .unwrap();
         let Command::Live(LiveCmd {
@@ -457,10 +464,22 @@ mod tests {
         else {
             panic!("parsed as {:?}", cli.command);
         };
-        assert_eq!((a.hop, a.silence_db, a.live.common.json), (1.0, -40.0, true));
+        assert_eq!(
+            (a.hop, a.silence_db, a.live.common.json),
+            (1.0, -40.0, true)
+        );
         let cli = Cli::try_parse_from([
-            "unival", "live", "vqa", "--source", "images:x", "--loop", "--every", "--serve",
-            "8080", "--resolution", "640x480",
+            "unival",
+            "live",
+            "vqa",
+            "--source",
+            "images:x",
+            "--loop",
+            "--every",
+            "--serve",
+            "8080",
+            "--resolution",
+            "640x480",
         ])
         .unwrap();
         let Command::Live(LiveCmd {

@@ -20,8 +20,7 @@ use std::time::{Duration, Instant};
 use unival_manifest::TaskKind;
 use unival_runtime::live::{
     open_audio_source, open_frame_source, start_audio, start_frames, AudioSource, AudioSpec,
-    AudioTask, FrameOptions, FrameSource, FrameSpec, FrameTask, LiveRun, Opener, Tally,
-    WindowSpan,
+    AudioTask, FrameOptions, FrameSource, FrameSpec, FrameTask, LiveRun, Opener, Tally, WindowSpan,
 };
 
 /// Least number of frames a `--window SECS` clip window holds.
@@ -92,9 +91,10 @@ pub fn run(cmd: LiveCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens `opener`'s source once, naming `--source` in the error.
-fn open_first<S>(opener: &mut Opener<S>, text: &str) -> anyhow::Result<S> {
-    (opener.open)().with_context(|| format!("--source {text}"))
+/// Opens `opener`'s source once, naming `--source` in the error (whose message names the
+/// device or path).
+fn open_first<S>(opener: &mut Opener<S>) -> anyhow::Result<S> {
+    (opener.open)().context("--source")
 }
 
 /// The frame source of `--source` (default camera 0), opened, and how to reopen it.
@@ -104,7 +104,7 @@ fn open_frames(
 ) -> anyhow::Result<(Box<dyn FrameSource>, Opener<Box<dyn FrameSource>>)> {
     let text = live.source.as_deref().unwrap_or("camera:0");
     let mut opener = frame_opener(text, live, frames)?;
-    Ok((open_first(&mut opener, text)?, opener))
+    Ok((open_first(&mut opener)?, opener))
 }
 
 /// The audio source of `--source` (default the default microphone), opened, and how to
@@ -114,7 +114,7 @@ fn open_audio(
 ) -> anyhow::Result<(Box<dyn AudioSource>, Opener<Box<dyn AudioSource>>)> {
     let text = live.source.as_deref().unwrap_or("mic");
     let mut opener = audio_opener(text, live)?;
-    Ok((open_first(&mut opener, text)?, opener))
+    Ok((open_first(&mut opener)?, opener))
 }
 
 /// How to open the frame source `text` names.

@@ -78,7 +78,13 @@ mod tests {
     fn clock_and_lines() {
         // 2024-01-02 03:04:05.006 UTC
         assert_eq!(clock(1_704_164_645_006), "03:04:05.006");
-        let mut r = LiveResult::about(ResultKind::Caption, 3, &Stamp::now(), "caption", "a red circle".into());
+        let mut r = LiveResult::about(
+            ResultKind::Caption,
+            3,
+            &Stamp::now(),
+            "caption",
+            "a red circle".into(),
+        );
         r.emitted_ms = 1_704_164_645_006;
         r.latency_ms = 411.6;
         assert_eq!(text_line(&r), "[03:04:05.006] 412 ms  a red circle");

@@ -242,7 +242,11 @@ mod tests {
         let jpegs = Arc::new(Watch::new());
         let watchers = Arc::new(AtomicUsize::new(1));
         let encoder = {
-            let (f, j, w) = (Arc::clone(&frames), Arc::clone(&jpegs), Arc::clone(&watchers));
+            let (f, j, w) = (
+                Arc::clone(&frames),
+                Arc::clone(&jpegs),
+                Arc::clone(&watchers),
+            );
             std::thread::spawn(move || encode_frames(&f, &j, &w))
         };
         frames.publish(Arc::new(frame));

@@ -71,7 +71,8 @@ pub struct WebServer {
 impl WebServer {
     /// Binds `bind` and serves the page of `run` from background threads.
     pub fn start(bind: SocketAddr, run: &LiveRun) -> anyhow::Result<WebServer> {
-        let server = Server::http(bind).map_err(|e| anyhow!("--serve {bind}: cannot listen: {e}"))?;
+        let server =
+            Server::http(bind).map_err(|e| anyhow!("--serve {bind}: cannot listen: {e}"))?;
         let addr = server
             .server_addr()
             .to_ip()
@@ -159,7 +160,10 @@ fn accept(server: &Server, shared: &Arc<Shared>) {
 
 fn respond_text(req: Request, status: u16, content_type: &str, body: &str) {
     let mut resp = Response::from_string(body).with_status_code(status);
-    for (name, value) in [("Content-Type", content_type), ("Cache-Control", "no-store")] {
+    for (name, value) in [
+        ("Content-Type", content_type),
+        ("Cache-Control", "no-store"),
+    ] {
         // ASCII names and values always make a header.
         if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
             resp.add_header(h);
@@ -272,7 +276,9 @@ fn events(req: Request, shared: &Shared) {
         return;
     }
     let queue = shared.hub.subscribe();
-    let mut ok = write!(w, "retry: 1000\n\n").and_then(|()| w.flush()).is_ok();
+    let mut ok = write!(w, "retry: 1000\n\n")
+        .and_then(|()| w.flush())
+        .is_ok();
     while ok && !queue.is_closed() {
         let sent = match queue.pop(KEEPALIVE) {
             Some(e) => write!(w, "data: {e}\n\n"),
@@ -290,16 +296,25 @@ mod tests {
     #[test]
     fn bind_addresses() {
         assert_eq!(parse_bind("8080").unwrap().to_string(), "127.0.0.1:8080");
-        assert_eq!(parse_bind("0.0.0.0:9000").unwrap().to_string(), "0.0.0.0:9000");
+        assert_eq!(
+            parse_bind("0.0.0.0:9000").unwrap().to_string(),
+            "0.0.0.0:9000"
+        );
         assert_eq!(parse_bind("[::1]:80").unwrap().to_string(), "[::1]:80");
         assert!(parse_bind("localhost:8080").unwrap().ip().is_loopback());
         let err = parse_bind("localhost").unwrap_err().to_string();
-        assert!(err.starts_with("--serve localhost: expected a port"), "{err}");
+        assert!(
+            err.starts_with("--serve localhost: expected a port"),
+            "{err}"
+        );
     }
 
     #[test]
     fn question_bodies() {
-        assert_eq!(question_text(r#"{"question": "what color?"}"#), "what color?");
+        assert_eq!(
+            question_text(r#"{"question": "what color?"}"#),
+            "what color?"
+        );
         assert_eq!(question_text("is it red?"), "is it red?");
         assert_eq!(question_text(r#"{"q": 1}"#), "");
     }

@@ -185,7 +185,8 @@ fn run_counts_dropped_frames() {
 #[test]
 fn vqa_answers_each_question_once_unless_every() {
     let (model, seen) = slow(5);
-    let run = frames(model,
+    let run = frames(
+        model,
         FrameTask::Vqa {
             every: false,
             answers: None,
@@ -208,7 +209,8 @@ fn vqa_answers_each_question_once_unless_every() {
     assert!(answers.iter().all(|a| a.kind == ResultKind::Answer));
 
     let (model, _) = slow(5);
-    let run = frames(model,
+    let run = frames(
+        model,
         FrameTask::Vqa {
             every: true,
             answers: None,
@@ -381,9 +383,7 @@ fn a_source_that_cannot_open_is_a_startup_error() {
             })
         }),
     };
-    let err = frames(slow(1).0, FrameTask::Caption, opener)
-        .err()
-        .unwrap();
+    let err = frames(slow(1).0, FrameTask::Caption, opener).err().unwrap();
     assert_eq!(err.to_string(), "cannot open camera 3: no such device");
 }
 
