@@ -2,7 +2,8 @@
 # Installs everything the build and the tests need on a fresh Debian machine, without any
 # network but the package registries:
 #   - Debian packages the crates build against (FFmpeg's libav* headers and clang/libclang for the
-#     `ffmpeg-next` bindings of the video input; the `ffmpeg` CLI makes the video tests' clips);
+#     `ffmpeg-next` bindings of the video input; the `ffmpeg` CLI makes the video tests' clips;
+#     `chromium` and `chromium-driver` for the live web page's browser test);
 #   - the ONNX Runtime shared library, taken from the official PyPI wheel (pip is used only as a
 #     download client; no Python runs in the project) into .cache/onnxruntime/<version>/.
 # Idempotent: a second run does nothing that is already done.
@@ -15,7 +16,7 @@ cache="$root/.cache/onnxruntime/$ORT_VERSION"
 need_apt=()
 for pkg in unzip pkg-config clang libclang-dev \
   libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev \
-  libavutil-dev ffmpeg; do
+  libavutil-dev ffmpeg chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
