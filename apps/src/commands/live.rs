@@ -91,6 +91,9 @@ pub fn run(cmd: LiveCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// An opened source and how to reopen it.
+type Opened<S> = (S, Opener<S>);
+
 /// Opens `opener`'s source once, naming `--source` in the error (whose message names the
 /// device or path).
 fn open_first<S>(opener: &mut Opener<S>) -> anyhow::Result<S> {
@@ -101,7 +104,7 @@ fn open_first<S>(opener: &mut Opener<S>) -> anyhow::Result<S> {
 fn open_frames(
     live: &LiveArgs,
     frames: &FrameSourceArgs,
-) -> anyhow::Result<(Box<dyn FrameSource>, Opener<Box<dyn FrameSource>>)> {
+) -> anyhow::Result<Opened<Box<dyn FrameSource>>> {
     let text = live.source.as_deref().unwrap_or("camera:0");
     let mut opener = frame_opener(text, live, frames)?;
     Ok((open_first(&mut opener)?, opener))
@@ -109,9 +112,7 @@ fn open_frames(
 
 /// The audio source of `--source` (default the default microphone), opened, and how to
 /// reopen it.
-fn open_audio(
-    live: &LiveArgs,
-) -> anyhow::Result<(Box<dyn AudioSource>, Opener<Box<dyn AudioSource>>)> {
+fn open_audio(live: &LiveArgs) -> anyhow::Result<Opened<Box<dyn AudioSource>>> {
     let text = live.source.as_deref().unwrap_or("mic");
     let mut opener = audio_opener(text, live)?;
     Ok((open_first(&mut opener)?, opener))
