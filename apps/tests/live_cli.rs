@@ -135,6 +135,26 @@ fn max_results_stops_and_prints_a_summary() {
     assert!(run.stderr.contains("reading images "), "{}", run.stderr);
 }
 
+/// Ctrl-C (SIGINT) stops an endless run cleanly: exit code 0 and the summary line last.
+#[test]
+fn ctrl_c_stops_with_a_summary() {
+    let slides = slideshow();
+    let source = format!("images:{}", slides.path().display());
+    let model = tiny_caption_bundle().to_str().unwrap();
+    let mut args = vec![
+        "live", "caption", "--model", model, "--source", &source, "--loop", "--fps", "10", "--json",
+    ];
+    args.extend(FAST);
+    let mut live = Live::spawn(&args);
+    let t = Duration::from_secs(120);
+    live.wait_json(t, "a caption", |v| v["kind"] == "caption");
+    live.interrupt();
+    let s = live.wait_json(t, "the summary", |v| v["kind"] == "summary");
+    assert!(s["results"].as_u64().unwrap() >= 1, "{s}");
+    assert!(s["p95_latency_ms"].as_f64().unwrap() >= s["median_latency_ms"].as_f64().unwrap());
+    assert_eq!(live.wait_exit(Duration::from_secs(30)), 0);
+}
+
 /// Questions typed on stdin are answered about the newest frame, each once (no `--every`).
 #[test]
 fn vqa_answers_questions_typed_on_stdin() {

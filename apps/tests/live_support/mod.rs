@@ -171,6 +171,13 @@ impl Live {
         }
     }
 
+    /// Sends SIGINT, as Ctrl-C does.
+    pub fn interrupt(&self) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(ok.success(), "kill -INT {pid}");
+    }
+
     /// Kills the process (test clean-up).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
