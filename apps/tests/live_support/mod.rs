@@ -33,8 +33,8 @@ pub fn slideshow() -> tempfile::TempDir {
 pub fn tiny_vqa_bundle() -> &'static Path {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
     CELL.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("live_fixtures_{}", std::process::id()));
+        // Emptied on first use in each test process, so one copy at most is left behind.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("live_fixtures");
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("vqa_bundle");
