@@ -9,7 +9,9 @@
 //!
 //! Server: `tiny_http`, synchronous, one thread per request; streams write to the socket
 //! directly and flush each part, and everything a slow viewer could pile up is bounded
-//! ([`hub`]).
+//! ([`hub`]). Chosen over `axum` because the loops are plain threads already: a handful of
+//! long-lived streams fit thread-per-viewer, and it avoids pulling tokio and hyper into the
+//! binary of an edge device.
 
 mod hub;
 
