@@ -36,8 +36,11 @@ pub enum Command {
     /// Caption sounds (WAV, FLAC, MP3, Ogg Vorbis).
     #[command(name = "audio-caption")]
     AudioCaption(AudioCaptionArgs),
-    /// List cameras and microphones for `--source camera:N` / `--audio mic:NAME|INDEX`.
+    /// List cameras and microphones for `--source camera:N` / `--source mic:NAME|INDEX`.
     Devices(crate::commands::devices::DevicesArgs),
+    /// Run a task continuously on a camera, a microphone or a file played in real time, with
+    /// an optional web page (`--serve`).
+    Live(LiveCmd),
 }
 
 #[derive(Debug, Args)]
@@ -304,4 +307,191 @@ pub struct InspectArgs {
     /// Print the manifest as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LiveCmd {
+    #[command(subcommand)]
+    pub task: LiveTask,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LiveTask {
+    /// Caption the newest frame, continuously.
+    Caption(LiveFrameArgs),
+    /// Answer questions (typed on stdin, or sent from the web page) about the newest frame.
+    Vqa(LiveVqaArgs),
+    /// Caption a rolling window of recent frames as a clip.
+    #[command(name = "video-caption")]
+    VideoCaption(LiveVideoArgs),
+    /// Caption a rolling window of sound every --hop seconds; silent windows are skipped.
+    #[command(name = "audio-caption")]
+    AudioCaption(LiveAudioArgs),
+}
+
+/// Flags every live loop shares.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// camera:N, video:FILE or images:DIR for frames (default camera:0); mic, mic:NAME,
+    /// mic:INDEX or file:FILE for sound (default mic).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Start a file or folder source over at its end.
+    #[arg(long = "loop")]
+    pub looped: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_parser = positive_number)]
+    pub duration: Option<f64>,
+    /// Stop after this many captions or answers.
+    #[arg(long)]
+    pub max_results: Option<u64>,
+    /// Serve a live web page at ADDR (`8080` binds 127.0.0.1:8080; other interfaces must be
+    /// named, e.g. 0.0.0.0:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Flags of frame sources.
+#[derive(Debug, Args)]
+pub struct FrameSourceArgs {
+    /// Camera resolution WxH (the nearest the camera offers).
+    #[arg(long, value_parser = parse_resolution, value_name = "WxH")]
+    pub resolution: Option<(u32, u32)>,
+    /// Camera frame rate, or the pace of an image folder.
+    #[arg(long, value_parser = positive_number)]
+    pub fps: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct LiveFrameArgs {
+    #[command(flatten)]
+    pub frames: FrameSourceArgs,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LiveVqaArgs {
+    /// The first question (more can be typed on stdin, one per line).
+    #[arg(short, long)]
+    pub question: Option<String>,
+    /// Re-ask the active question on every new frame (default: once per question).
+    #[arg(long)]
+    pub every: bool,
+    /// Answer list constraining the output (one per line, or an `ans2label` pickle).
+    #[arg(long)]
+    pub answers: Option<PathBuf>,
+    #[command(flatten)]
+    pub frames: FrameSourceArgs,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LiveVideoArgs {
+    /// Seconds of recent frames the clip is sampled from (default: twice the model's clip
+    /// length in frames, at the source's rate).
+    #[arg(long, value_parser = positive_number)]
+    pub window: Option<f64>,
+    #[command(flatten)]
+    pub frames: FrameSourceArgs,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LiveAudioArgs {
+    /// Seconds of new sound between two captions.
+    #[arg(long, default_value_t = 2.0, value_parser = positive_number)]
+    pub hop: f64,
+    /// Windows whose RMS level is below this many dBFS are reported as silence.
+    #[arg(long, default_value_t = -50.0, allow_negative_numbers = true)]
+    pub silence_db: f64,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// A positive, finite number (seconds, frames per second).
+fn positive_number(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
+}
+
+/// `WxH`, e.g. `1280x720`.
+fn parse_resolution(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not WIDTHxHEIGHT, e.g. 1280x720");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    match (w.trim().parse::<u32>(), h.trim().parse::<u32>()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution_and_seconds_flags() {
+        assert_eq!(parse_resolution("1280x720"), Ok((1280, 720)));
+        assert_eq!(parse_resolution("640X480"), Ok((640, 480)));
+        for bad in ["1280", "0x720", "ax b", "1280x"] {
+            assert!(parse_resolution(bad).is_err(), "{bad}");
+        }
+        assert_eq!(positive_number("2.5"), Ok(2.5));
+        assert!(positive_number("0").is_err() && positive_number("-1").is_err());
+        assert!(positive_number("inf").is_err());
+    }
+
+    #[test]
+    fn live_command_lines_parse() {
+        let cli = Cli::try_parse_from([
+            "unival",
+            "live",
+            "audio-caption",
+            "--silence-db",
+            "-40",
+            "--hop",
+            "1",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Live(LiveCmd {
+            task: LiveTask::AudioCaption(a),
+        }) = cli.command
+        else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(
+            (a.hop, a.silence_db, a.live.common.json),
+            (1.0, -40.0, true)
+        );
+        let cli = Cli::try_parse_from([
+            "unival",
+            "live",
+            "vqa",
+            "--source",
+            "images:x",
+            "--loop",
+            "--every",
+            "--serve",
+            "8080",
+            "--resolution",
+            "640x480",
+        ])
+        .unwrap();
+        let Command::Live(LiveCmd {
+            task: LiveTask::Vqa(v),
+        }) = cli.command
+        else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert!(v.every && v.live.looped);
+        assert_eq!(v.frames.resolution, Some((640, 480)));
+        assert_eq!(v.live.serve.as_deref(), Some("8080"));
+    }
 }

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod web;
 
 use clap::Parser;
 use std::process::ExitCode;

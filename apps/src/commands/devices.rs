@@ -1,5 +1,5 @@
 //! `unival devices`: the cameras and microphones the live commands can open, with the index
-//! or name to pass (`--source camera:N`, `--audio mic:INDEX` or `mic:NAME`).
+//! or name to pass (`--source camera:N`, `--source mic:INDEX` or `mic:NAME`).
 
 use anyhow::Context;
 use clap::Args;
@@ -67,7 +67,7 @@ fn render(
             }
         }
     }
-    out.push_str("microphones (--audio mic:INDEX or mic:NAME):\n");
+    out.push_str("microphones (--source mic:INDEX or mic:NAME):\n");
     match mic_error {
         Some(e) => out.push_str(&format!("  cannot list microphones: {e}\n")),
         None if mics.is_empty() => out.push_str("  none found\n"),
@@ -130,6 +130,6 @@ mod tests {
         assert!(text.contains("[unavailable: busy]"), "{text}");
         let text = render(&[], Some("no v4l"), &[], None);
         assert!(text.contains("cannot list cameras: no v4l"), "{text}");
-        assert!(text.contains("microphones (--audio mic:INDEX or mic:NAME):\n  none found"));
+        assert!(text.contains("microphones (--source mic:INDEX or mic:NAME):\n  none found"));
     }
 }

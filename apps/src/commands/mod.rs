@@ -5,6 +5,8 @@ pub mod devices;
 mod draw;
 mod export;
 mod inspect;
+mod live;
+mod live_output;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -23,5 +25,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VideoQa(a) => tasks::video_qa(a),
         Command::AudioCaption(a) => tasks::audio_caption(a),
         Command::Devices(a) => devices::run(a),
+        Command::Live(cmd) => live::run(cmd),
     }
 }

@@ -20,11 +20,11 @@ use unival_runtime::vision::video::Sampling;
 use unival_runtime::{Device, SessionOptions};
 
 /// Default bundle directory of a task.
-fn default_model(task: TaskKind) -> PathBuf {
+pub(super) fn default_model(task: TaskKind) -> PathBuf {
     PathBuf::from("models").join(task.name())
 }
 
-fn open(common: &CommonArgs, task: TaskKind) -> anyhow::Result<Pipeline> {
+pub(super) fn open(common: &CommonArgs, task: TaskKind) -> anyhow::Result<Pipeline> {
     let dir = common.model.clone().unwrap_or_else(|| default_model(task));
     let device: Device = common
         .device
