@@ -36,6 +36,48 @@ pub enum Command {
     /// Caption sounds (WAV, FLAC, MP3, Ogg Vorbis).
     #[command(name = "audio-caption")]
     AudioCaption(AudioCaptionArgs),
+    /// Time captioning stage by stage against the machine's measured floor.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Bundle directory to measure.
+    #[arg(long, conflicts_with = "preset")]
+    pub model: Option<PathBuf>,
+    /// Synthesise and export a random-weight model of this size into `--cache`, reused when
+    /// present (default when no --model: base).
+    #[arg(long, value_enum)]
+    pub preset: Option<PresetArg>,
+    /// Where `--preset` bundles are kept (`<cache>/bench-<preset>`).
+    #[arg(long, default_value = "models")]
+    pub cache: PathBuf,
+    /// Input image (default: the first of models/demo-images).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: u64,
+    /// Untimed iterations first.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
+    /// Decoder steps of every search (min length = max length, so each run does the same work).
+    #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub beam: u64,
+    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Intra-op threads (default: ONNX Runtime's choice, one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the JSON report on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

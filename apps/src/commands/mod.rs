@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod answers;
+mod bench;
 mod draw;
 mod export;
 mod inspect;
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VideoCaption(a) => tasks::video_caption(a),
         Command::VideoQa(a) => tasks::video_qa(a),
         Command::AudioCaption(a) => tasks::audio_caption(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
