@@ -78,6 +78,31 @@ pub struct BenchArgs {
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub session: SessionFlags,
+}
+
+/// ONNX Runtime session settings for measuring their effect (defaults: ONNX Runtime's).
+#[derive(Debug, Args)]
+pub struct SessionFlags {
+    /// Graph optimisation level: disable, basic, extended or all.
+    #[arg(long, default_value = "all")]
+    pub opt_level: String,
+    /// Keep one copy of each weight instead of ONNX Runtime's pre-packed kernels' copies.
+    #[arg(long)]
+    pub no_prepack: bool,
+    /// Turn the CPU arena allocator off.
+    #[arg(long)]
+    pub no_arena: bool,
+    /// Turn memory-pattern planning off.
+    #[arg(long)]
+    pub no_mem_pattern: bool,
+    /// Intra-op threads sleep instead of spinning between operators.
+    #[arg(long)]
+    pub no_spin: bool,
+    /// Cache ONNX Runtime's optimised graphs here and load them on later starts (CPU).
+    #[arg(long)]
+    pub opt_cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

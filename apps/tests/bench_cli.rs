@@ -48,7 +48,10 @@ fn check_report(r: &Value, steps: u64) {
     assert_eq!(r["iterations"], 2);
     // The steps' share of a caption can never exceed the caption.
     let per_step = r["stages"]["decoder_step"]["median_ms"].as_f64().unwrap();
-    assert!(per_step < median, "step {per_step} ms vs caption {median} ms");
+    assert!(
+        per_step < median,
+        "step {per_step} ms vs caption {median} ms"
+    );
 }
 
 #[test]
@@ -77,7 +80,10 @@ fn preset_bundle_is_built_once_and_the_report_is_complete() {
     let report: Value = serde_json::from_str(&first.stdout).expect("--json prints one object");
     check_report(&report, 4);
     assert!(cache.join("bench-tiny/manifest.json").is_file());
-    assert!(!cache.join("bench-tiny.pt").exists(), "the checkpoint is removed");
+    assert!(
+        !cache.join("bench-tiny.pt").exists(),
+        "the checkpoint is removed"
+    );
 
     let second = unival(args("3")).ok();
     assert!(!second.stderr.contains("synthesising"), "{}", second.stderr);
@@ -105,7 +111,13 @@ fn table_on_stdout_and_json_in_out_file() {
         out.as_os_str(),
     ])
     .ok();
-    for needle in ["decoder_step", "search_overhead", "floor ms", "peak RSS", "GFLOP/s"] {
+    for needle in [
+        "decoder_step",
+        "search_overhead",
+        "floor ms",
+        "peak RSS",
+        "GFLOP/s",
+    ] {
         assert!(run.stdout.contains(needle), "{needle}:\n{}", run.stdout);
     }
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -116,7 +128,13 @@ fn table_on_stdout_and_json_in_out_file() {
 fn bad_flags_fail_cleanly() {
     let run = unival(["bench", "--iterations", "0"]);
     assert_ne!(run.code, 0);
-    let run = unival(["bench", "--model", "/nonexistent/bundle", "--image", "x.png"]);
+    let run = unival([
+        "bench",
+        "--model",
+        "/nonexistent/bundle",
+        "--image",
+        "x.png",
+    ]);
     assert_ne!(run.code, 0);
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"));

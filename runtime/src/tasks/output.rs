@@ -88,3 +88,38 @@ pub struct TaskOutput {
     pub scores: Option<BTreeMap<String, f64>>,
     pub timings_ms: Timings,
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+
+    /// Logits of zeros; counts reorders.
+    struct Zeros {
+        reorders: usize,
+    }
+
+    impl Scorer for Zeros {
+        type Error = Infallible;
+        fn next_logits(&mut self, _step: usize, last: &[i64]) -> Result<Array2<f32>, Infallible> {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            Ok(Array2::zeros((last.len(), 4)))
+        }
+        fn reorder(&mut self, _indices: &[usize]) -> Result<(), Infallible> {
+            self.reorders += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_entry_per_step_with_the_reorder_folded_in() {
+        let mut t = StepTimer::new(Zeros { reorders: 0 });
+        assert_eq!(t.next_logits(0, &[0]).unwrap().dim(), (1, 4));
+        t.reorder(&[0, 0]).unwrap();
+        t.next_logits(1, &[3, 4]).unwrap();
+        assert_eq!(t.steps_ms.len(), 2);
+        assert_eq!(t.inner.reorders, 1);
+        assert!(t.steps_ms.iter().all(|&ms| ms >= 2.0), "{:?}", t.steps_ms);
+    }
+}

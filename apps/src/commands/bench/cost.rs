@@ -259,14 +259,21 @@ fn count(graph: &GraphProto, input_shapes: &[(&str, Vec<usize>)], rows: Rows) ->
             _ if ELEMENTWISE.contains(&op) => {
                 let known: Vec<Vec<usize>> = (0..node.input.len()).filter_map(shape).collect();
                 if let Some(first) = known.first() {
-                    let s = known.iter().skip(1).fold(first.clone(), |a, b| broadcast(&a, b));
+                    let s = known
+                        .iter()
+                        .skip(1)
+                        .fold(first.clone(), |a, b| broadcast(&a, b));
                     shapes.insert(out, s);
                 }
             }
             _ => {}
         }
     }
-    cost.weight_bytes = read.iter().filter_map(|n| inits.get(n)).map(|(_, b)| b).sum();
+    cost.weight_bytes = read
+        .iter()
+        .filter_map(|n| inits.get(n))
+        .map(|(_, b)| b)
+        .sum();
     cost
 }
 
@@ -280,20 +287,30 @@ mod tests {
     #[test]
     fn conv_pool_and_matmul_are_counted() {
         let mut b = GraphBuilder::new("t", DType::F32);
-        let x = b.input("x", DType::F32, vec![Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(32), Dim::Fixed(32)]);
+        let x = b.input(
+            "x",
+            DType::F32,
+            vec![Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(32), Dim::Fixed(32)],
+        );
         let w = b.weight("w", &[8, 3, 3, 3], &[0.0; 8 * 27]);
         let y = b.node(
             "Conv",
             "conv",
             &[x, w],
-            &[("strides", Attr::Ints(vec![2, 2])), ("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+            &[
+                ("strides", Attr::Ints(vec![2, 2])),
+                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
+            ],
         );
         let r = b.node("Relu", "relu", &[y], &[]);
         let p = b.node(
             "MaxPool",
             "pool",
             &[r],
-            &[("kernel_shape", Attr::Ints(vec![2, 2])), ("strides", Attr::Ints(vec![2, 2]))],
+            &[
+                ("kernel_shape", Attr::Ints(vec![2, 2])),
+                ("strides", Attr::Ints(vec![2, 2])),
+            ],
         );
         let emb = b.weight("emb", &[100, 4], &[0.0; 400]);
         let ids = b.input("ids", DType::I64, vec![Dim::Fixed(1)]);
@@ -319,7 +336,11 @@ mod tests {
     #[test]
     fn unknown_rows_fall_back_to_the_default() {
         let mut b = GraphBuilder::new("t", DType::F32);
-        let x = b.input("x", DType::F32, vec![Dim::Symbol("n".into()), Dim::Fixed(4)]);
+        let x = b.input(
+            "x",
+            DType::F32,
+            vec![Dim::Symbol("n".into()), Dim::Fixed(4)],
+        );
         let w = b.weight("w", &[4, 6], &[0.0; 24]);
         let y = b.node("MatMul", "mm", &[x, w], &[]);
         b.output("y", y, DType::F32, vec![]);

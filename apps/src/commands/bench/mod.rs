@@ -35,9 +35,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         None => default_image()?,
     };
     let device: Device = args.device.parse().map_err(|e| anyhow!("--device: {e}"))?;
+    let f = &args.session;
     let opts = SessionOptions {
         device,
         intra_threads: args.threads,
+        optimization_level: f
+            .opt_level
+            .parse()
+            .map_err(|e| anyhow!("--opt-level: {e}"))?,
+        prepacking: !f.no_prepack,
+        cpu_arena: !f.no_arena,
+        memory_pattern: !f.no_mem_pattern,
+        intra_spinning: !f.no_spin,
+        optimized_cache: f.opt_cache.clone(),
         ..SessionOptions::default()
     };
     let steps = usize::try_from(args.steps)?;
@@ -136,6 +146,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "machine": machine.to_json(),
         "device": opts.device.to_string(),
         "threads": args.threads,
+        "session": {
+            "opt_level": f.opt_level,
+            "prepacking": opts.prepacking,
+            "cpu_arena": opts.cpu_arena,
+            "memory_pattern": opts.memory_pattern,
+            "intra_spinning": opts.intra_spinning,
+            "optimized_cache": opts.optimized_cache.as_ref().map(|p| p.display().to_string()),
+        },
         "model": dir.display().to_string(),
         "precision": manifest.precision,
         "image": image.display().to_string(),
@@ -191,7 +209,10 @@ fn print_table(report: &Value, stages: &[(f64, f64); 5], floors: &[f64; 5]) {
         report["iterations"],
         report["device"].as_str().unwrap_or("")
     );
-    println!("{:<16} {:>10} {:>10} {:>10}", "stage", "median ms", "p90 ms", "floor ms");
+    println!(
+        "{:<16} {:>10} {:>10} {:>10}",
+        "stage", "median ms", "p90 ms", "floor ms"
+    );
     for ((name, (median, p90)), floor) in STAGES.iter().zip(stages).zip(floors) {
         println!("{name:<16} {median:>10.1} {p90:>10.1} {floor:>10.1}");
     }
