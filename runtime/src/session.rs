@@ -569,4 +569,70 @@ mod tests {
             ]
         );
     }
+
+    /// `y = x · w` for a `[2, 3]` input, written with the exporter's builder.
+    fn matmul_graph(dir: &Path) -> (PathBuf, GraphSpec) {
+        use unival_export::onnx::{write::write_model, GraphBuilder};
+        let mut b = GraphBuilder::new("mm", DType::F32);
+        let x = b.input("x", DType::F32, vec![Dim::Fixed(2), Dim::Fixed(3)]);
+        let w = b.weight("w", &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let y = b.node("MatMul", "y", &[x, w], &[]);
+        b.output("y", y, DType::F32, vec![Dim::Fixed(2), Dim::Fixed(2)]);
+        let (inputs, outputs) = b.specs();
+        let path = dir.join("mm.onnx");
+        write_model(b.finish("test"), &path, false).unwrap();
+        let spec = GraphSpec {
+            file: "mm.onnx".into(),
+            external_data: None,
+            inputs,
+            outputs,
+        };
+        (path, spec)
+    }
+
+    fn run_mm(g: &mut GraphSession) -> Vec<f32> {
+        let x = ndarray::Array2::<f32>::from_shape_vec((2, 3), vec![1.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+            .unwrap();
+        let out = g.run(&[("x", Input::from(&x))]).unwrap();
+        out.f32("y").unwrap().iter().copied().collect()
+    }
+
+    #[test]
+    fn optimised_graphs_are_saved_reloaded_and_replaced_when_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, spec) = matmul_graph(dir.path());
+        let opts = SessionOptions {
+            device: ep::Device::Cpu,
+            intra_threads: Some(1),
+            optimized_cache: Some(dir.path().join("cache")),
+            cache_key: Some("k".into()),
+            cpu_arena: false,
+            intra_spinning: false,
+            ..SessionOptions::default()
+        };
+        let want = vec![1.0, 2.0, 8.0, 10.0];
+        let mut g = GraphSession::load("mm", &path, &spec, &opts).unwrap();
+        assert_eq!(run_mm(&mut g), want);
+        let version = ort_lib::init().unwrap().version().to_string();
+        let cached = ep::optimized_model_path(
+            &dir.path().join("cache"),
+            "k",
+            &version,
+            "mm",
+            opts.optimization_level,
+        );
+        assert!(cached.is_file(), "{} not written", cached.display());
+        // Loaded from the cache: the original may even be gone.
+        let moved = dir.path().join("gone.onnx");
+        std::fs::rename(&path, &moved).unwrap();
+        std::fs::write(&path, b"not onnx").unwrap();
+        let mut g = GraphSession::load("mm", &path, &spec, &opts).unwrap();
+        assert_eq!(run_mm(&mut g), want);
+        // A broken cache entry is dropped and rebuilt from the original.
+        std::fs::rename(&moved, &path).unwrap();
+        std::fs::write(&cached, b"truncated").unwrap();
+        let mut g = GraphSession::load("mm", &path, &spec, &opts).unwrap();
+        assert_eq!(run_mm(&mut g), want);
+        assert!(std::fs::metadata(&cached).unwrap().len() > 100);
+    }
 }
