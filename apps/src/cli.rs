@@ -41,6 +41,73 @@ pub enum Command {
     /// Run a task continuously on a camera, a microphone or a file played in real time, with
     /// an optional web page (`--serve`).
     Live(LiveCmd),
+    /// Time captioning stage by stage against the machine's measured floor.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Bundle directory to measure.
+    #[arg(long, conflicts_with = "preset")]
+    pub model: Option<PathBuf>,
+    /// Synthesise and export a random-weight model of this size into `--cache`, reused when
+    /// present (default when no --model: base).
+    #[arg(long, value_enum)]
+    pub preset: Option<PresetArg>,
+    /// Where `--preset` bundles are kept (`<cache>/bench-<preset>`).
+    #[arg(long, default_value = "models")]
+    pub cache: PathBuf,
+    /// Input image (default: the first of models/demo-images).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: u64,
+    /// Untimed iterations first.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
+    /// Decoder steps of every search (min length = max length, so each run does the same work).
+    #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub beam: u64,
+    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Intra-op threads (default: ONNX Runtime's choice, one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the JSON report on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub session: SessionFlags,
+}
+
+/// ONNX Runtime session settings for measuring their effect (defaults: ONNX Runtime's).
+#[derive(Debug, Args)]
+pub struct SessionFlags {
+    /// Graph optimisation level: disable, basic, extended or all.
+    #[arg(long, default_value = "all")]
+    pub opt_level: String,
+    /// Keep one copy of each weight instead of ONNX Runtime's pre-packed kernels' copies.
+    #[arg(long)]
+    pub no_prepack: bool,
+    /// Turn the CPU arena allocator off.
+    #[arg(long)]
+    pub no_arena: bool,
+    /// Turn memory-pattern planning off.
+    #[arg(long)]
+    pub no_mem_pattern: bool,
+    /// Intra-op threads sleep instead of spinning between operators.
+    #[arg(long)]
+    pub no_spin: bool,
+    /// Cache ONNX Runtime's optimised graphs here and load them on later starts (CPU).
+    #[arg(long)]
+    pub opt_cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,34 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use unival_manifest::Manifest;
 
+/// [`Manifest::verify_files`] with one thread per file: hashing is the bulk of opening a
+/// bundle (about 1 GB of graphs for the base model, ~110 MB/s per core for sha256 without
+/// SHA extensions), and the files are independent. Reports the first failing file in the
+/// manifest's order, with the same error `verify_files` gives.
+fn verify_in_parallel(manifest: &Manifest, dir: &Path) -> Result<(), RuntimeError> {
+    let one_file = |name: &String, entry: &unival_manifest::FileEntry| {
+        let mut single = manifest.clone();
+        single.files = BTreeMap::from([(name.clone(), entry.clone())]);
+        single.verify_files(dir)
+    };
+    let results: Vec<Result<(), unival_manifest::ManifestError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = manifest
+            .files
+            .iter()
+            .map(|(name, entry)| s.spawn(move || one_file(name, entry)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&manifest.files)
+            .map(|(h, (name, entry))| h.join().unwrap_or_else(|_| one_file(name, entry)))
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    Ok(())
+}
+
 /// An opened, verified bundle and its lazily created graph sessions.
 #[derive(Debug)]
 pub struct Bundle {
@@ -28,7 +56,7 @@ impl Bundle {
     /// bundle hash.
     pub fn open(dir: &Path, opts: &SessionOptions) -> Result<Bundle, RuntimeError> {
         let manifest = Manifest::load(dir)?;
-        manifest.verify_files(dir)?;
+        verify_in_parallel(&manifest, dir)?;
         let mut options = opts.clone();
         if options.cache_key.is_none() {
             options.cache_key = Some(manifest.bundle_hash());

@@ -112,8 +112,8 @@ impl FromStr for OptLevel {
     }
 }
 
-/// How sessions are built: device, threads, optimisation, TensorRT settings.
-#[derive(Debug, Clone, Default)]
+/// How sessions are built: device, threads, optimisation, memory, TensorRT settings.
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Requested device.
     pub device: Device,
@@ -129,6 +129,42 @@ pub struct SessionOptions {
     /// Identifies the exact model for the engine cache; `Bundle::open` sets it to the
     /// manifest's bundle hash.
     pub cache_key: Option<String>,
+    /// Let ONNX Runtime pre-pack constant weights into its kernels' layouts at load
+    /// (`session.disable_prepacking` = 0, its default). Off keeps one copy of each weight.
+    pub prepacking: bool,
+    /// The CPU provider's arena allocator (on by default): keeps freed activation buffers for
+    /// reuse instead of returning them to the system.
+    pub cpu_arena: bool,
+    /// Plan activation buffers from the first run's shapes (`EnableMemPattern`, on by default).
+    pub memory_pattern: bool,
+    /// Intra-op worker threads spin while waiting for work (`session.intra_op.allow_spinning`,
+    /// on by default): lower latency per operator, CPU burnt between operators.
+    pub intra_spinning: bool,
+    /// Root directory of ONNX Runtime's optimised graphs (CPU provider only): the first load
+    /// of a graph saves its optimised form under `<root>/<cache_key>/ort-<version>/`
+    /// ([`optimized_model_path`]) and later loads read that instead of optimising again.
+    /// `None` disables the cache.
+    pub optimized_cache: Option<PathBuf>,
+}
+
+impl Default for SessionOptions {
+    /// Automatic device, ONNX Runtime's thread count, every graph optimisation, ONNX Runtime's
+    /// memory defaults (pre-packing, arena, memory pattern, spinning on), no caches.
+    fn default() -> Self {
+        SessionOptions {
+            device: Device::default(),
+            intra_threads: None,
+            optimization_level: OptLevel::default(),
+            trt_fp16: false,
+            trt_engine_cache: None,
+            cache_key: None,
+            prepacking: true,
+            cpu_arena: true,
+            memory_pattern: true,
+            intra_spinning: true,
+            optimized_cache: None,
+        }
+    }
 }
 
 /// A provider as configured for one session.
@@ -174,10 +210,20 @@ impl Provider {
     }
 
     /// Registers the provider on a session builder (`ExecutionProvider::register`). The CPU
-    /// provider needs no registration: ONNX Runtime always has it as the last resort.
-    pub(crate) fn register(&self, builder: &mut SessionBuilder) -> ort::Result<()> {
+    /// provider needs no registration (ONNX Runtime always has it as the last resort) unless
+    /// its arena is to be turned off.
+    pub(crate) fn register(
+        &self,
+        builder: &mut SessionBuilder,
+        cpu_arena: bool,
+    ) -> ort::Result<()> {
         match self {
-            Provider::Cpu => Ok(()),
+            // ONNX Runtime adds the CPU provider itself; registering it is needed only to turn
+            // its arena off.
+            Provider::Cpu if cpu_arena => Ok(()),
+            Provider::Cpu => ort::ep::CPU::default()
+                .with_arena_allocator(false)
+                .register(builder),
             Provider::Cuda { device } => ort::ep::CUDA::default()
                 .with_device_id(*device)
                 .register(builder),
@@ -264,26 +310,47 @@ pub fn candidates(opts: &SessionOptions, ort_version: &str) -> Vec<Provider> {
 /// exact ONNX Runtime/TensorRT build, so both are part of the path. Unsafe characters in the key
 /// become `_`.
 pub fn trt_cache_dir(root: &Path, key: &str, ort_version: &str) -> PathBuf {
-    let clean = |s: &str| -> String {
-        let safe: String = s
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        // `.` and `..` would step out of the root.
-        if safe.chars().all(|c| c == '.') {
-            "_".repeat(safe.len().max(1))
-        } else {
-            safe
-        }
+    root.join(path_safe(key))
+        .join(format!("ort-{}", path_safe(ort_version)))
+}
+
+/// `s` with every character but ASCII alphanumerics, `-`, `_` and `.` replaced by `_`; a name of
+/// dots only (`.`, `..`, which would step out of a directory) becomes underscores.
+fn path_safe(s: &str) -> String {
+    let safe: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.chars().all(|c| c == '.') {
+        "_".repeat(safe.len().max(1))
+    } else {
+        safe
+    }
+}
+
+/// `<root>/<key>/ort-<version>/<graph>.<level>.onnx`: where the optimised form of `graph` is
+/// cached. An optimised graph is only valid for the exact model, ONNX Runtime build and
+/// optimisation level (level `all` also bakes in this CPU's layouts), so all are in the path.
+pub fn optimized_model_path(
+    root: &Path,
+    key: &str,
+    ort_version: &str,
+    graph: &str,
+    level: OptLevel,
+) -> PathBuf {
+    let level = match level {
+        OptLevel::Disable => "disable",
+        OptLevel::Basic => "basic",
+        OptLevel::Extended => "extended",
+        OptLevel::All => "all",
     };
-    root.join(clean(key))
-        .join(format!("ort-{}", clean(ort_version)))
+    trt_cache_dir(root, key, ort_version).join(format!("{}.{level}.onnx", path_safe(graph)))
 }
 
 /// What a session actually runs on, for the one status line printed after it is built.
@@ -386,6 +453,14 @@ mod tests {
             trt_cache_dir(Path::new("/c"), "..", "1"),
             PathBuf::from("/c/__/ort-1")
         );
+    }
+
+    #[test]
+    fn optimized_models_are_keyed_by_bundle_version_graph_and_level() {
+        let p = optimized_model_path(Path::new("/c"), "abc", "1.22.1", "decoder", OptLevel::All);
+        assert_eq!(p, PathBuf::from("/c/abc/ort-1.22.1/decoder.all.onnx"));
+        let q = optimized_model_path(Path::new("/c"), "abc", "1.22.1", "../x", OptLevel::Basic);
+        assert_eq!(q, PathBuf::from("/c/abc/ort-1.22.1/.._x.basic.onnx"));
     }
 
     #[test]

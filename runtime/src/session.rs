@@ -216,14 +216,14 @@ impl GraphSession {
                 })?;
             }
             let mut builder = new_builder(lib, name, opts)?;
-            if let Err(e) = provider.register(&mut builder) {
+            if let Err(e) = provider.register(&mut builder, opts.cpu_arena) {
                 if may_fall_back {
                     skipped.push((provider.ort_name().into(), e.to_string()));
                     continue;
                 }
                 return Err(unavailable(e.to_string()));
             }
-            match builder.commit_from_file(path) {
+            match commit(builder, path, name, &provider, opts, lib.version()) {
                 Ok(session) => {
                     let report = ProviderReport {
                         graph: name.to_string(),
@@ -354,6 +354,67 @@ impl GraphSession {
     }
 }
 
+/// Commits `builder` on `path`. With an optimised-model cache and the CPU provider, a cached
+/// optimised graph is loaded instead when there is one (a broken one is removed and the original
+/// loaded), else the optimised graph is saved for next time: written under a temporary name and
+/// renamed once the session exists, so a crash never leaves a half-written cache entry.
+fn commit(
+    mut builder: ort::session::builder::SessionBuilder,
+    path: &Path,
+    graph: &str,
+    provider: &Provider,
+    opts: &SessionOptions,
+    ort_version: &str,
+) -> ort::Result<Session> {
+    let cached = match (&opts.optimized_cache, provider) {
+        (Some(root), Provider::Cpu) => Some(ep::optimized_model_path(
+            root,
+            opts.cache_key.as_deref().unwrap_or("default"),
+            ort_version,
+            graph,
+            opts.optimization_level,
+        )),
+        _ => None,
+    };
+    let Some(cached) = cached else {
+        return builder.commit_from_file(path);
+    };
+    if cached.is_file() {
+        match builder.commit_from_file(&cached) {
+            Ok(session) => return Ok(session),
+            Err(e) => {
+                ort_lib::log(&format!(
+                    "ignoring the cached optimised graph {}: {e}",
+                    cached.display()
+                ));
+                let _ = std::fs::remove_file(&cached);
+            }
+        }
+    }
+    let Some(dir) = cached
+        .parent()
+        .filter(|d| std::fs::create_dir_all(d).is_ok())
+    else {
+        return builder.commit_from_file(path);
+    };
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        cached
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut builder = builder
+        .with_optimized_model_path(&tmp)
+        .map_err(|e| -> ort::Error { e.into() })?;
+    let session = builder.commit_from_file(path)?;
+    if std::fs::rename(&tmp, &cached).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(session)
+}
+
 fn new_builder(
     lib: &ort_lib::OrtLibrary,
     graph: &str,
@@ -370,6 +431,21 @@ fn new_builder(
     if let Some(n) = opts.intra_threads {
         builder = builder
             .with_intra_threads(n)
+            .map_err(|e| config(e.into()))?;
+    }
+    if !opts.prepacking {
+        builder = builder
+            .with_prepacking(false)
+            .map_err(|e| config(e.into()))?;
+    }
+    if !opts.memory_pattern {
+        builder = builder
+            .with_memory_pattern(false)
+            .map_err(|e| config(e.into()))?;
+    }
+    if !opts.intra_spinning {
+        builder = builder
+            .with_intra_op_spinning(false)
             .map_err(|e| config(e.into()))?;
     }
     Ok(builder)
@@ -492,5 +568,71 @@ mod tests {
                 "output `y` is u8 in the graph, f32 in the manifest",
             ]
         );
+    }
+
+    /// `y = x · w` for a `[2, 3]` input, written with the exporter's builder.
+    fn matmul_graph(dir: &Path) -> (PathBuf, GraphSpec) {
+        use unival_export::onnx::{write::write_model, GraphBuilder};
+        let mut b = GraphBuilder::new("mm", DType::F32);
+        let x = b.input("x", DType::F32, vec![Dim::Fixed(2), Dim::Fixed(3)]);
+        let w = b.weight("w", &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let y = b.node("MatMul", "y", &[x, w], &[]);
+        b.output("y", y, DType::F32, vec![Dim::Fixed(2), Dim::Fixed(2)]);
+        let (inputs, outputs) = b.specs();
+        let path = dir.join("mm.onnx");
+        write_model(b.finish("test"), &path, false).unwrap();
+        let spec = GraphSpec {
+            file: "mm.onnx".into(),
+            external_data: None,
+            inputs,
+            outputs,
+        };
+        (path, spec)
+    }
+
+    fn run_mm(g: &mut GraphSession) -> Vec<f32> {
+        let x = ndarray::Array2::<f32>::from_shape_vec((2, 3), vec![1.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+            .unwrap();
+        let out = g.run(&[("x", Input::from(&x))]).unwrap();
+        out.f32("y").unwrap().iter().copied().collect()
+    }
+
+    #[test]
+    fn optimised_graphs_are_saved_reloaded_and_replaced_when_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, spec) = matmul_graph(dir.path());
+        let opts = SessionOptions {
+            device: ep::Device::Cpu,
+            intra_threads: Some(1),
+            optimized_cache: Some(dir.path().join("cache")),
+            cache_key: Some("k".into()),
+            cpu_arena: false,
+            intra_spinning: false,
+            ..SessionOptions::default()
+        };
+        let want = vec![1.0, 2.0, 8.0, 10.0];
+        let mut g = GraphSession::load("mm", &path, &spec, &opts).unwrap();
+        assert_eq!(run_mm(&mut g), want);
+        let version = ort_lib::init().unwrap().version().to_string();
+        let cached = ep::optimized_model_path(
+            &dir.path().join("cache"),
+            "k",
+            &version,
+            "mm",
+            opts.optimization_level,
+        );
+        assert!(cached.is_file(), "{} not written", cached.display());
+        // Loaded from the cache: the original may even be gone.
+        let moved = dir.path().join("gone.onnx");
+        std::fs::rename(&path, &moved).unwrap();
+        std::fs::write(&path, b"not onnx").unwrap();
+        let mut g = GraphSession::load("mm", &path, &spec, &opts).unwrap();
+        assert_eq!(run_mm(&mut g), want);
+        // A broken cache entry is dropped and rebuilt from the original.
+        std::fs::rename(&moved, &path).unwrap();
+        std::fs::write(&cached, b"truncated").unwrap();
+        let mut g = GraphSession::load("mm", &path, &spec, &opts).unwrap();
+        assert_eq!(run_mm(&mut g), want);
+        assert!(std::fs::metadata(&cached).unwrap().len() > 100);
     }
 }

@@ -2,6 +2,7 @@
 
 mod answers;
 pub mod devices;
+mod bench;
 mod draw;
 mod export;
 mod inspect;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::AudioCaption(a) => tasks::audio_caption(a),
         Command::Devices(a) => devices::run(a),
         Command::Live(cmd) => live::run(cmd),
+        Command::Bench(a) => bench::run(a),
     }
 }

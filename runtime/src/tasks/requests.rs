@@ -1,5 +1,6 @@
 //! Running one request: the per-task glue between text, image, model and search.
 
+use super::output::StepTimer;
 use super::{Beam, Media, Pipeline, TaskError, TaskOutput, Timings};
 use crate::audio::{load_waveform, prepare_samples, LogMel};
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
@@ -306,8 +307,9 @@ impl Pipeline {
                     _ => Constraints::none(),
                 };
                 let search = self.search.clone();
-                let mut decoder = self.model.decoder(&enc);
+                let mut decoder = StepTimer::new(self.model.decoder(&enc));
                 let hyps = beam_search(&mut decoder, &search, &constraints, enc.src_len)?;
+                timings.decoder_steps = std::mem::take(&mut decoder.steps_ms);
                 let skip = constraints.prefix.len();
                 out.beams = hyps
                     .iter()
