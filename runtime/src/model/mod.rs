@@ -6,6 +6,8 @@
 //! [`crate::generate::SequenceScorer`] (N candidates in one batched pass).
 
 mod decoder;
+#[cfg(test)]
+mod probe;
 mod projection;
 
 pub use decoder::StepDecoder;
