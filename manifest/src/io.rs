@@ -34,14 +34,6 @@ pub const TOKENS: &str = "tokens";
 pub const PAST_LEN: &str = "past_len";
 /// Decoder output: `[n, t, vocab]` pre-softmax logits.
 pub const LOGITS: &str = "logits";
-/// Decoder output: the final hidden state `[n, t, dim]` the output projection reads. Fetched
-/// without [`LOGITS`] on constrained steps (answer trie), whose few allowed logits are then
-/// `hidden · E[allowed]ᵀ` on the host instead of the full `[dim, vocab]` projection.
-pub const DECODER_HIDDEN: &str = "decoder_hidden";
-/// Decoder output: the raw rows of the tied token embedding (which is also the output
-/// projection) for `tokens`, `[n, t, dim]`, before any embedding scale or LayerNorm. Fetched
-/// alone it costs one `Gather`: the runtime reads the projection rows of allowed ids with it.
-pub const EMBED_ROWS: &str = "embed_rows";
 
 /// Cross-attention keys of decoder layer `l`, `[batch, heads, seq, head_dim]`.
 pub fn cross_k(l: usize) -> String {

@@ -9,7 +9,7 @@ use crate::ep::{self, Provider, ProviderReport, SessionOptions};
 use crate::error::RuntimeError;
 use crate::ort_lib;
 use ndarray::{ArrayD, ArrayViewD, Dimension};
-use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue};
+use ort::session::{Session, SessionInputValue};
 use ort::value::{
     DynValue, PrimitiveTensorElementType, Tensor, TensorElementType, TensorRef, ValueType,
 };
@@ -298,36 +298,6 @@ impl GraphSession {
     /// declared element type; shapes are checked by ONNX Runtime. Outputs are all of the graph's,
     /// read back by name from the returned [`GraphOutputs`].
     pub fn run(&mut self, inputs: &[(&str, Input<'_>)]) -> Result<GraphOutputs, RuntimeError> {
-        self.run_fetching(inputs, None)
-    }
-
-    /// Runs the graph like [`GraphSession::run`] but fetches only the outputs named in
-    /// `outputs`: ONNX Runtime then executes only the nodes they depend on (e.g. the decoder's
-    /// hidden state and caches without the vocabulary projection). Fails with
-    /// [`RuntimeError::MissingOutput`] for a name the manifest does not declare.
-    pub fn run_selected(
-        &mut self,
-        inputs: &[(&str, Input<'_>)],
-        outputs: &[&str],
-    ) -> Result<GraphOutputs, RuntimeError> {
-        if let Some(bad) = outputs
-            .iter()
-            .find(|o| !self.spec.outputs.iter().any(|s| s.name == **o))
-        {
-            return Err(RuntimeError::MissingOutput {
-                graph: self.name.clone(),
-                name: bad.to_string(),
-                available: join(self.spec.outputs.iter().map(|s| s.name.as_str())),
-            });
-        }
-        self.run_fetching(inputs, Some(outputs))
-    }
-
-    fn run_fetching(
-        &mut self,
-        inputs: &[(&str, Input<'_>)],
-        fetch: Option<&[&str]>,
-    ) -> Result<GraphOutputs, RuntimeError> {
         for (name, input) in inputs {
             let Some(want) = self.spec.inputs.iter().find(|s| s.name == *name) else {
                 return Err(RuntimeError::UnknownInput {
@@ -369,33 +339,14 @@ impl GraphSession {
             })?;
             feed.push((Cow::Borrowed(*name), value));
         }
-        let run_error = |source| RuntimeError::Run {
+        let outputs = self.session.run(feed).map_err(|source| RuntimeError::Run {
             graph: self.name.clone(),
             source,
-        };
-        let values: Vec<(String, DynValue)> = match fetch {
-            None => {
-                let outputs = self.session.run(feed).map_err(run_error)?;
-                outputs
-                    .into_iter()
-                    .map(|(name, value)| (name.to_string(), value))
-                    .collect()
-            }
-            Some(names) => {
-                let selector = names
-                    .iter()
-                    .fold(OutputSelector::no_default(), |s, n| s.with(*n));
-                let options = RunOptions::new().map_err(run_error)?.with_outputs(selector);
-                let outputs = self
-                    .session
-                    .run_with_options(feed, &options)
-                    .map_err(run_error)?;
-                outputs
-                    .into_iter()
-                    .map(|(name, value)| (name.to_string(), value))
-                    .collect()
-            }
-        };
+        })?;
+        let values = outputs
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
         Ok(GraphOutputs {
             graph: self.name.clone(),
             values,

@@ -126,8 +126,7 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     let etable = dec.get("embed_tokens.weight", &[vocab, d])?;
     let etable = g.weight("embed_tokens", &[vocab, d], &etable);
     dec.skip("output_projection.weight");
-    let embed_rows = gather(&mut g, "embed_tokens.lookup", etable, tokens);
-    let mut x = embed_rows;
+    let mut x = gather(&mut g, "embed_tokens.lookup", etable, tokens);
     if !cfg.no_scale_embedding {
         let s = g.float_const("embed.scale", &[], &[(d as f32).sqrt()]);
         x = binary(&mut g, "Mul", "embed.scaled", x, s);
@@ -221,16 +220,6 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         DType::F32,
         vec![sym("n"), sym("t"), Dim::Fixed(vocab as i64)],
     );
-    let hidden_dims = vec![sym("n"), sym("t"), Dim::Fixed(d as i64)];
-    // Two outputs cannot share one value (only possible with no layers and no embedding
-    // scale or LayerNorm).
-    let hidden = if x == embed_rows {
-        g.node("Identity", "decoder_hidden.copy", &[x], &[])
-    } else {
-        x
-    };
-    g.output(io::DECODER_HIDDEN, hidden, DType::F32, hidden_dims.clone());
-    g.output(io::EMBED_ROWS, embed_rows, DType::F32, hidden_dims);
     for (l, (k, v)) in presents.into_iter().enumerate() {
         let dims = vec![sym("n"), heads.clone(), sym("total"), hd.clone()];
         g.output(&io::present_self_k(l), k, DType::F32, dims.clone());

@@ -2,21 +2,21 @@
 //! candidate sequences in one pass (spec §2.10–2.11).
 //!
 //! Per step the host does as little as possible: the self-attention cache stays as the ONNX
-//! Runtime values the previous run returned (`present_*` fed back as `past_*`, no copy), beam
-//! reordering gathers rows straight from those values into one new tensor per cache (skipped
-//! when the order is the identity), and only the outputs the step needs are fetched, so ONNX
-//! Runtime skips the rest of the graph. On constrained steps (answer trie, §6.3) that means
-//! the hidden state without the `[dim, vocab]` output projection: the few allowed logits are
-//! computed on the host ([`super::projection`]).
+//! Runtime values the previous run returned (`present_*` fed back as `past_*`, no copy), and
+//! beam reordering gathers rows straight from those values into one new tensor per cache
+//! (skipped when the order is the identity).
+//!
+//! ONNX Runtime inference builds execute the whole graph whatever outputs a run asks for
+//! (`RunOptions.only_execute_path_to_fetches` is training-only), so a step always pays for the
+//! full output projection, constrained or not.
 
-use super::projection::ProjectionRows;
 use super::Encoded;
 use crate::error::RuntimeError;
 use crate::generate::{Scorer, SequenceScorer};
 use crate::session::{GraphOutputs, GraphSession, Input};
 use ndarray::{Array, Array2, Array3, ArrayD, IxDyn};
 use ort::value::{DynValue, Tensor};
-use unival_manifest::{io, Dim};
+use unival_manifest::io;
 
 /// Per-layer self-attention cache, `[rows, heads, past, head_dim]` each, as ONNX Runtime holds
 /// it.
@@ -36,11 +36,6 @@ pub struct StepDecoder<'a> {
     cache: Vec<LayerCache>,
     past_len: usize,
     names: Vec<LayerNames>,
-    /// Output-projection rows read so far (constrained steps).
-    projection: ProjectionRows,
-    /// Vocabulary size, when the graph declares the hidden-state and embedding-row outputs
-    /// that constrained steps need (bundles exported before them score in full).
-    restricted_vocab: Option<usize>,
 }
 
 /// I/O names of one decoder layer, built once.
@@ -71,17 +66,6 @@ impl<'a> StepDecoder<'a> {
                 present_v: io::present_self_v(l),
             })
             .collect();
-        let spec = graph.spec();
-        let has = |n: &str| spec.outputs.iter().any(|o| o.name == n);
-        let vocab = spec
-            .outputs
-            .iter()
-            .find(|o| o.name == io::LOGITS)
-            .and_then(|o| match o.dims.last() {
-                Some(Dim::Fixed(v)) => usize::try_from(*v).ok(),
-                _ => None,
-            });
-        let restricted_vocab = vocab.filter(|_| has(io::DECODER_HIDDEN) && has(io::EMBED_ROWS));
         StepDecoder {
             graph,
             enc,
@@ -90,19 +74,16 @@ impl<'a> StepDecoder<'a> {
             cache: Vec::new(),
             past_len: 0,
             names,
-            projection: ProjectionRows::new(heads * head_dim),
-            restricted_vocab,
         }
     }
 
     /// Runs `tokens [rows, t]` at positions `past_len ..` against the current cache (or an
-    /// empty one for `rows` when `use_cache` is false or nothing is cached yet), fetching
-    /// `head` plus, when `keep` is set, the grown cache, which then replaces the current one.
+    /// empty one for `rows` when `use_cache` is false or nothing is cached yet). With `keep`
+    /// the grown cache replaces the current one (taken out of the returned outputs).
     fn run(
         &mut self,
         tokens: &ArrayD<i64>,
         use_cache: bool,
-        head: &str,
         keep: bool,
     ) -> Result<GraphOutputs, RuntimeError> {
         let rows = tokens.shape().first().copied().unwrap_or(0);
@@ -134,14 +115,7 @@ impl<'a> StepDecoder<'a> {
                 }
             }
         }
-        let mut fetch = vec![head];
-        if keep {
-            for n in &self.names {
-                fetch.push(&n.present_k);
-                fetch.push(&n.present_v);
-            }
-        }
-        let mut result = self.graph.run_selected(&inputs, &fetch)?;
+        let mut result = self.graph.run(&inputs)?;
         drop(inputs);
         if keep {
             let mut grown = Vec::with_capacity(self.names.len());
@@ -158,36 +132,11 @@ impl<'a> StepDecoder<'a> {
     }
 
     /// One generation step: `last_tokens` at the next position, the cache grown by one.
-    fn step(&mut self, last_tokens: &[i64], head: &str) -> Result<GraphOutputs, RuntimeError> {
+    fn step(&mut self, last_tokens: &[i64]) -> Result<GraphOutputs, RuntimeError> {
         let rows = last_tokens.len();
         let tokens = Array::from_shape_vec(IxDyn(&[rows, 1]), last_tokens.to_vec())
             .map_err(|e| self.shape_error(e.to_string()))?;
-        self.run(&tokens, true, head, true)
-    }
-
-    /// Reads the output-projection rows of `ids` through the graph's `embed_rows` output (the
-    /// run executes only the embedding `Gather`).
-    fn fetch_rows(&mut self, ids: &[i64]) -> Result<(), RuntimeError> {
-        let tokens = Array::from_shape_vec(IxDyn(&[1, ids.len()]), ids.to_vec())
-            .map_err(|e| self.shape_error(e.to_string()))?;
-        let out = self.run(&tokens, false, io::EMBED_ROWS, false)?;
-        let rows = out.view::<f32>(io::EMBED_ROWS)?;
-        let flat = rows.as_standard_layout();
-        let ok = flat
-            .as_slice()
-            .is_some_and(|s| self.projection.insert(ids, s));
-        if ok {
-            Ok(())
-        } else {
-            Err(self.shape_error(format!(
-                "`{}` is {:?} for {} ids, expected [1, {}, {}]",
-                io::EMBED_ROWS,
-                rows.shape(),
-                ids.len(),
-                ids.len(),
-                self.heads * self.head_dim
-            )))
-        }
+        self.run(&tokens, true, true)
     }
 
     fn shape_error(&self, reason: String) -> RuntimeError {
@@ -230,57 +179,13 @@ impl Scorer for StepDecoder<'_> {
         last_tokens: &[i64],
     ) -> Result<Array2<f32>, RuntimeError> {
         let rows = last_tokens.len();
-        let out = self.step(last_tokens, io::LOGITS)?;
+        let out = self.step(last_tokens)?;
         let logits = out.view::<f32>(io::LOGITS)?;
         let vocab = logits.shape().last().copied().unwrap_or(0);
         logits
             .to_owned()
             .into_shape_with_order((rows, vocab))
             .map_err(|e| self.shape_error(format!("logits: {e}")))
-    }
-
-    /// Fetches only the hidden state (the graph skips its output projection) and computes
-    /// the allowed logits on the host; −inf elsewhere.
-    fn next_logits_restricted(
-        &mut self,
-        step: usize,
-        last_tokens: &[i64],
-        allowed: &[&[i64]],
-    ) -> Result<Array2<f32>, RuntimeError> {
-        let Some(vocab) = self.restricted_vocab else {
-            return self.next_logits(step, last_tokens);
-        };
-        let rows = last_tokens.len();
-        if allowed.len() != rows {
-            return Err(self.shape_error(format!(
-                "{} allowed-id lists for {rows} rows",
-                allowed.len()
-            )));
-        }
-        let missing = self.projection.missing(allowed);
-        if !missing.is_empty() {
-            self.fetch_rows(&missing)?;
-        }
-        let out = self.step(last_tokens, io::DECODER_HIDDEN)?;
-        let hidden = out.view::<f32>(io::DECODER_HIDDEN)?;
-        let dim = self.heads * self.head_dim;
-        if hidden.shape() != [rows, 1, dim] {
-            return Err(self.shape_error(format!(
-                "`{}` is {:?}, expected [{rows}, 1, {dim}]",
-                io::DECODER_HIDDEN,
-                hidden.shape()
-            )));
-        }
-        let hidden = hidden.as_standard_layout();
-        let hidden = hidden.as_slice().unwrap_or(&[]);
-        let mut logits = Array2::from_elem((rows, vocab), f32::NEG_INFINITY);
-        for ((h, ids), mut row) in hidden.chunks_exact(dim).zip(allowed).zip(logits.rows_mut()) {
-            let row = row.as_slice_mut().unwrap_or(&mut []);
-            self.projection
-                .logits_into(h, ids, row)
-                .map_err(|id| self.shape_error(format!("allowed id {id} is not in 0..{vocab}")))?;
-        }
-        Ok(logits)
     }
 
     fn reorder(&mut self, indices: &[usize]) -> Result<(), RuntimeError> {
@@ -314,7 +219,7 @@ impl SequenceScorer for StepDecoder<'_> {
     ) -> Result<Array3<f32>, RuntimeError> {
         let (rows, len) = prev_output_tokens.dim();
         let tokens = prev_output_tokens.clone().into_dyn();
-        let out = self.run(&tokens, false, io::LOGITS, false)?;
+        let out = self.run(&tokens, false, false)?;
         let logits = out.view::<f32>(io::LOGITS)?;
         let vocab = logits.shape().last().copied().unwrap_or(0);
         logits

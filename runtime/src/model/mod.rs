@@ -2,13 +2,12 @@
 //! by the names in the manifest (DESIGN.md §3). [`Model::encode_image`] runs perception and the
 //! encoder once per input; [`StepDecoder`] then serves the search as a
 //! [`crate::generate::Scorer`] (one new token per row per step, the cache kept as ONNX Runtime
-//! values, constrained steps projecting only their allowed ids) and as a
+//! values between steps) and as a
 //! [`crate::generate::SequenceScorer`] (N candidates in one batched pass).
 
 mod decoder;
 #[cfg(test)]
 mod probe;
-mod projection;
 
 pub use decoder::StepDecoder;
 
