@@ -153,7 +153,7 @@ fn gather_rows(value: &DynValue, indices: &[usize]) -> Result<DynValue, String> 
         .try_extract_tensor::<f32>()
         .map_err(|e| format!("cache is not an f32 host tensor: {e}"))?;
     let n = shape.first().copied().unwrap_or(0).max(0) as usize;
-    let row = if n == 0 { 0 } else { data.len() / n };
+    let row = data.len().checked_div(n).unwrap_or(0);
     let mut out = Vec::with_capacity(indices.len() * row);
     for &i in indices {
         if i >= n {
