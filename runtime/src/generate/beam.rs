@@ -54,13 +54,23 @@ pub fn beam_search<S: Scorer>(
     let mut cands: Vec<Candidate> = Vec::with_capacity(2 * beam);
     let mut offsets: Vec<f32> = Vec::with_capacity(beam);
 
+    let mut key = Vec::new();
     for step in 0..=max_len {
-        let logits = scorer
-            .next_logits(step, &last_tokens)
-            .map_err(|e| GenerateError::Scorer {
-                step,
-                source: Box::new(e),
-            })?;
+        // Under the trie (past the prefix) every row is constrained at once, and only its
+        // allowed logits are read: the scorer may compute just those.
+        let allowed: Option<Vec<&[i64]>> = live
+            .tokens
+            .iter()
+            .map(|h| constraints.allowed_for_row(h, opts.specials.bos, &mut key))
+            .collect();
+        let logits = match &allowed {
+            Some(allowed) => scorer.next_logits_restricted(step, &last_tokens, allowed),
+            None => scorer.next_logits(step, &last_tokens),
+        }
+        .map_err(|e| GenerateError::Scorer {
+            step,
+            source: Box::new(e),
+        })?;
         let (mut lprobs, v) = flatten_logits(logits, step, live.tokens.len(), vocab)?;
         let pipe = match &mut pipeline {
             Some(p) => p,

@@ -16,6 +16,21 @@ pub trait Scorer {
     fn next_logits(&mut self, step: usize, last_tokens: &[i64])
         -> Result<Array2<f32>, Self::Error>;
 
+    /// [`Scorer::next_logits`] for a step where row `r` may only take the ids in `allowed[r]`
+    /// (sorted, unique, `len = rows`: the answer trie's children, spec §6.3). The search masks
+    /// every other id to −inf *before* log-softmax, so only the allowed entries are read: a
+    /// scorer may compute just those rows of the output projection and leave anything (e.g.
+    /// −inf) elsewhere; the search result is the same. The default computes the full logits.
+    fn next_logits_restricted(
+        &mut self,
+        step: usize,
+        last_tokens: &[i64],
+        allowed: &[&[i64]],
+    ) -> Result<Array2<f32>, Self::Error> {
+        let _ = allowed;
+        self.next_logits(step, last_tokens)
+    }
+
     /// Reorders/duplicates rows: new row `i` continues old row `indices[i]` (`index_select` on
     /// dim 0). After step 0 this expands the single row to `beam` rows (`indices = [0; beam]`).
     fn reorder(&mut self, indices: &[usize]) -> Result<(), Self::Error>;

@@ -1,17 +1,28 @@
-//! The step decoder: drives the `decoder` graph one token per row per step with a host-side
-//! self-attention cache, and scores whole candidate sequences in one pass.
+//! The step decoder: drives the `decoder` graph one token per row per step and scores whole
+//! candidate sequences in one pass (spec §2.10–2.11).
+//!
+//! Per step the host does as little as possible: the self-attention cache stays as the ONNX
+//! Runtime values the previous run returned (`present_*` fed back as `past_*`, no copy), and
+//! beam reordering gathers rows straight from those values into one new tensor per cache
+//! (skipped when the order is the identity).
+//!
+//! ONNX Runtime inference builds execute the whole graph whatever outputs a run asks for
+//! (`RunOptions.only_execute_path_to_fetches` is training-only), so a step always pays for the
+//! full output projection, constrained or not.
 
 use super::Encoded;
 use crate::error::RuntimeError;
 use crate::generate::{Scorer, SequenceScorer};
-use crate::session::{GraphSession, Input};
-use ndarray::{Array, Array2, Array3, ArrayD, Axis, IxDyn};
+use crate::session::{GraphOutputs, GraphSession, Input};
+use ndarray::{Array, Array2, Array3, ArrayD, IxDyn};
+use ort::value::{DynValue, Tensor};
 use unival_manifest::io;
 
-/// Per-layer self-attention cache, `[rows, heads, past, head_dim]` each.
+/// Per-layer self-attention cache, `[rows, heads, past, head_dim]` each, as ONNX Runtime holds
+/// it.
 struct LayerCache {
-    k: ArrayD<f32>,
-    v: ArrayD<f32>,
+    k: DynValue,
+    v: DynValue,
 }
 
 /// A decoder over one encoded input. Cross-attention K/V stay as the encoder produced them
@@ -21,6 +32,7 @@ pub struct StepDecoder<'a> {
     enc: &'a Encoded,
     heads: usize,
     head_dim: usize,
+    /// Empty before the first step.
     cache: Vec<LayerCache>,
     past_len: usize,
     names: Vec<LayerNames>,
@@ -65,28 +77,23 @@ impl<'a> StepDecoder<'a> {
         }
     }
 
-    fn empty_cache(&self, rows: usize) -> Vec<LayerCache> {
-        self.names
-            .iter()
-            .map(|_| {
-                let z = ArrayD::<f32>::zeros(IxDyn(&[rows, self.heads, 0, self.head_dim]));
-                LayerCache { k: z.clone(), v: z }
-            })
-            .collect()
-    }
-
-    /// Runs `tokens [rows, t]` at positions `past_len ..` against `cache`; returns the logits
-    /// `[rows, t, vocab]` and the grown cache.
+    /// Runs `tokens [rows, t]` at positions `past_len ..` against the current cache (or an
+    /// empty one for `rows` when `use_cache` is false or nothing is cached yet). With `keep`
+    /// the grown cache replaces the current one (taken out of the returned outputs).
     fn run(
         &mut self,
-        tokens: ArrayD<i64>,
-        past_len: usize,
-        cache: &[LayerCache],
-    ) -> Result<(ArrayD<f32>, Vec<LayerCache>), RuntimeError> {
+        tokens: &ArrayD<i64>,
+        use_cache: bool,
+        keep: bool,
+    ) -> Result<GraphOutputs, RuntimeError> {
+        let rows = tokens.shape().first().copied().unwrap_or(0);
+        let cached = use_cache && !self.cache.is_empty();
+        let past_len = if cached { self.past_len } else { 0 };
         let past = Array::from_elem(IxDyn(&[]), past_len as i64);
+        let empty = ArrayD::<f32>::zeros(IxDyn(&[rows, self.heads, 0, self.head_dim]));
         let out = &self.enc.outputs;
         let mut inputs: Vec<(&str, Input)> = vec![
-            (io::TOKENS, Input::from(&tokens)),
+            (io::TOKENS, Input::from(tokens)),
             (io::PAST_LEN, Input::from(&past)),
             (
                 io::ENCODER_PADDING_MASK,
@@ -94,21 +101,42 @@ impl<'a> StepDecoder<'a> {
             ),
             (io::CROSS_POS_K, Input::Value(out.get(io::CROSS_POS_K)?)),
         ];
-        for (n, c) in self.names.iter().zip(cache) {
+        for (l, n) in self.names.iter().enumerate() {
             inputs.push((&n.cross_k, Input::Value(out.get(&n.cross_k)?)));
             inputs.push((&n.cross_v, Input::Value(out.get(&n.cross_v)?)));
-            inputs.push((&n.past_k, Input::from(&c.k)));
-            inputs.push((&n.past_v, Input::from(&c.v)));
+            match self.cache.get(l).filter(|_| cached) {
+                Some(c) => {
+                    inputs.push((&n.past_k, Input::Value(&c.k)));
+                    inputs.push((&n.past_v, Input::Value(&c.v)));
+                }
+                None => {
+                    inputs.push((&n.past_k, Input::from(&empty)));
+                    inputs.push((&n.past_v, Input::from(&empty)));
+                }
+            }
         }
-        let result = self.graph.run(&inputs)?;
-        let mut grown = Vec::with_capacity(self.names.len());
-        for n in &self.names {
-            grown.push(LayerCache {
-                k: result.f32(&n.present_k)?,
-                v: result.f32(&n.present_v)?,
-            });
+        let mut result = self.graph.run(&inputs)?;
+        drop(inputs);
+        if keep {
+            let mut grown = Vec::with_capacity(self.names.len());
+            for n in &self.names {
+                grown.push(LayerCache {
+                    k: result.take(&n.present_k)?,
+                    v: result.take(&n.present_v)?,
+                });
+            }
+            self.cache = grown;
+            self.past_len = past_len + tokens.shape().get(1).copied().unwrap_or(0);
         }
-        Ok((result.f32(io::LOGITS)?, grown))
+        Ok(result)
+    }
+
+    /// One generation step: `last_tokens` at the next position, the cache grown by one.
+    fn step(&mut self, last_tokens: &[i64]) -> Result<GraphOutputs, RuntimeError> {
+        let rows = last_tokens.len();
+        let tokens = Array::from_shape_vec(IxDyn(&[rows, 1]), last_tokens.to_vec())
+            .map_err(|e| self.shape_error(e.to_string()))?;
+        self.run(&tokens, true, true)
     }
 
     fn shape_error(&self, reason: String) -> RuntimeError {
@@ -117,6 +145,29 @@ impl<'a> StepDecoder<'a> {
             reason,
         }
     }
+}
+
+/// `[n, …]` value → `[indices.len(), …]` with row `i` = old row `indices[i]`, in one new tensor.
+fn gather_rows(value: &DynValue, indices: &[usize]) -> Result<DynValue, String> {
+    let (shape, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| format!("cache is not an f32 host tensor: {e}"))?;
+    let n = shape.first().copied().unwrap_or(0).max(0) as usize;
+    let row = data.len().checked_div(n).unwrap_or(0);
+    let mut out = Vec::with_capacity(indices.len() * row);
+    for &i in indices {
+        if i >= n {
+            return Err(format!("row {i} of a cache with {n} rows"));
+        }
+        out.extend_from_slice(&data[i * row..(i + 1) * row]);
+    }
+    let mut dims: Vec<i64> = shape.iter().copied().collect();
+    if let Some(first) = dims.first_mut() {
+        *first = indices.len() as i64;
+    }
+    Tensor::from_array((dims, out))
+        .map(|t| t.into_dyn())
+        .map_err(|e| e.to_string())
 }
 
 impl Scorer for StepDecoder<'_> {
@@ -128,35 +179,33 @@ impl Scorer for StepDecoder<'_> {
         last_tokens: &[i64],
     ) -> Result<Array2<f32>, RuntimeError> {
         let rows = last_tokens.len();
-        if self.cache.is_empty() {
-            self.cache = self.empty_cache(rows);
-            self.past_len = 0;
-        }
-        let tokens = Array::from_shape_vec(IxDyn(&[rows, 1]), last_tokens.to_vec())
-            .map_err(|e| self.shape_error(e.to_string()))?;
-        let cache = std::mem::take(&mut self.cache);
-        let (logits, grown) = self.run(tokens, self.past_len, &cache)?;
-        self.cache = grown;
-        self.past_len += 1;
+        let out = self.step(last_tokens)?;
+        let logits = out.view::<f32>(io::LOGITS)?;
         let vocab = logits.shape().last().copied().unwrap_or(0);
         logits
+            .to_owned()
             .into_shape_with_order((rows, vocab))
             .map_err(|e| self.shape_error(format!("logits: {e}")))
     }
 
     fn reorder(&mut self, indices: &[usize]) -> Result<(), RuntimeError> {
-        let identity = self
+        let rows = self
             .cache
             .first()
-            .is_some_and(|c| c.k.shape()[0] == indices.len())
-            && indices.iter().enumerate().all(|(i, &j)| i == j);
-        if identity {
+            .and_then(|c| c.k.try_extract_tensor::<f32>().ok())
+            .and_then(|(shape, _)| shape.first().copied())
+            .unwrap_or(0);
+        let identity =
+            rows == indices.len() as i64 && indices.iter().enumerate().all(|(i, &j)| i == j);
+        if identity || self.cache.is_empty() {
             return Ok(());
         }
-        for c in &mut self.cache {
-            c.k = c.k.select(Axis(0), indices);
-            c.v = c.v.select(Axis(0), indices);
+        let mut cache = std::mem::take(&mut self.cache);
+        for c in &mut cache {
+            c.k = gather_rows(&c.k, indices).map_err(|e| self.shape_error(e))?;
+            c.v = gather_rows(&c.v, indices).map_err(|e| self.shape_error(e))?;
         }
+        self.cache = cache;
         Ok(())
     }
 }
@@ -169,10 +218,12 @@ impl SequenceScorer for StepDecoder<'_> {
         prev_output_tokens: &Array2<i64>,
     ) -> Result<Array3<f32>, RuntimeError> {
         let (rows, len) = prev_output_tokens.dim();
-        let cache = self.empty_cache(rows);
-        let (logits, _) = self.run(prev_output_tokens.clone().into_dyn(), 0, &cache)?;
+        let tokens = prev_output_tokens.clone().into_dyn();
+        let out = self.run(&tokens, false, false)?;
+        let logits = out.view::<f32>(io::LOGITS)?;
         let vocab = logits.shape().last().copied().unwrap_or(0);
         logits
+            .to_owned()
             .into_shape_with_order((rows, len, vocab))
             .map_err(|e| self.shape_error(format!("logits: {e}")))
     }

@@ -1,10 +1,13 @@
 //! A loaded bundle ready to run: perception, encoder and the KV-cached decoder wired together
 //! by the names in the manifest (DESIGN.md §3). [`Model::encode_image`] runs perception and the
 //! encoder once per input; [`StepDecoder`] then serves the search as a
-//! [`crate::generate::Scorer`] (one new token per row per step, caches reordered on the host)
-//! and as a [`crate::generate::SequenceScorer`] (N candidates in one batched pass).
+//! [`crate::generate::Scorer`] (one new token per row per step, the cache kept as ONNX Runtime
+//! values between steps) and as a
+//! [`crate::generate::SequenceScorer`] (N candidates in one batched pass).
 
 mod decoder;
+#[cfg(test)]
+mod probe;
 
 pub use decoder::StepDecoder;
 

@@ -1,10 +1,12 @@
 //! One scenario per rule of spec §6, on scripted fake logits.
 
-use super::{hashed_logits, FakeScorer};
+use super::{hashed_logits, FakeError, FakeScorer};
 use crate::generate::logits::log_softmax;
+use crate::generate::Scorer;
 use crate::generate::{
     beam_search, greedy, Constraints, GenerateError, Hypothesis, SearchOptions, Trie,
 };
+use ndarray::Array2;
 
 const V: usize = 12;
 
@@ -170,6 +172,60 @@ fn prefix_with_trie_forces_the_question_and_constrains_the_answer() {
     }
     // After the answer 7, EOS and 8 were both allowed (a longer answer shares the prefix).
     assert!(toks.contains(&vec![5, 6, 7, 2]) && toks.contains(&vec![5, 6, 7, 8, 2]));
+}
+
+/// Answers restricted steps with junk (a huge logit) outside the allowed ids: the search must
+/// read only the allowed ones.
+struct JunkOutsideAllowed {
+    inner: FakeScorer,
+    restricted_steps: Vec<usize>,
+}
+
+impl Scorer for JunkOutsideAllowed {
+    type Error = FakeError;
+    fn next_logits(&mut self, step: usize, last: &[i64]) -> Result<Array2<f32>, FakeError> {
+        self.inner.next_logits(step, last)
+    }
+    fn next_logits_restricted(
+        &mut self,
+        step: usize,
+        last: &[i64],
+        allowed: &[&[i64]],
+    ) -> Result<Array2<f32>, FakeError> {
+        self.restricted_steps.push(step);
+        let mut l = self.inner.next_logits(step, last)?;
+        for (mut row, ids) in l.rows_mut().into_iter().zip(allowed) {
+            for (t, x) in row.iter_mut().enumerate() {
+                if !ids.contains(&(t as i64)) {
+                    *x = 1e3;
+                }
+            }
+        }
+        Ok(l)
+    }
+    fn reorder(&mut self, indices: &[usize]) -> Result<(), FakeError> {
+        self.inner.reorder(indices)
+    }
+}
+
+#[test]
+fn trie_steps_ask_only_for_the_allowed_logits() {
+    let full = beam_search(
+        &mut FakeScorer::new(hashed_logits(21, V)),
+        &opts(3, 1, 20),
+        &vqa_constraints(),
+        0,
+    )
+    .unwrap();
+    let mut junk = JunkOutsideAllowed {
+        inner: FakeScorer::new(hashed_logits(21, V)),
+        restricted_steps: Vec::new(),
+    };
+    let got = beam_search(&mut junk, &opts(3, 1, 20), &vqa_constraints(), 0).unwrap();
+    assert_eq!(got, full);
+    // Steps 0 and 1 force the two prefix tokens with full-vocabulary log-probs; the answer
+    // steps (2, 3, 4) are restricted.
+    assert_eq!(junk.restricted_steps, vec![2, 3, 4]);
 }
 
 #[test]
