@@ -7,14 +7,14 @@ mod common;
 mod live_support;
 
 use common::{assert_clean_failure, tiny_caption_bundle, unival};
-use live_support::{json_lines, median, slideshow, tiny_vqa_bundle, Live, FAST};
+use live_support::{json_lines, median, slideshow, tiny_vqa_bundle, video_clip, Live, FAST};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The frame source of the latency test: a looped slideshow until the video-file source lands,
-/// then `video:FILE` (only this string changes).
-fn latency_source(slides: &Path) -> String {
-    format!("images:{}", slides.display())
+/// The frame source of the latency test: a video file played in real time (the issue's
+/// `--source video:FILE --loop`).
+fn latency_source(dir: &Path) -> String {
+    format!("video:{}", video_clip(dir).display())
 }
 
 /// THE must-show test: 10 s of live captioning at 10 fps. Results arrive, each carries its

@@ -1,8 +1,8 @@
 //! One module per command.
 
 mod answers;
-pub mod devices;
 mod bench;
+pub mod devices;
 mod draw;
 mod export;
 mod inspect;

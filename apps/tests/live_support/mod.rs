@@ -29,6 +29,21 @@ pub fn slideshow() -> tempfile::TempDir {
     dir
 }
 
+/// A 4 s, 10 fps, 160x120 H.264 clip of moving test patterns in `dir` (made with the `ffmpeg`
+/// CLI that scripts/setup.sh installs).
+pub fn video_clip(dir: &Path) -> PathBuf {
+    let out = dir.join("clip.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=160x120:rate=10:duration=4")
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&out)
+        .status()
+        .expect("running ffmpeg (scripts/setup.sh installs it)");
+    assert!(status.success(), "ffmpeg failed making {}", out.display());
+    out
+}
+
 /// The tiny checkpoint exported for VQA, once per test process.
 pub fn tiny_vqa_bundle() -> &'static Path {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
@@ -69,8 +84,14 @@ fn reader(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
 impl Live {
     /// Starts `unival ARGS…` with piped stdin, stdout and stderr.
     pub fn spawn(args: &[&str]) -> Live {
+        Live::spawn_with_env(args, &[])
+    }
+
+    /// [`Live::spawn`] with extra environment variables (e.g. ALSA's configuration).
+    pub fn spawn_with_env(args: &[&str], env: &[(String, std::ffi::OsString)]) -> Live {
         let mut child = Command::new(env!("CARGO_BIN_EXE_unival"))
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -208,6 +208,11 @@ pub(crate) fn audio(
             let out = model.infer(&format!("window {seq}"), &media, &Request::AudioCaption);
             ctx.outcome(ResultKind::Caption, seq, &captured, out)
         };
+        let r = LiveResult {
+            // Digital silence is -inf dBFS; JSON has no infinity, so it reads as -200.
+            level_dbfs: Some(level.max(-200.0)),
+            ..r
+        };
         if !ctx.emit(r) {
             return;
         }

@@ -40,6 +40,9 @@ pub struct LiveResult {
     /// The question answered (vqa only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
+    /// Loudness of the audio window in dBFS (audio only): what the silence threshold compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level_dbfs: Option<f64>,
 }
 
 impl LiveResult {
@@ -61,6 +64,7 @@ impl LiveResult {
             task: task.to_string(),
             text,
             question: None,
+            level_dbfs: None,
         }
     }
 
