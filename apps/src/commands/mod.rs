@@ -1,9 +1,11 @@
 //! One module per command.
 
 mod answers;
+mod compare;
 mod draw;
 mod export;
 mod inspect;
+mod parity;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -21,5 +23,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VideoCaption(a) => tasks::video_caption(a),
         Command::VideoQa(a) => tasks::video_qa(a),
         Command::AudioCaption(a) => tasks::audio_caption(a),
+        Command::Compare(a) => compare::run(a),
     }
 }
