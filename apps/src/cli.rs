@@ -43,6 +43,9 @@ pub enum Command {
     Live(LiveCmd),
     /// Time captioning stage by stage against the machine's measured floor.
     Bench(BenchArgs),
+    /// Parity report of two bundles of one model (e.g. fp32 vs int8) on captioning: teacher-
+    /// forced logit error, KL, top-1 agreement, encoder output error, caption equality.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +111,36 @@ pub struct SessionFlags {
     /// Cache ONNX Runtime's optimised graphs here and load them on later starts (CPU).
     #[arg(long)]
     pub opt_cache: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference bundle (its captions drive teacher forcing).
+    pub bundle_a: PathBuf,
+    /// The bundle compared with it.
+    pub bundle_b: PathBuf,
+    /// Image files or directories of images.
+    #[arg(long, required = true, num_args = 1..)]
+    pub images: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Intra-op threads (default: ONNX Runtime's choice).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Beam width (default: the bundle's; 1 gives greedy decoding).
+    #[arg(long)]
+    pub beam: Option<usize>,
+    #[arg(long)]
+    pub min_len: Option<usize>,
+    #[arg(long)]
+    pub max_len_b: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -297,7 +330,12 @@ pub enum ExportSub {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PrecisionArg {
     Fp32,
+    /// fp16 weights and activations, LayerNorm/softmax in fp32 (GPU bundles).
     Fp16,
+    /// 8-bit weights (MatMulNBits, per-channel block scales), fp32 activations (CPU bundles).
+    Int8,
+    /// 4-bit weights (MatMulNBits), fp32 activations; embedding lookups read 8-bit codes.
+    Int4,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use crate::graphs::weights::Weights;
 use crate::graphs::{self, GraphError};
 use crate::onnx::write::write_model;
 use crate::onnx::GraphBuilder;
+use crate::quant::{quantize_model, QuantError, QuantOptions};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub enum ExportError {
     UnknownKeys { path: PathBuf, keys: String },
     #[error("{path}: {why}")]
     Invalid { path: PathBuf, why: String },
+    #[error("{path}: {source}")]
+    Quant { path: PathBuf, source: QuantError },
 }
 
 /// Progress of an export, for a progress bar.
@@ -158,9 +161,10 @@ pub fn export(
         source,
     })?;
     let float = match opts.precision {
-        Precision::Fp32 => DType::F32,
         Precision::Fp16 => DType::F16,
+        Precision::Fp32 | Precision::Int8 | Precision::Int4 => DType::F32,
     };
+    let quant = QuantOptions::for_precision(opts.precision);
     let used = RefCell::new(BTreeSet::new());
     let root = Weights::new(&ckpt.weights, &used);
     type Build<'a> = Box<dyn Fn() -> Result<GraphBuilder, GraphError> + 'a>;
@@ -211,7 +215,13 @@ pub fn export(
             let g = build().map_err(graph_err)?;
             let (inputs, outputs) = g.specs();
             let file = format!("{name}.onnx");
-            let model = g.finish(env!("CARGO_PKG_VERSION"));
+            let mut model = g.finish(env!("CARGO_PKG_VERSION"));
+            if let Some(q) = &quant {
+                quantize_model(&mut model, q).map_err(|source| ExportError::Quant {
+                    path: out.join(format!("{name}.onnx")),
+                    source,
+                })?;
+            }
             let w = write_model(model, &out.join(&file), opts.external_data)
                 .map_err(|e| graph_err(GraphError::Write(e)))?;
             let external_data = w

@@ -11,6 +11,7 @@ pub mod config;
 pub mod graphs;
 pub mod keys;
 pub mod onnx;
+pub mod quant;
 pub mod synth;
 
 pub use checkpoint::{Checkpoint, CheckpointError, StateDict, Tensor, WeightsChoice};

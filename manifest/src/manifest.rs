@@ -96,6 +96,11 @@ pub struct GraphSpec {
 pub enum Precision {
     Fp32,
     Fp16,
+    /// fp32 graphs whose matrix-product weights are 8-bit codes with symmetric per-channel
+    /// (block-wise) scales; activations, LayerNorm and softmax stay fp32 (CPU bundles).
+    Int8,
+    /// As [`Precision::Int8`] with 4-bit weight codes.
+    Int4,
 }
 
 /// Shape facts of the transformer that the runtime needs (cache shapes, position limits).

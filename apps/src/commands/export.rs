@@ -38,6 +38,8 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         precision: match args.precision {
             PrecisionArg::Fp32 => Precision::Fp32,
             PrecisionArg::Fp16 => Precision::Fp16,
+            PrecisionArg::Int8 => Precision::Int8,
+            PrecisionArg::Int4 => Precision::Int4,
         },
         weights: if args.ema {
             WeightsChoice::Ema

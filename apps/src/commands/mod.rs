@@ -2,12 +2,14 @@
 
 mod answers;
 mod bench;
+mod compare;
 pub mod devices;
 mod draw;
 mod export;
 mod inspect;
 mod live;
 mod live_output;
+mod parity;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -28,5 +30,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Devices(a) => devices::run(a),
         Command::Live(cmd) => live::run(cmd),
         Command::Bench(a) => bench::run(a),
+        Command::Compare(a) => compare::run(a),
     }
 }

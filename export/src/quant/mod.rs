@@ -1,0 +1,87 @@
+//! Python-free weight quantisation of built graphs (issue 6, "Precision"): a pass over a
+//! finished [`ModelProto`](crate::onnx::proto::ModelProto) that rewrites every `MatMul` whose
+//! right-hand side is a float weight, and the tied output projection (`Gemm` with `transB`),
+//! into a quantised operator. Activations, LayerNorm, softmax, GELU and the attention products
+//! stay fp32 (DESIGN.md §5); convolutions are left as they are.
+//!
+//! Weights are quantised symmetrically per output channel ([`pack`]). Two targets:
+//! - [`Scheme::NBits`]: ONNX Runtime's `com.microsoft.MatMulNBits` (4 or 8 bits, one scale per
+//!   channel and `block_size` inputs; `accuracy_level = 4` lets the CPU kernel quantise the
+//!   activations to int8 per block and use VNNI dot products).
+//! - [`Scheme::DynamicInt8`]: standard ONNX `DynamicQuantizeLinear` + `MatMulInteger`
+//!   (int8 per-column weights, uint8 activations quantised per call), which ONNX Runtime fuses
+//!   into its `DynamicQuantizeMatMul` kernel.
+//!
+//! The tied embedding's lookup (`Gather` of the output projection's table) reads 8-bit codes
+//! with per-row block scales in both schemes, so no fp32 copy of the table stays behind.
+//!
+//! Which is faster on which machine is measured in BENCHMARKS.md ("Precision").
+
+pub mod pack;
+mod rewrite;
+
+pub use rewrite::{quantize_model, QuantReport};
+use unival_manifest::Precision;
+
+/// The operator quantised weights are run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `com.microsoft.MatMulNBits`: `bits` ∈ {4, 8}, `block_size` a power of two ≥ 16,
+    /// `accuracy_level` as ONNX Runtime defines it (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8).
+    NBits {
+        bits: u8,
+        block_size: usize,
+        accuracy_level: i64,
+    },
+    /// `DynamicQuantizeLinear` + `MatMulInteger` with int8 per-column weights.
+    DynamicInt8,
+}
+
+/// How [`quantize_model`] rewrites a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuantOptions {
+    pub scheme: Scheme,
+    /// Weights with fewer than this many rows or columns stay float (tiny projections gain
+    /// nothing and lose accuracy).
+    pub min_dim: usize,
+}
+
+impl QuantOptions {
+    /// The options an export precision implies: `None` for float precisions. Int8 and int4
+    /// use `MatMulNBits` with 32-input blocks and int8 compute (`accuracy_level = 4`; 8 bits
+    /// has no other CPU path in ONNX Runtime 1.22). [`Scheme::DynamicInt8`] runs the base model
+    /// faster on the AVX-512 VNNI CPU but misses the 2e-2 logit-error target (2.8e-2: its
+    /// per-tensor activation quantisation is coarser); 128-input blocks miss it too (2.3e-2).
+    /// Figures in BENCHMARKS.md, "Precision".
+    pub fn for_precision(p: Precision) -> Option<QuantOptions> {
+        let nbits = |bits| QuantOptions {
+            scheme: Scheme::NBits {
+                bits,
+                block_size: 32,
+                accuracy_level: 4,
+            },
+            min_dim: 16,
+        };
+        match p {
+            Precision::Fp32 | Precision::Fp16 => None,
+            Precision::Int8 => Some(nbits(8)),
+            Precision::Int4 => Some(nbits(4)),
+        }
+    }
+}
+
+/// Why a graph could not be quantised.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QuantError {
+    #[error("cannot quantise: unsupported {0}")]
+    Unsupported(String),
+    #[error("weight `{tensor}`: {values} values do not fill shape {expected:?}")]
+    Shape {
+        tensor: String,
+        expected: Vec<usize>,
+        values: usize,
+    },
+    #[error("weight `{tensor}`: value {index} is NaN or infinite")]
+    NonFinite { tensor: String, index: usize },
+}

@@ -1,0 +1,675 @@
+//! The graph pass: finds float weights feeding `MatMul` (`[K, N]`) and `Gemm(transB=1)`
+//! (`[N, K]`, the tied output projection), replaces those nodes by the quantised form of
+//! [`Scheme`], points `Gather` lookups of a quantised `[N, K]` table at 8-bit codes, and drops
+//! the float initializers nothing reads any more. Output value names are kept, so the graph's
+//! I/O and the manifest do not change.
+
+use super::pack::{quantize_blockwise, quantize_per_column, BlockQuantized};
+use super::{QuantError, QuantOptions, Scheme};
+use crate::onnx::proto::{
+    attribute_type, data_type, AttributeProto, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorProto,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// ONNX Runtime's contrib-operator domain (`MatMulNBits`).
+const MS_DOMAIN: &str = "com.microsoft";
+
+/// What a pass changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuantReport {
+    /// `MatMul`/`Gemm` nodes rewritten.
+    pub matmuls: usize,
+    /// Embedding lookups rewritten to read 8-bit codes.
+    pub gathers: usize,
+    /// Initializer bytes before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// Where the weight sits in a matrix product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `MatMul(x, W)` with `W [K, N]`.
+    KN,
+    /// `Gemm(x, W, transB=1)` with `W [N, K]`.
+    NK,
+}
+
+/// A node computing `x · W` with a quantisable weight.
+struct Product {
+    weight: String,
+    layout: Layout,
+    k: usize,
+    n: usize,
+}
+
+/// Rewrites `model` as `opts` says and reports what changed. Fails on a weight with NaN or
+/// infinite values or options [`pack`](super::pack) refuses.
+pub fn quantize_model(
+    model: &mut ModelProto,
+    opts: &QuantOptions,
+) -> Result<QuantReport, QuantError> {
+    let Some(graph) = model.graph.as_mut() else {
+        return Ok(QuantReport::default());
+    };
+    let mut report = QuantReport {
+        bytes_before: initializer_bytes(graph),
+        ..QuantReport::default()
+    };
+    let inits: HashMap<String, usize> = graph
+        .initializer
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
+    let mut new_inits: Vec<TensorProto> = Vec::new();
+    // Quantised forms, made once per weight (a weight may feed several nodes).
+    let mut blocks: BTreeMap<String, BlockQuantized> = BTreeMap::new();
+    let mut lookup_tables: BTreeMap<String, BlockQuantized> = BTreeMap::new();
+    let mut channels: HashSet<String> = HashSet::new();
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    let old_nodes = std::mem::take(&mut graph.node);
+    let products: Vec<Option<Product>> = old_nodes
+        .iter()
+        .map(|n| product(n, graph, &inits, opts.min_dim))
+        .collect();
+    // `[N, K]` weights (the tied output projection) whose rows a `Gather` also reads.
+    let nk_weights: HashSet<&str> = products
+        .iter()
+        .flatten()
+        .filter(|p| p.layout == Layout::NK)
+        .map(|p| p.weight.as_str())
+        .collect();
+    // Each weight is quantised once, before any node is rewritten (a lookup of the tied table
+    // comes before the output projection in node order).
+    for p in products.iter().flatten() {
+        match opts.scheme {
+            Scheme::NBits {
+                bits, block_size, ..
+            } => {
+                if !blocks.contains_key(&p.weight) {
+                    let w = weight_values(graph, &inits, &p.weight)?;
+                    let nk = match p.layout {
+                        Layout::NK => w,
+                        Layout::KN => transpose(&w, p.k, p.n),
+                    };
+                    let block = effective_block(block_size, p.k);
+                    let q = quantize_blockwise(&p.weight, &nk, p.n, p.k, bits, block)?;
+                    new_inits.extend(block_initializers(&p.weight, &q));
+                    blocks.insert(p.weight.clone(), q);
+                }
+            }
+            Scheme::DynamicInt8 => {
+                if channels.insert(p.weight.clone()) {
+                    let w = weight_values(graph, &inits, &p.weight)?;
+                    let kn = match p.layout {
+                        Layout::KN => w,
+                        Layout::NK => transpose(&w, p.n, p.k),
+                    };
+                    let q = quantize_per_column(&p.weight, &kn, p.k, p.n)?;
+                    new_inits.push(tensor(
+                        &codes_name(&p.weight, 8),
+                        &[p.k, p.n],
+                        data_type::INT8,
+                        q.codes.iter().map(|&c| c as u8).collect(),
+                    ));
+                    new_inits.push(f32_tensor(&scales_name(&p.weight), &[p.n], &q.scales));
+                }
+            }
+        }
+    }
+    for table in old_nodes
+        .iter()
+        .filter_map(|n| gathered_table(n, &nk_weights))
+    {
+        if lookup_tables.contains_key(table) {
+            continue;
+        }
+        let Some((n, k)) = float_matrix(graph, &inits, table, 1) else {
+            continue;
+        };
+        let Some(block) = lookup_block(k) else {
+            continue;
+        };
+        let q = match blocks.get(table) {
+            Some(q) if q.bits == 8 && q.block_size == block => q.clone(),
+            _ => {
+                let w = weight_values(graph, &inits, table)?;
+                let q8 = quantize_blockwise(table, &w, n, k, 8, block)?;
+                new_inits.push(tensor(
+                    &lookup_codes_name(table),
+                    &[q8.n, q8.k_blocks(), q8.blob()],
+                    data_type::UINT8,
+                    q8.codes.clone(),
+                ));
+                q8
+            }
+        };
+        new_inits.push(f32_tensor(
+            &lookup_scales_name(table),
+            &[q.n, q.k_blocks(), 1],
+            &q.scales,
+        ));
+        lookup_tables.insert(table.to_string(), q);
+    }
+    for (node, prod) in old_nodes.iter().zip(&products) {
+        if let Some(p) = prod {
+            match opts.scheme {
+                Scheme::NBits { accuracy_level, .. } => match blocks.get(&p.weight) {
+                    Some(q) => nodes.push(matmul_nbits(node, p, q, accuracy_level)),
+                    None => nodes.push(node.clone()),
+                },
+                Scheme::DynamicInt8 => nodes.extend(dynamic_int8(node, p)),
+            }
+            report.matmuls += 1;
+            continue;
+        }
+        let lookup =
+            gathered_table(node, &nk_weights).and_then(|t| lookup_tables.get(t).map(|q| (t, q)));
+        if let Some((table, q)) = lookup {
+            let codes = if blocks.get(table).is_some_and(|b| b == q) {
+                codes_name(table, 8)
+            } else {
+                lookup_codes_name(table)
+            };
+            nodes.extend(gather_dequantized(node, &codes, table, q));
+            report.gathers += 1;
+            continue;
+        }
+        nodes.push(node.clone());
+    }
+    graph.node = nodes;
+    graph.initializer.extend(new_inits);
+    drop_unused_initializers(graph);
+    report.bytes_after = initializer_bytes(graph);
+    if matches!(opts.scheme, Scheme::NBits { .. })
+        && !model.opset_import.iter().any(|o| o.domain == MS_DOMAIN)
+    {
+        model.opset_import.push(OperatorSetIdProto {
+            domain: MS_DOMAIN.to_string(),
+            version: 1,
+        });
+    }
+    Ok(report)
+}
+
+/// `block_size` shrunk to the largest power of two ≤ `k` (at least 16), so a narrow weight is
+/// not padded to a block wider than its rows.
+fn effective_block(block_size: usize, k: usize) -> usize {
+    let floor_pow2 = if k == 0 { 1 } else { 1 << k.ilog2() };
+    block_size.min(floor_pow2).max(16)
+}
+
+/// The block size of an 8-bit lookup table: the largest of 128, 64, 32, 16 dividing `k` (so
+/// rows reshape back to `k` without padding); `None` keeps the float lookup.
+fn lookup_block(k: usize) -> Option<usize> {
+    [128, 64, 32, 16].into_iter().find(|b| k.is_multiple_of(*b))
+}
+
+fn initializer_bytes(g: &GraphProto) -> u64 {
+    g.initializer.iter().map(|t| t.raw_data.len() as u64).sum()
+}
+
+/// The float initializer `name` as `dims` with `K, N ≥ min_dim`, when it is 2-D.
+fn float_matrix(
+    g: &GraphProto,
+    inits: &HashMap<String, usize>,
+    name: &str,
+    min_dim: usize,
+) -> Option<(usize, usize)> {
+    let t = &g.initializer[*inits.get(name)?];
+    let ok = t.data_type == data_type::FLOAT
+        && t.dims.len() == 2
+        && t.dims.iter().all(|&d| d >= min_dim as i64)
+        && t.raw_data.len() as i64 == 4 * t.dims[0] * t.dims[1];
+    ok.then(|| (t.dims[0] as usize, t.dims[1] as usize))
+}
+
+fn int_attr(n: &NodeProto, name: &str) -> Option<i64> {
+    n.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+}
+
+fn float_attr(n: &NodeProto, name: &str) -> Option<f32> {
+    n.attribute.iter().find(|a| a.name == name).map(|a| a.f)
+}
+
+/// Whether `n` is a product with a quantisable constant weight, and its shape.
+fn product(
+    n: &NodeProto,
+    g: &GraphProto,
+    inits: &HashMap<String, usize>,
+    min_dim: usize,
+) -> Option<Product> {
+    if !n.domain.is_empty() || n.output.len() != 1 {
+        return None;
+    }
+    let weight = n.input.get(1)?;
+    match n.op_type.as_str() {
+        "MatMul" if n.input.len() == 2 => {
+            let (k, n_out) = float_matrix(g, inits, weight, min_dim)?;
+            Some(Product {
+                weight: weight.clone(),
+                layout: Layout::KN,
+                k,
+                n: n_out,
+            })
+        }
+        "Gemm"
+            if n.input.len() == 2
+                && int_attr(n, "transB") == Some(1)
+                && int_attr(n, "transA").unwrap_or(0) == 0
+                && float_attr(n, "alpha").unwrap_or(1.0) == 1.0 =>
+        {
+            let (n_out, k) = float_matrix(g, inits, weight, min_dim)?;
+            Some(Product {
+                weight: weight.clone(),
+                layout: Layout::NK,
+                k,
+                n: n_out,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The table a row lookup (`Gather`, axis 0) reads, when it is one of `tables`.
+fn gathered_table<'a>(n: &NodeProto, tables: &HashSet<&'a str>) -> Option<&'a str> {
+    if n.op_type != "Gather" || !n.domain.is_empty() || int_attr(n, "axis").unwrap_or(0) != 0 {
+        return None;
+    }
+    let data = n.input.first()?;
+    tables.get(data.as_str()).copied()
+}
+
+fn weight_values(
+    g: &GraphProto,
+    inits: &HashMap<String, usize>,
+    name: &str,
+) -> Result<Vec<f32>, QuantError> {
+    let t = inits
+        .get(name)
+        .map(|&i| &g.initializer[i])
+        .ok_or_else(|| QuantError::Unsupported(format!("weight `{name}` is not an initializer")))?;
+    Ok(t.raw_data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
+}
+
+fn codes_name(w: &str, bits: u8) -> String {
+    format!("{w}.q{bits}")
+}
+
+fn scales_name(w: &str) -> String {
+    format!("{w}.scales")
+}
+
+fn lookup_codes_name(w: &str) -> String {
+    format!("{w}.lookup_q8")
+}
+
+fn lookup_scales_name(w: &str) -> String {
+    format!("{w}.lookup_scales")
+}
+
+fn tensor(name: &str, dims: &[usize], dt: i32, raw: Vec<u8>) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: dt,
+        raw_data: raw,
+        ..Default::default()
+    }
+}
+
+fn f32_tensor(name: &str, dims: &[usize], v: &[f32]) -> TensorProto {
+    let raw = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    tensor(name, dims, data_type::FLOAT, raw)
+}
+
+fn block_initializers(w: &str, q: &BlockQuantized) -> [TensorProto; 2] {
+    [
+        tensor(
+            &codes_name(w, q.bits),
+            &[q.n, q.k_blocks(), q.blob()],
+            data_type::UINT8,
+            q.codes.clone(),
+        ),
+        f32_tensor(&scales_name(w), &[q.n, q.k_blocks()], &q.scales),
+    ]
+}
+
+fn attr_int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.to_string(),
+        r#type: attribute_type::INT,
+        i,
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, domain: &str, name: String, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        name,
+        op_type: op.to_string(),
+        domain: domain.to_string(),
+        ..Default::default()
+    }
+}
+
+/// `MatMulNBits(x, codes, scales)` computing what `old` computed, under its output name.
+fn matmul_nbits(
+    old: &NodeProto,
+    p: &Product,
+    q: &BlockQuantized,
+    accuracy_level: i64,
+) -> NodeProto {
+    let out = &old.output[0];
+    let mut n = node(
+        "MatMulNBits",
+        MS_DOMAIN,
+        format!("{out}.matmulnbits"),
+        &[
+            &old.input[0],
+            &codes_name(&p.weight, q.bits),
+            &scales_name(&p.weight),
+        ],
+        &[out],
+    );
+    n.attribute = vec![
+        attr_int("K", p.k as i64),
+        attr_int("N", p.n as i64),
+        attr_int("bits", i64::from(q.bits)),
+        attr_int("block_size", q.block_size as i64),
+        attr_int("accuracy_level", accuracy_level),
+    ];
+    n
+}
+
+/// `DynamicQuantizeLinear` → `MatMulInteger` → `Cast` → `Mul(x_scale · w_scales)`: the pattern
+/// ONNX Runtime fuses into `DynamicQuantizeMatMul`.
+fn dynamic_int8(old: &NodeProto, p: &Product) -> Vec<NodeProto> {
+    let out = &old.output[0];
+    let v = |s: &str| format!("{out}.{s}");
+    let (xq, xs, xz) = (v("x_q"), v("x_scale"), v("x_zero"));
+    let (mm, mmf, sc) = (v("mmi"), v("mmi_f32"), v("scale"));
+    let mut cast = node("Cast", "", v("cast"), &[&mm], &[&mmf]);
+    cast.attribute = vec![attr_int("to", i64::from(data_type::FLOAT))];
+    vec![
+        node(
+            "DynamicQuantizeLinear",
+            "",
+            v("quantize"),
+            &[&old.input[0]],
+            &[&xq, &xs, &xz],
+        ),
+        node(
+            "MatMulInteger",
+            "",
+            v("matmulinteger"),
+            &[&xq, &codes_name(&p.weight, 8), &xz],
+            &[&mm],
+        ),
+        cast,
+        node(
+            "Mul",
+            "",
+            v("scale_product"),
+            &[&xs, &scales_name(&p.weight)],
+            &[&sc],
+        ),
+        node("Mul", "", v("dequantize"), &[&mmf, &sc], &[out]),
+    ]
+}
+
+/// A row lookup of the `[N, K]` `table` rewritten to read its 8-bit codes: gather code blocks
+/// `[..., k_blocks, block]` and their scales `[..., k_blocks, 1]`, `(code − 128) · scale`,
+/// reshape to `[..., K]`.
+fn gather_dequantized(
+    old: &NodeProto,
+    codes: &str,
+    table: &str,
+    q: &BlockQuantized,
+) -> Vec<NodeProto> {
+    let out = &old.output[0];
+    let idx = &old.input[1];
+    let v = |s: &str| format!("{out}.{s}");
+    let mut cast = node("Cast", "", v("cast"), &[&v("codes")], &[&v("codes_f32")]);
+    cast.attribute = vec![attr_int("to", i64::from(data_type::FLOAT))];
+    let mut concat = node(
+        "Concat",
+        "",
+        v("out_shape"),
+        &[&v("idx_shape"), &v("row_len")],
+        &[&v("out_shape")],
+    );
+    concat.attribute = vec![attr_int("axis", 0)];
+    let mut nodes = lookup_constants(out, q);
+    nodes.extend([
+        node(
+            "Gather",
+            "",
+            v("gather_codes"),
+            &[codes, idx],
+            &[&v("codes")],
+        ),
+        cast,
+        node(
+            "Sub",
+            "",
+            v("center"),
+            &[&v("codes_f32"), &v("zero_point")],
+            &[&v("centered")],
+        ),
+        node(
+            "Gather",
+            "",
+            v("gather_scales"),
+            &[&lookup_scales_name(table), idx],
+            &[&v("scales")],
+        ),
+        node(
+            "Mul",
+            "",
+            v("dequantize"),
+            &[&v("centered"), &v("scales")],
+            &[&v("blocks")],
+        ),
+        node("Shape", "", v("idx_shape"), &[idx], &[&v("idx_shape")]),
+        concat,
+        node(
+            "Reshape",
+            "",
+            v("reshape"),
+            &[&v("blocks"), &v("out_shape")],
+            &[out],
+        ),
+    ]);
+    nodes
+}
+
+/// The two constants of a lookup (`zero_point` 128.0 and `row_len` `[K]`), as `Constant` nodes
+/// so they stay beside their use.
+fn lookup_constants(out: &str, q: &BlockQuantized) -> Vec<NodeProto> {
+    let constant = |name: String, t: TensorProto| {
+        let mut n = node("Constant", "", format!("{name}.const"), &[], &[&name]);
+        n.attribute = vec![AttributeProto {
+            name: "value".into(),
+            r#type: attribute_type::TENSOR,
+            t: Some(t),
+            ..Default::default()
+        }];
+        n
+    };
+    let row_len = (q.k_blocks() * q.block_size) as i64;
+    vec![
+        constant(
+            format!("{out}.zero_point"),
+            f32_tensor("", &[], &[q.zero_point() as f32]),
+        ),
+        constant(
+            format!("{out}.row_len"),
+            tensor("", &[1], data_type::INT64, row_len.to_le_bytes().to_vec()),
+        ),
+    ]
+}
+
+fn drop_unused_initializers(g: &mut GraphProto) {
+    let used: HashSet<&str> = g
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .chain(g.output.iter().map(|o| o.name.as_str()))
+        .collect();
+    let keep: Vec<bool> = g
+        .initializer
+        .iter()
+        .map(|t| used.contains(t.name.as_str()))
+        .collect();
+    let mut it = keep.into_iter();
+    g.initializer.retain(|_| it.next().unwrap_or(true));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::{Attr, GraphBuilder};
+    use unival_manifest::{DType, Dim};
+
+    /// `y = x · W` (`W [64, 48]`), `z = Gemm(y, E, transB)` (`E [40, 48]`), `e = Gather(E, ids)`.
+    fn model() -> (ModelProto, Vec<f32>, Vec<f32>) {
+        let mut g = GraphBuilder::new("t", DType::F32);
+        let x = g.input("x", DType::F32, vec![Dim::Fixed(2), Dim::Fixed(64)]);
+        let ids = g.input("ids", DType::I64, vec![Dim::Fixed(3)]);
+        let w: Vec<f32> = (0..64 * 48)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        let e: Vec<f32> = (0..40 * 48)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0)
+            .collect();
+        let wv = g.weight("w", &[64, 48], &w);
+        let ev = g.weight("e", &[40, 48], &e);
+        let y = g.node("MatMul", "y", &[x, wv], &[]);
+        let z = g.node("Gemm", "z", &[y, ev], &[("transB", Attr::Int(1))]);
+        let rows = g.node("Gather", "rows", &[ev, ids], &[]);
+        g.output("z", z, DType::F32, vec![Dim::Fixed(2), Dim::Fixed(40)]);
+        g.output(
+            "rows",
+            rows,
+            DType::F32,
+            vec![Dim::Fixed(3), Dim::Fixed(48)],
+        );
+        (g.finish("test"), w, e)
+    }
+
+    fn ops(m: &ModelProto) -> Vec<String> {
+        m.graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.clone())
+            .collect()
+    }
+
+    fn init<'a>(m: &'a ModelProto, name: &str) -> Option<&'a TensorProto> {
+        m.graph
+            .as_ref()
+            .unwrap()
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+    }
+
+    #[test]
+    fn nbits_rewrites_products_and_the_tied_lookup() {
+        let (mut m, w, _) = model();
+        let opts = QuantOptions {
+            scheme: Scheme::NBits {
+                bits: 4,
+                block_size: 32,
+                accuracy_level: 4,
+            },
+            min_dim: 16,
+        };
+        let r = quantize_model(&mut m, &opts).unwrap();
+        assert_eq!((r.matmuls, r.gathers), (2, 1));
+        assert!(r.bytes_after < r.bytes_before / 2, "{r:?}");
+        let ops = ops(&m);
+        assert_eq!(ops.iter().filter(|o| *o == "MatMulNBits").count(), 2);
+        assert!(!ops.contains(&"MatMul".to_string()) && !ops.contains(&"Gemm".to_string()));
+        // The float weights are gone; the codes are [N, K/32, 16] for 4 bits.
+        assert!(init(&m, "w").is_none() && init(&m, "e").is_none());
+        assert_eq!(init(&m, "w.q4").unwrap().dims, vec![48, 2, 16]);
+        assert_eq!(init(&m, "e.q4").unwrap().dims, vec![40, 2, 16]);
+        // The lookup reads 8-bit codes in blocks of 16 (48 = 3·16).
+        assert_eq!(init(&m, "e.lookup_q8").unwrap().dims, vec![40, 3, 16]);
+        assert!(m.opset_import.iter().any(|o| o.domain == MS_DOMAIN));
+        // The MatMul's codes are W transposed: code(n, k) is W[k, n] quantised.
+        let codes = init(&m, "w.q4").unwrap();
+        let expect = quantize_blockwise("w", &transpose(&w, 64, 48), 48, 64, 4, 32).unwrap();
+        assert_eq!(codes.raw_data, expect.codes);
+        let scales = init(&m, "w.scales").unwrap();
+        assert_eq!(scales.dims, vec![48, 2]);
+        // Node outputs keep their names, so graph outputs still resolve.
+        let g = m.graph.as_ref().unwrap();
+        for out in ["z", "rows"] {
+            assert!(
+                g.node.iter().any(|n| n.output.iter().any(|o| o == out)),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn dynamic_int8_uses_standard_ops_and_per_column_scales() {
+        let (mut m, _, _) = model();
+        let opts = QuantOptions {
+            scheme: Scheme::DynamicInt8,
+            min_dim: 16,
+        };
+        let r = quantize_model(&mut m, &opts).unwrap();
+        assert_eq!((r.matmuls, r.gathers), (2, 1));
+        let ops = ops(&m);
+        assert_eq!(ops.iter().filter(|o| *o == "MatMulInteger").count(), 2);
+        assert_eq!(
+            ops.iter().filter(|o| *o == "DynamicQuantizeLinear").count(),
+            2
+        );
+        assert!(!ops.contains(&"MatMulNBits".to_string()));
+        // The Gemm's [N, K] table becomes [K, N] int8 codes with N scales.
+        let codes = init(&m, "e.q8").unwrap();
+        assert_eq!(
+            (codes.dims.clone(), codes.data_type),
+            (vec![48, 40], data_type::INT8)
+        );
+        assert_eq!(init(&m, "e.scales").unwrap().dims, vec![40]);
+        assert!(!m.opset_import.iter().any(|o| o.domain == MS_DOMAIN));
+    }
+
+    #[test]
+    fn small_weights_stay_float() {
+        let (mut m, _, _) = model();
+        let opts = QuantOptions {
+            scheme: Scheme::DynamicInt8,
+            min_dim: 50,
+        };
+        let r = quantize_model(&mut m, &opts).unwrap();
+        assert_eq!((r.matmuls, r.gathers), (0, 0));
+        assert_eq!(r.bytes_after, r.bytes_before);
+        assert!(init(&m, "w").is_some());
+    }
+}
