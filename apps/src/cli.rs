@@ -86,6 +86,11 @@ pub struct BenchArgs {
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Profile every graph with ONNX Runtime's profiler: its JSON traces go to this directory
+    /// and the report gains the time per operator type and the slowest nodes of each graph
+    /// (stage times then include the profiler's own cost).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
     #[command(flatten)]
     pub session: SessionFlags,
 }

@@ -95,6 +95,7 @@ fn table_on_stdout_and_json_in_out_file() {
     let dir = scratch();
     let bundle = common::tiny_caption_bundle();
     let out = dir.path().join("bench.json");
+    let traces = dir.path().join("traces");
     let run = unival([
         "bench".as_ref(),
         "--model".as_ref(),
@@ -109,6 +110,8 @@ fn table_on_stdout_and_json_in_out_file() {
         "5".as_ref(),
         "--out".as_ref(),
         out.as_os_str(),
+        "--profile".as_ref(),
+        traces.as_os_str(),
     ])
     .ok();
     for needle in [
@@ -117,11 +120,43 @@ fn table_on_stdout_and_json_in_out_file() {
         "floor ms",
         "peak RSS",
         "GFLOP/s",
+        "profile of `decoder`",
+        "slowest nodes",
     ] {
         assert!(run.stdout.contains(needle), "{needle}:\n{}", run.stdout);
     }
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     check_report(&report, 5);
+    check_profile(&report, 5);
+}
+
+/// `--profile`: each graph's trace file exists and its runs and operator times add up.
+fn check_profile(r: &Value, steps: u64) {
+    let runs = |graph: &str| r["profile"][graph]["runs"].as_u64().unwrap();
+    assert_eq!(runs("image_encoder"), 2, "{}", r["profile"]);
+    assert_eq!(runs("encoder"), 2);
+    assert_eq!(runs("decoder"), 2 * steps);
+    for graph in ["image_encoder", "encoder", "decoder"] {
+        let p = &r["profile"][graph];
+        let file = p["file"].as_str().unwrap();
+        assert!(Path::new(file).is_file(), "{file}");
+        let kernel = positive(&p["kernel_ms"], "kernel_ms");
+        let ops = p["by_op_type"].as_array().unwrap();
+        assert!(!ops.is_empty());
+        let listed: f64 = ops.iter().map(|o| o["ms_per_run"].as_f64().unwrap()).sum();
+        assert!(listed <= kernel * 1.0001, "{graph}: {listed} > {kernel}");
+        let shares: f64 = ops.iter().map(|o| o["share"].as_f64().unwrap()).sum();
+        assert!(shares > 0.5 && shares <= 1.0001, "{graph}: shares {shares}");
+    }
+    let decoder_ops = &r["profile"]["decoder"]["by_op_type"];
+    assert!(
+        decoder_ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["op_type"] == "MatMul"),
+        "{decoder_ops}"
+    );
 }
 
 #[test]

@@ -145,6 +145,10 @@ pub struct SessionOptions {
     /// ([`optimized_model_path`]) and later loads read that instead of optimising again.
     /// `None` disables the cache.
     pub optimized_cache: Option<PathBuf>,
+    /// Write ONNX Runtime's per-node profile of every session into this directory
+    /// (`<dir>/<graph>_<timestamp>.json`, closed by [`crate::GraphSession::end_profiling`];
+    /// read with [`crate::profile::GraphProfile`]). Profiling slows runs down a little.
+    pub profile_dir: Option<PathBuf>,
 }
 
 impl Default for SessionOptions {
@@ -163,6 +167,7 @@ impl Default for SessionOptions {
             memory_pattern: true,
             intra_spinning: true,
             optimized_cache: None,
+            profile_dir: None,
         }
     }
 }

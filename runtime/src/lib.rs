@@ -12,6 +12,7 @@ pub mod generate;
 pub mod live;
 pub mod model;
 pub mod ort_lib;
+pub mod profile;
 pub mod session;
 pub mod tasks;
 pub mod text;

@@ -271,6 +271,18 @@ impl GraphSession {
         &self.report
     }
 
+    /// Closes the profile this session has been writing since it was created (only with
+    /// [`SessionOptions::profile_dir`]) and returns the JSON file's path.
+    pub fn end_profiling(&mut self) -> Result<PathBuf, RuntimeError> {
+        self.session
+            .end_profiling()
+            .map(PathBuf::from)
+            .map_err(|source| RuntimeError::Run {
+                graph: self.name.clone(),
+                source,
+            })
+    }
+
     fn check_spec(&self) -> Result<(), RuntimeError> {
         let io = |outlets: &[ort::value::Outlet]| -> Vec<(String, Result<DType, String>)> {
             outlets
@@ -441,6 +453,15 @@ fn new_builder(
     if !opts.memory_pattern {
         builder = builder
             .with_memory_pattern(false)
+            .map_err(|e| config(e.into()))?;
+    }
+    if let Some(dir) = &opts.profile_dir {
+        std::fs::create_dir_all(dir).map_err(|source| RuntimeError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        builder = builder
+            .with_profiling(dir.join(graph))
             .map_err(|e| config(e.into()))?;
     }
     if !opts.intra_spinning {

@@ -158,6 +158,16 @@ impl Model {
         })
     }
 
+    /// Closes every graph's profile (see [`SessionOptions::profile_dir`]): `(graph, file)`.
+    pub fn end_profiling(&mut self) -> Result<Vec<(String, std::path::PathBuf)>, RuntimeError> {
+        let mut files = Vec::new();
+        for g in [&mut self.perception.0, &mut self.encoder, &mut self.decoder] {
+            let file = g.end_profiling()?;
+            files.push((g.name().to_string(), file));
+        }
+        Ok(files)
+    }
+
     /// A decoder over `enc` with an empty cache.
     pub fn decoder<'a>(&'a mut self, enc: &'a Encoded) -> StepDecoder<'a> {
         let m = &self.manifest.model;

@@ -131,6 +131,11 @@ impl Pipeline {
         &self.model
     }
 
+    /// The loaded model, mutably (to close its profiles).
+    pub fn model_mut(&mut self) -> &mut Model {
+        &mut self.model
+    }
+
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer

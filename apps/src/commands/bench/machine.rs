@@ -101,6 +101,7 @@ fn matmul_gflops(opts: &SessionOptions, n: usize, runs: usize) -> anyhow::Result
     // The probe is not worth caching.
     let opts = SessionOptions {
         optimized_cache: None,
+        profile_dir: None,
         ..opts.clone()
     };
     let mut session = GraphSession::load("bench_matmul", &path, &spec, &opts)?;

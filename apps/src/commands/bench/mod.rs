@@ -8,6 +8,7 @@
 mod cost;
 mod floor;
 mod machine;
+mod profile;
 
 use crate::cli::{BenchArgs, PresetArg};
 use anyhow::{anyhow, bail, Context};
@@ -48,6 +49,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         memory_pattern: !f.no_mem_pattern,
         intra_spinning: !f.no_spin,
         optimized_cache: f.opt_cache.clone(),
+        profile_dir: args.profile.clone(),
         ..SessionOptions::default()
     };
     let steps = usize::try_from(args.steps)?;
@@ -83,6 +85,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let peak_rss = machine::peak_rss_bytes()?;
+    let profiles = match &args.profile {
+        Some(_) => Some(profile::collect(pipeline.model_mut())?),
+        None => None,
+    };
 
     let manifest = pipeline.model().manifest().clone();
     let prompt = pipeline
@@ -165,6 +171,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "caption": caption,
         "work": floor::work_json(&work),
     });
+    let mut report = report;
+    if let Some(p) = &profiles {
+        report["profile"] = profile::to_json(p);
+    }
     let text = serde_json::to_string_pretty(&report)?;
     if let Some(out) = &args.out {
         std::fs::write(out, format!("{text}\n"))
@@ -174,6 +184,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!("{text}");
     } else {
         print_table(&report, &stage_values, &floor_values);
+        if let Some(p) = &profiles {
+            profile::print(p);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
