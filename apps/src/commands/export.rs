@@ -51,7 +51,7 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         image_size: args.image_size,
         num_frames: args.num_frames,
         frame_size: args.frame_size,
-        external_data: args.external_data,
+        external_data: !args.inline_weights,
     };
     let start = Instant::now();
     let bar = ProgressBar::new(1);
