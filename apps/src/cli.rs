@@ -74,12 +74,8 @@ pub struct BenchArgs {
     pub steps: u64,
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub beam: u64,
-    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Intra-op threads (default: ONNX Runtime's choice, one per core).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub run_on: DeviceArgs,
     /// Print the JSON report on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -93,6 +89,32 @@ pub struct BenchArgs {
     pub profile: Option<PathBuf>,
     #[command(flatten)]
     pub session: SessionFlags,
+}
+
+/// Where a command runs the model: the flags every model-running command shares.
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Intra-op threads (default: ONNX Runtime's choice, one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl DeviceArgs {
+    /// Session options for these flags, everything else at its default.
+    pub fn session_options(&self) -> anyhow::Result<unival_runtime::SessionOptions> {
+        let device: unival_runtime::Device = self
+            .device
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+        Ok(unival_runtime::SessionOptions {
+            device,
+            intra_threads: self.threads,
+            ..unival_runtime::SessionOptions::default()
+        })
+    }
 }
 
 /// ONNX Runtime session settings for measuring their effect (defaults: ONNX Runtime's).
@@ -133,12 +155,8 @@ pub struct CompareArgs {
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Intra-op threads (default: ONNX Runtime's choice).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub run_on: DeviceArgs,
     /// Beam width (default: the bundle's; 1 gives greedy decoding).
     #[arg(long)]
     pub beam: Option<usize>,
@@ -228,12 +246,8 @@ pub struct CommonArgs {
     /// Bundle directory (default: models/<task>, e.g. models/caption).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Intra-op threads (default: ONNX Runtime's choice).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub run_on: DeviceArgs,
     /// One JSON object per input on stdout.
     #[arg(long)]
     pub json: bool,
