@@ -370,6 +370,24 @@ pub struct ExportArgs {
     /// Store weights in `.onnx.data` files even when under the 2 GB protobuf limit.
     #[arg(long)]
     pub external_data: bool,
+    /// Int8/int4 only: also quantise the ResNet convolutions (`ConvInteger`, uint8 activations
+    /// per tensor, per-channel weights). Off by default: on the base model it saves ≈ 10 % of
+    /// the perception time at a higher logit error (BENCHMARKS.md, "Precision").
+    #[arg(long, value_enum)]
+    pub quantize_convs: Option<ConvKernelsArg>,
+}
+
+/// Which convolutions `--quantize-convs` rewrites.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ConvKernelsArg {
+    /// Every 2-D convolution but the RGB stem.
+    All,
+    /// 1×1 convolutions only.
+    #[value(name = "1x1")]
+    Pointwise,
+    /// 3×3 (and wider) convolutions only.
+    #[value(name = "3x3")]
+    Spatial,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

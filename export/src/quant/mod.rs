@@ -17,9 +17,11 @@
 //!
 //! Which is faster on which machine is measured in BENCHMARKS.md ("Precision").
 
+pub mod conv;
 pub mod pack;
 mod rewrite;
 
+pub use conv::{ConvKernels, ConvOptions};
 pub use rewrite::{quantize_model, QuantReport};
 use unival_manifest::Precision;
 
@@ -44,6 +46,8 @@ pub struct QuantOptions {
     /// Weights with fewer than this many rows or columns stay float (tiny projections gain
     /// nothing and lose accuracy).
     pub min_dim: usize,
+    /// Convolutions to rewrite into `ConvInteger` form ([`conv`]); `None` keeps them fp32.
+    pub convs: Option<ConvOptions>,
 }
 
 impl QuantOptions {
@@ -61,6 +65,7 @@ impl QuantOptions {
                 accuracy_level: 4,
             },
             min_dim: 16,
+            convs: None,
         };
         match p {
             Precision::Fp32 | Precision::Fp16 => None,
