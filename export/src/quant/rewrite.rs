@@ -4,6 +4,7 @@
 //! the float initializers nothing reads any more. Output value names are kept, so the graph's
 //! I/O and the manifest do not change.
 
+use super::conv::quantize_convs;
 use super::pack::{quantize_blockwise, quantize_per_column, BlockQuantized};
 use super::{QuantError, QuantOptions, Scheme};
 use crate::onnx::proto::{
@@ -22,6 +23,8 @@ pub struct QuantReport {
     pub matmuls: usize,
     /// Embedding lookups rewritten to read 8-bit codes.
     pub gathers: usize,
+    /// Convolutions rewritten to `ConvInteger` ([`super::conv`]).
+    pub convs: usize,
     /// Initializer bytes before and after.
     pub bytes_before: u64,
     pub bytes_after: u64,
@@ -181,6 +184,9 @@ pub fn quantize_model(
     }
     graph.node = nodes;
     graph.initializer.extend(new_inits);
+    if let Some(c) = &opts.convs {
+        report.convs = quantize_convs(graph, c)?;
+    }
     drop_unused_initializers(graph);
     report.bytes_after = initializer_bytes(graph);
     if matches!(opts.scheme, Scheme::NBits { .. })
@@ -604,6 +610,7 @@ mod tests {
                 accuracy_level: 4,
             },
             min_dim: 16,
+            convs: None,
         };
         let r = quantize_model(&mut m, &opts).unwrap();
         assert_eq!((r.matmuls, r.gathers), (2, 1));
@@ -640,6 +647,7 @@ mod tests {
         let opts = QuantOptions {
             scheme: Scheme::DynamicInt8,
             min_dim: 16,
+            convs: None,
         };
         let r = quantize_model(&mut m, &opts).unwrap();
         assert_eq!((r.matmuls, r.gathers), (2, 1));
@@ -666,6 +674,7 @@ mod tests {
         let opts = QuantOptions {
             scheme: Scheme::DynamicInt8,
             min_dim: 50,
+            convs: None,
         };
         let r = quantize_model(&mut m, &opts).unwrap();
         assert_eq!((r.matmuls, r.gathers), (0, 0));

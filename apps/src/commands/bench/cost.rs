@@ -125,6 +125,9 @@ fn broadcast(a: &[usize], b: &[usize]) -> Vec<usize> {
 
 /// Ops whose output has the broadcast shape of their inputs.
 const ELEMENTWISE: &[&str] = &[
+    // Quantise/dequantise of activations (`--quantize-convs`) keep the shape.
+    "DynamicQuantizeLinear",
+    "DequantizeLinear",
     "Relu",
     "Add",
     "Sub",
@@ -231,7 +234,8 @@ fn count(graph: &GraphProto, input_shapes: &[(&str, Vec<usize>)], rows: Rows) ->
                     .unwrap_or(default_rows);
                 cost.flops += 2.0 * (rows * k * n) as f64;
             }
-            "Conv" => {
+            // `ConvInteger` (int8 bundles with `--quantize-convs`) does the same MACs in int8.
+            "Conv" | "ConvInteger" => {
                 let (Some(x), Some(w)) = (shape(0), weight(1)) else {
                     continue;
                 };
