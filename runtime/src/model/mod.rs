@@ -9,7 +9,7 @@ mod decoder;
 #[cfg(test)]
 mod probe;
 
-pub use decoder::StepDecoder;
+pub use decoder::{StepDecoder, StepMode};
 
 use crate::bundle::Bundle;
 use crate::ep::SessionOptions;
