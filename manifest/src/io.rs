@@ -32,7 +32,13 @@ pub const CROSS_POS_K: &str = "cross_pos_k";
 pub const TOKENS: &str = "tokens";
 /// Decoder input: number of tokens already in the self-attention cache, scalar i64.
 pub const PAST_LEN: &str = "past_len";
-/// Decoder output: `[n, t, vocab]` pre-softmax logits.
+/// Decoder input: the vocabulary rows to score, `[k]` i64 (sorted ids). Empty (`k = 0`) scores
+/// every id (`logits [n, t, vocab]`); otherwise `logits [n, t, k]` holds the logits of exactly
+/// these ids, and the graph computes only those rows of the output projection (constrained
+/// steps: the answer trie, spec §6.3). Bundles exported before this input existed lack it.
+pub const VOCAB_ROWS: &str = "vocab_rows";
+/// Decoder output: `[n, t, vocab_out]` pre-softmax logits, `vocab_out` = vocabulary size, or
+/// `k` when [`VOCAB_ROWS`] names `k > 0` ids.
 pub const LOGITS: &str = "logits";
 
 /// Cross-attention keys of decoder layer `l`, `[batch, heads, seq, head_dim]`.

@@ -17,6 +17,7 @@
 //!
 //! Which is faster on which machine is measured in BENCHMARKS.md ("Precision").
 
+mod emit;
 pub mod pack;
 mod rewrite;
 
