@@ -7,9 +7,13 @@
 //! (skipped when the order is the identity).
 //!
 //! ONNX Runtime inference builds execute the whole graph whatever outputs a run asks for
-//! (`RunOptions.only_execute_path_to_fetches` is training-only), so a step always pays for the
-//! full output projection, constrained or not.
+//! (`RunOptions.only_execute_path_to_fetches` is training-only), so the graph itself chooses:
+//! its `vocab_rows` input picks, through an `If`, the full output projection (empty) or only the
+//! listed rows of it. Constrained steps ([`Scorer::next_logits_restricted`]) ask for the union
+//! of the rows' allowed ids ([`super::restrict`]); bundles exported before that input existed
+//! always run the full projection.
 
+use super::restrict::{rows_to_score, scatter_rows};
 use super::Encoded;
 use crate::error::RuntimeError;
 use crate::generate::{Scorer, SequenceScorer};
@@ -36,6 +40,12 @@ pub struct StepDecoder<'a> {
     cache: Vec<LayerCache>,
     past_len: usize,
     names: Vec<LayerNames>,
+    /// The `vocab_rows` input fed with the next run: empty (every row) except during a
+    /// restricted step; `None` when the graph has no such input (older bundles).
+    vocab_rows: Option<ArrayD<i64>>,
+    /// Vocabulary size (rows of the output projection); 0 until [`StepDecoder::with_vocab`],
+    /// which keeps every step on the full projection.
+    vocab: usize,
 }
 
 /// I/O names of one decoder layer, built once.
@@ -66,6 +76,7 @@ impl<'a> StepDecoder<'a> {
                 present_v: io::present_self_v(l),
             })
             .collect();
+        let restrictable = graph.spec().inputs.iter().any(|s| s.name == io::VOCAB_ROWS);
         StepDecoder {
             graph,
             enc,
@@ -74,7 +85,16 @@ impl<'a> StepDecoder<'a> {
             cache: Vec::new(),
             past_len: 0,
             names,
+            vocab_rows: restrictable.then(all_rows),
+            vocab: 0,
         }
+    }
+
+    /// Sets the vocabulary size (the manifest's), which enables row-restricted constrained
+    /// steps on graphs that support them.
+    pub(super) fn with_vocab(mut self, vocab: usize) -> Self {
+        self.vocab = vocab;
+        self
     }
 
     /// Runs `tokens [rows, t]` at positions `past_len ..` against the current cache (or an
@@ -101,6 +121,9 @@ impl<'a> StepDecoder<'a> {
             ),
             (io::CROSS_POS_K, Input::Value(out.get(io::CROSS_POS_K)?)),
         ];
+        if let Some(rows) = &self.vocab_rows {
+            inputs.push((io::VOCAB_ROWS, Input::from(rows)));
+        }
         for (l, n) in self.names.iter().enumerate() {
             inputs.push((&n.cross_k, Input::Value(out.get(&n.cross_k)?)));
             inputs.push((&n.cross_v, Input::Value(out.get(&n.cross_v)?)));
@@ -147,6 +170,11 @@ impl<'a> StepDecoder<'a> {
     }
 }
 
+/// The `vocab_rows` value asking for every row: `[0]`.
+fn all_rows() -> ArrayD<i64> {
+    ArrayD::zeros(IxDyn(&[0]))
+}
+
 /// `[n, …]` value → `[indices.len(), …]` with row `i` = old row `indices[i]`, in one new tensor.
 fn gather_rows(value: &DynValue, indices: &[usize]) -> Result<DynValue, String> {
     let (shape, data) = value
@@ -186,6 +214,32 @@ impl Scorer for StepDecoder<'_> {
             .to_owned()
             .into_shape_with_order((rows, vocab))
             .map_err(|e| self.shape_error(format!("logits: {e}")))
+    }
+
+    /// Computes only the union of the rows' allowed ids (see [`super::restrict`] for why the
+    /// search result is exact), scattered into `[rows, vocab]` with −inf elsewhere. Falls back
+    /// to [`Scorer::next_logits`] on graphs without `vocab_rows` and when the union covers
+    /// more than half the vocabulary.
+    fn next_logits_restricted(
+        &mut self,
+        step: usize,
+        last_tokens: &[i64],
+        allowed: &[&[i64]],
+    ) -> Result<Array2<f32>, RuntimeError> {
+        let ids = match &self.vocab_rows {
+            Some(_) => rows_to_score(allowed, self.vocab),
+            None => None,
+        };
+        let Some(ids) = ids else {
+            return self.next_logits(step, last_tokens);
+        };
+        let rows = last_tokens.len();
+        self.vocab_rows = Some(Array::from(ids.clone()).into_dyn());
+        let out = self.step(last_tokens);
+        self.vocab_rows = Some(all_rows());
+        let out = out?;
+        scatter_rows(out.view::<f32>(io::LOGITS)?, &ids, rows, self.vocab)
+            .map_err(|e| self.shape_error(e))
     }
 
     fn reorder(&mut self, indices: &[usize]) -> Result<(), RuntimeError> {
