@@ -46,7 +46,12 @@ fn export_all_tasks(ckpt: &Path, extra: &[&str]) -> Vec<Manifest> {
                     text.stdout
                 );
             }
-            assert!(text.stdout.contains("out       logits F32 [n, t, 59457]"));
+            assert!(text
+                .stdout
+                .contains("out       logits F32 [n, t, vocab_out]"));
+            assert!(text
+                .stdout
+                .contains("in        vocab_rows I64 [vocab_rows]"));
             assert!(text.stderr.contains("all 3 files match their sha256"));
 
             let json = unival(["inspect".as_ref(), out.as_os_str(), "--json".as_ref()]).ok();
