@@ -1,7 +1,7 @@
 //! Issue "exporter" acceptance through the real `unival` binary: synthetic checkpoints export to
 //! bundles for every image task, `inspect` reports them and catches tampering, the exported
-//! graphs run in ONNX Runtime (cached decoding equals a full pass; `--external-data` changes
-//! nothing), and damaged or hostile inputs fail with one clear line naming the file.
+//! graphs run in ONNX Runtime (cached decoding equals a full pass; external weight files, the
+//! default, and `--inline-weights` give the same outputs), and damaged or hostile inputs fail with one clear line naming the file.
 //!
 //! Graph numerics against the original are `tests/tests/export_parity.rs`'s job, not this file's.
 
@@ -52,14 +52,14 @@ fn export_all_tasks(ckpt: &Path, extra: &[&str]) -> Vec<Manifest> {
             assert!(text
                 .stdout
                 .contains("in        vocab_rows I64 [vocab_rows]"));
-            assert!(text.stderr.contains("all 3 files match their sha256"));
+            assert!(text.stderr.contains("all 6 files match their sha256"));
 
             let json = unival(["inspect".as_ref(), out.as_os_str(), "--json".as_ref()]).ok();
             let m: Manifest = serde_json::from_str(&json.stdout).expect("inspect --json");
             assert_eq!(m, Manifest::load(&out).unwrap());
             assert_eq!(m.task.task.name(), *task);
             assert_eq!(m.source.checkpoint, name_of(ckpt));
-            assert_eq!(m.files.len(), 3);
+            assert_eq!(m.files.len(), 6);
             m
         })
         .collect()
@@ -185,9 +185,12 @@ fn run_bundle(dir: &Path) -> Outputs {
     let all_rows = ArrayD::<i64>::zeros(IxDyn(&[0]));
     let mut step = |tokens: &ArrayD<i64>, past_len: i64, past: &[(ArrayD<f32>, ArrayD<f32>)]| {
         let pl = Array::from_elem(IxDyn(&[]), past_len);
+        // Rows keep their order: the identity `beam_order`.
+        let order = Array::from_iter(0..tokens.shape()[0] as i64);
         let mut inputs: Vec<(&str, Input)> = vec![
             (io::TOKENS, Input::from(tokens)),
             (io::PAST_LEN, Input::from(&pl)),
+            (io::BEAM_ORDER, Input::from(&order)),
             (
                 io::ENCODER_PADDING_MASK,
                 Input::Value(e.get(io::ENCODER_PADDING_MASK).unwrap()),
@@ -264,10 +267,10 @@ fn exported_graphs_run_and_cached_decoding_equals_a_full_pass() {
 }
 
 #[test]
-fn external_data_bundle_loads_with_identical_outputs() {
+fn external_data_is_the_default_and_inline_weights_give_identical_outputs() {
     let dir = scratch();
     let out = dir.path().join("ext");
-    export(tiny_fp32(), "caption", &out, &["--external-data"]).ok();
+    export(tiny_fp32(), "caption", &out, &[]).ok();
     let m = Manifest::load(&out).unwrap();
     for (name, spec) in &m.graphs {
         let data = spec.external_data.as_deref().expect("external data file");
@@ -281,7 +284,17 @@ fn external_data_bundle_loads_with_identical_outputs() {
     assert!(m.files["decoder.onnx.data"].bytes > 5_000_000);
     unival(["inspect".as_ref(), out.as_os_str()]).ok();
 
-    let inline = run_bundle(tiny_caption_bundle());
+    let inline_dir = dir.path().join("inline");
+    export(tiny_fp32(), "caption", &inline_dir, &["--inline-weights"]).ok();
+    let m = Manifest::load(&inline_dir).unwrap();
+    assert!(m.graphs.values().all(|g| g.external_data.is_none()));
+    assert_eq!(m.files.len(), 3);
+    // The flag scripts already pass still works and changes nothing.
+    let flagged = dir.path().join("flagged");
+    export(tiny_fp32(), "caption", &flagged, &["--external-data"]).ok();
+    assert_eq!(Manifest::load(&flagged).unwrap().files.len(), 6);
+
+    let inline = run_bundle(&inline_dir);
     let external = run_bundle(&out);
     assert_eq!(inline.encoder_out, external.encoder_out);
     assert_eq!(inline.full, external.full);

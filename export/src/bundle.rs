@@ -7,7 +7,7 @@ use crate::graphs::weights::Weights;
 use crate::graphs::{self, GraphError};
 use crate::onnx::write::write_model;
 use crate::onnx::GraphBuilder;
-use crate::quant::{quantize_model, QuantError, QuantOptions};
+use crate::quant::{quantize_model, ConvKernels, ConvOptions, QuantError, QuantOptions};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,7 +35,14 @@ pub struct ExportOptions {
     pub frame_size: Option<usize>,
     /// Put weights in `.onnx.data` files even below the 2 GB protobuf limit.
     pub external_data: bool,
+    /// Int8/int4 only: also run these 2-D convolutions as `ConvInteger`
+    /// ([`crate::quant::conv`]); `None` keeps every convolution fp32 (the default: see
+    /// [`QuantOptions::for_precision`] for the measured trade-off).
+    pub quantize_convs: Option<ConvKernels>,
 }
+
+/// Convolutions with fewer input channels stay fp32 under `quantize_convs` (the RGB stem).
+const CONV_MIN_IN_CHANNELS: usize = 4;
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +171,22 @@ pub fn export(
         Precision::Fp16 => DType::F16,
         Precision::Fp32 | Precision::Int8 | Precision::Int4 => DType::F32,
     };
-    let quant = QuantOptions::for_precision(opts.precision);
+    let mut quant = QuantOptions::for_precision(opts.precision);
+    if let Some(kernels) = opts.quantize_convs {
+        let Some(q) = quant.as_mut() else {
+            return Err(ExportError::Invalid {
+                path: path.clone(),
+                why: format!(
+                    "quantised convolutions need an int8 or int4 export, not {:?}",
+                    opts.precision
+                ),
+            });
+        };
+        q.convs = Some(ConvOptions {
+            kernels,
+            min_in_channels: CONV_MIN_IN_CHANNELS,
+        });
+    }
     let used = RefCell::new(BTreeSet::new());
     let root = Weights::new(&ckpt.weights, &used);
     type Build<'a> = Box<dyn Fn() -> Result<GraphBuilder, GraphError> + 'a>;

@@ -32,6 +32,11 @@ pub const CROSS_POS_K: &str = "cross_pos_k";
 pub const TOKENS: &str = "tokens";
 /// Decoder input: number of tokens already in the self-attention cache, scalar i64.
 pub const PAST_LEN: &str = "past_len";
+/// Decoder input: beam order `[n]` i64. Every layer's `past_self_k/v` is gathered by it on
+/// axis 0 before use, so row `i` of the step's cache is old row `beam_order[i]` (the search's
+/// reorder, done where the cache lives instead of on the host); the identity `0..n` when rows
+/// keep their order. Bundles exported before it was added lack the input.
+pub const BEAM_ORDER: &str = "beam_order";
 /// Decoder input: the vocabulary rows to score, `[k]` i64 (sorted ids). Empty (`k = 0`) scores
 /// every id (`logits [n, t, vocab]`); otherwise `logits [n, t, k]` holds the logits of exactly
 /// these ids, and the graph computes only those rows of the output projection (constrained

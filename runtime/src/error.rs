@@ -197,6 +197,17 @@ pub enum RuntimeError {
         source: ort::Error,
     },
 
+    /// An I/O binding could not be created, or an input or output could not be bound to it.
+    #[error("graph `{graph}`: cannot bind `{name}`: {source}")]
+    Binding {
+        /// Graph name.
+        graph: String,
+        /// The input or output (`*` for the binding itself).
+        name: String,
+        /// ONNX Runtime's error.
+        source: ort::Error,
+    },
+
     /// A run's outputs have no value of that name.
     #[error("graph `{graph}`: no output named `{name}` (outputs: {available})")]
     MissingOutput {

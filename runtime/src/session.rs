@@ -4,6 +4,13 @@
 //! Inputs are `ndarray` views wrapped without a copy when they are in standard (C) layout;
 //! outputs stay ONNX Runtime values until the caller reads one by name, as a view, an owned
 //! array, or the value itself (to feed it back, e.g. a KV cache, without a host copy).
+//! [`GraphBinding`] runs a graph through an ONNX Runtime I/O binding instead: inputs stay
+//! bound across runs, outputs are allocated where the caller says (the provider's device or
+//! the host).
+
+mod binding;
+
+pub use binding::{DeviceMemory, GraphBinding, Place};
 
 use crate::ep::{self, Provider, ProviderReport, SessionOptions};
 use crate::error::RuntimeError;
@@ -311,25 +318,7 @@ impl GraphSession {
     /// read back by name from the returned [`GraphOutputs`].
     pub fn run(&mut self, inputs: &[(&str, Input<'_>)]) -> Result<GraphOutputs, RuntimeError> {
         for (name, input) in inputs {
-            let Some(want) = self.spec.inputs.iter().find(|s| s.name == *name) else {
-                return Err(RuntimeError::UnknownInput {
-                    graph: self.name.clone(),
-                    name: name.to_string(),
-                    expected: join(self.spec.inputs.iter().map(|s| s.name.as_str())),
-                });
-            };
-            let actual = input.dtype();
-            if actual.as_ref().ok() != Some(&want.dtype) {
-                return Err(RuntimeError::InputType {
-                    graph: self.name.clone(),
-                    name: name.to_string(),
-                    expected: dtype_name(want.dtype).into(),
-                    actual: match actual {
-                        Ok(d) => dtype_name(d).into(),
-                        Err(s) => s,
-                    },
-                });
-            }
+            check_input(&self.name, &self.spec, name, input)?;
         }
         if let Some(missing) = self
             .spec
@@ -472,6 +461,35 @@ fn new_builder(
     Ok(builder)
 }
 
+/// Fails unless the manifest declares input `name` with `input`'s element type.
+fn check_input(
+    graph: &str,
+    spec: &GraphSpec,
+    name: &str,
+    input: &Input<'_>,
+) -> Result<(), RuntimeError> {
+    let Some(want) = spec.inputs.iter().find(|s| s.name == name) else {
+        return Err(RuntimeError::UnknownInput {
+            graph: graph.to_string(),
+            name: name.to_string(),
+            expected: join(spec.inputs.iter().map(|s| s.name.as_str())),
+        });
+    };
+    let actual = input.dtype();
+    if actual.as_ref().ok() != Some(&want.dtype) {
+        return Err(RuntimeError::InputType {
+            graph: graph.to_string(),
+            name: name.to_string(),
+            expected: dtype_name(want.dtype).into(),
+            actual: match actual {
+                Ok(d) => dtype_name(d).into(),
+                Err(s) => s,
+            },
+        });
+    }
+    Ok(())
+}
+
 fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names.collect::<Vec<_>>().join(", ")
 }
@@ -592,7 +610,7 @@ mod tests {
     }
 
     /// `y = x · w` for a `[2, 3]` input, written with the exporter's builder.
-    fn matmul_graph(dir: &Path) -> (PathBuf, GraphSpec) {
+    pub(super) fn matmul_graph(dir: &Path) -> (PathBuf, GraphSpec) {
         use unival_export::onnx::{write::write_model, GraphBuilder};
         let mut b = GraphBuilder::new("mm", DType::F32);
         let x = b.input("x", DType::F32, vec![Dim::Fixed(2), Dim::Fixed(3)]);

@@ -48,6 +48,7 @@ pub fn export_case(
         num_frames: frames,
         frame_size,
         external_data: false,
+        quantize_convs: None,
     };
     export(&opts, &mut |_| {}).expect("oracle case meta")
 }

@@ -89,9 +89,12 @@ fn run_graphs(dir: &Path, m: &Manifest, case: &OracleCase) -> Outputs {
     let all_rows = ArrayD::<i64>::zeros(IxDyn(&[0]));
     let mut step = |tokens: &ArrayD<i64>, past_len: i64, past: &[(ArrayD<f32>, ArrayD<f32>)]| {
         let pl = Array::from_elem(IxDyn(&[]), past_len);
+        // Rows keep their order: the identity `beam_order`.
+        let order = Array::from_iter(0..tokens.shape()[0] as i64);
         let mut inputs: Vec<(&str, Input)> = vec![
             (io::TOKENS, Input::from(tokens)),
             (io::PAST_LEN, Input::from(&pl)),
+            (io::BEAM_ORDER, Input::from(&order)),
             (
                 io::ENCODER_PADDING_MASK,
                 Input::Value(e.get(io::ENCODER_PADDING_MASK).unwrap()),

@@ -7,7 +7,7 @@
 use ndarray::{Array2, Ix4};
 use unival_manifest::Precision;
 use unival_runtime::generate::{beam_search, Constraints, Hypothesis, Scorer, SearchOptions, Trie};
-use unival_runtime::model::{Encoded, Model, PerceptionInput};
+use unival_runtime::model::{Encoded, Model, PerceptionInput, StepMode};
 use unival_runtime::SessionOptions;
 use unival_tests::{export_case, OracleCase, OracleDir};
 
@@ -92,8 +92,9 @@ fn restricted_steps_equal_the_full_logits_at_the_allowed_ids() {
     // Two rows after the forced prefix, each with its own allowed set.
     let last = [10i64, 1275];
     let allowed: [&[i64]; 2] = [&[1275, 2440], &[2, 8]];
-    let run = |model: &mut Model, restricted: bool| {
+    let run = |model: &mut Model, restricted: bool, mode: StepMode| {
         let mut dec = model.decoder(&enc);
+        dec.set_mode(mode).unwrap();
         let mut token = 0;
         for (step, &next) in prefix.iter().enumerate() {
             dec.next_logits(step, &[token]).unwrap();
@@ -108,21 +109,32 @@ fn restricted_steps_equal_the_full_logits_at_the_allowed_ids() {
             dec.next_logits(step, &last).unwrap()
         }
     };
-    let full = run(&mut model, false);
-    let part = run(&mut model, true);
+    let full = run(&mut model, false, StepMode::Bound);
     assert_eq!(full.dim(), (2, vocab));
-    assert_eq!(part.dim(), (2, vocab));
     let union = [2i64, 8, 1275, 2440];
     let scale = full.iter().fold(0f32, |m, v| m.max(v.abs()));
-    for r in 0..2 {
-        for id in 0..vocab {
-            let (f, p) = (full[[r, id]], part[[r, id]]);
-            if union.contains(&(id as i64)) {
-                let err = (f - p).abs() / scale;
-                assert!(err <= 1e-6, "row {r} id {id}: full {f} restricted {p}");
-            } else {
-                // Only the asked-for rows were computed: the graph took the restricted branch.
-                assert_eq!(p, f32::NEG_INFINITY, "row {r} id {id}");
+    // Every step mode feeds `vocab_rows` (plain runs and the I/O binding alike).
+    for mode in [
+        StepMode::Bound,
+        StepMode::GraphReorder,
+        StepMode::HostReorder,
+    ] {
+        let part = run(&mut model, true, mode);
+        assert_eq!(part.dim(), (2, vocab));
+        for r in 0..2 {
+            for id in 0..vocab {
+                let (f, p) = (full[[r, id]], part[[r, id]]);
+                if union.contains(&(id as i64)) {
+                    let err = (f - p).abs() / scale;
+                    assert!(
+                        err <= 1e-6,
+                        "{mode:?} row {r} id {id}: full {f} restricted {p}"
+                    );
+                } else {
+                    // Only the asked-for rows were computed: the graph took the restricted
+                    // branch.
+                    assert_eq!(p, f32::NEG_INFINITY, "{mode:?} row {r} id {id}");
+                }
             }
         }
     }

@@ -8,7 +8,7 @@
 
 use super::parity::{LogitStats, LogitSummary, RelError};
 use crate::cli::CompareArgs;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use ndarray::Array2;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use unival_runtime::generate::{beam_search, Constraints, SearchOptions, Sequence
 use unival_runtime::model::{Model, PerceptionInput};
 use unival_runtime::text::Tokenizer;
 use unival_runtime::vision::{preprocess_image, ImageOptions};
-use unival_runtime::{Device, SessionOptions};
+use unival_runtime::SessionOptions;
 
 /// What the report says about caption equality and real weights, always.
 pub const NOTE: &str = "Caption equality is meaningless with random (synthetic) weights: \
@@ -131,12 +131,7 @@ fn image_list(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    let device: Device = args.device.parse().map_err(|e| anyhow!("--device: {e}"))?;
-    let opts = SessionOptions {
-        device,
-        intra_threads: args.threads,
-        ..SessionOptions::default()
-    };
+    let opts = args.run_on.session_options()?;
     let images = image_list(&args.images)?;
     let mut a = open_side(&args.bundle_a, &opts, &args)?;
     let mut b = open_side(&args.bundle_b, &opts, &args)?;

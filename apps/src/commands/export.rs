@@ -2,7 +2,8 @@
 //! the real format.
 
 use crate::cli::{
-    ExportArgs, ExportCmd, ExportSub, PrecisionArg, PresetArg, StoreDTypeArg, SynthArgs,
+    ConvKernelsArg, ExportArgs, ExportCmd, ExportSub, PrecisionArg, PresetArg, StoreDTypeArg,
+    SynthArgs,
 };
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use unival_export::bundle::{export, ExportOptions, ExportStep};
 use unival_export::checkpoint::WeightsChoice;
+use unival_export::quant::ConvKernels;
 use unival_export::synth;
 use unival_manifest::{Precision, TaskKind};
 
@@ -51,7 +53,12 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         image_size: args.image_size,
         num_frames: args.num_frames,
         frame_size: args.frame_size,
-        external_data: args.external_data,
+        external_data: !args.inline_weights,
+        quantize_convs: args.quantize_convs.map(|k| match k {
+            ConvKernelsArg::All => ConvKernels::All,
+            ConvKernelsArg::Pointwise => ConvKernels::Pointwise,
+            ConvKernelsArg::Spatial => ConvKernels::Spatial,
+        }),
     };
     let start = Instant::now();
     let bar = ProgressBar::new(1);

@@ -17,7 +17,6 @@ use unival_manifest::TaskKind;
 use unival_runtime::audio::{Crop, Segment};
 use unival_runtime::tasks::{Pipeline, Request, TaskOutput, VideoSettings};
 use unival_runtime::vision::video::Sampling;
-use unival_runtime::{Device, SessionOptions};
 
 /// Default bundle directory of a task.
 pub(super) fn default_model(task: TaskKind) -> PathBuf {
@@ -26,15 +25,7 @@ pub(super) fn default_model(task: TaskKind) -> PathBuf {
 
 pub(super) fn open(common: &CommonArgs, task: TaskKind) -> anyhow::Result<Pipeline> {
     let dir = common.model.clone().unwrap_or_else(|| default_model(task));
-    let device: Device = common
-        .device
-        .parse()
-        .map_err(|e| anyhow!("--device: {e}"))?;
-    let opts = SessionOptions {
-        device,
-        intra_threads: common.threads,
-        ..SessionOptions::default()
-    };
+    let opts = common.run_on.session_options()?;
     let mut p =
         Pipeline::open(&dir, &opts).with_context(|| format!("loading model {}", dir.display()))?;
     p.check_task(task)?;

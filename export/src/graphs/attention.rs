@@ -1,10 +1,12 @@
 //! UnIVAL multi-head attention (spec §2.8): scaled q, additive position bias, fp32 softmax,
 //! per-head output scale (`c_attn`), output projection. Keys/values may come from a cache.
+//! Constant factors are folded into the weights at export (q scaling into `q_proj`, `c_attn`
+//! into `out_proj`) and self-attention's q/k/v are one product, so a layer runs fewer nodes.
 
 use super::weights::{Linear, Weights};
 use super::GraphError;
 use crate::onnx::ops::{binary, linear, reshape, softmax, transpose};
-use crate::onnx::{GraphBuilder, Value};
+use crate::onnx::{Attr, GraphBuilder, Value};
 
 /// Shape facts of one attention module.
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +40,20 @@ pub fn merge_heads(g: &mut GraphBuilder, name: &str, x: Value, h: Heads) -> Valu
     reshape(g, &format!("{name}.merge"), x, &[0, 0, h.dim as i64])
 }
 
+/// `Linear` `p` with its output scaled by `s`: `(x·Wᵀ + b)·s = x·(s·W)ᵀ + s·b`, so the scale
+/// costs no node (queries are scaled this way, spec §2.8).
+fn scaled(mut p: Linear, s: Option<f32>) -> Linear {
+    if let Some(s) = s {
+        p.weight.iter_mut().for_each(|w| *w *= s);
+        if let Some(b) = p.bias.as_mut() {
+            b.iter_mut().for_each(|b| *b *= s);
+        }
+    }
+    p
+}
+
 /// Projects `x [B,T,D]` with the `Linear` at `w` and splits heads → `[B,H,T,hd]`, scaled by
-/// `scale` when given (queries).
+/// `scale` when given (queries; folded into the weight and bias).
 pub fn project_heads(
     g: &mut GraphBuilder,
     name: &str,
@@ -48,12 +62,8 @@ pub fn project_heads(
     h: Heads,
     scale: Option<f32>,
 ) -> Result<Value, GraphError> {
-    let p = Linear::new(w, h.dim, h.dim)?;
-    let mut y = linear(g, name, x, &p.weight, p.bias.as_deref(), h.dim, h.dim);
-    if let Some(s) = scale {
-        let sc = g.float_const(&format!("{name}.scaling"), &[], &[s]);
-        y = binary(g, "Mul", &format!("{name}.scaled"), y, sc);
-    }
+    let p = scaled(Linear::new(w, h.dim, h.dim)?, scale);
+    let y = linear(g, name, x, &p.weight, p.bias.as_deref(), h.dim, h.dim);
     Ok(split_heads(g, name, y, h))
 }
 
@@ -75,14 +85,20 @@ pub fn attend(
     let scores = g.node("MatMul", &format!("{name}.qk"), &[q, kt], &[]);
     let scores = binary(g, "Add", &format!("{name}.biased"), scores, bias);
     let probs = softmax(g, &format!("{name}.probs"), scores, -1);
-    let mut o = g.node("MatMul", &format!("{name}.pv"), &[probs, v], &[]);
-    if scale_heads {
-        let c = w.get("c_attn", &[h.heads])?;
-        let c = g.weight(&format!("{name}.c_attn"), &[1, h.heads, 1, 1], &c);
-        o = binary(g, "Mul", &format!("{name}.head_scale"), o, c);
-    }
+    let o = g.node("MatMul", &format!("{name}.pv"), &[probs, v], &[]);
     let o = merge_heads(g, name, o, h);
-    let out = Linear::new(&w.pp("out_proj"), h.dim, h.dim)?;
+    let mut out = Linear::new(&w.pp("out_proj"), h.dim, h.dim)?;
+    if scale_heads {
+        // Head `i`'s output is scaled by `c_attn[i]` before `out_proj`: the same as scaling the
+        // weight's input columns `i·hd .. (i+1)·hd` (weight `[out, in]`, row-major).
+        let c = w.get("c_attn", &[h.heads])?;
+        let hd = h.head_dim();
+        for row in out.weight.chunks_mut(h.dim) {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x *= c[j / hd];
+            }
+        }
+    }
     Ok(linear(
         g,
         &format!("{name}.out_proj"),
@@ -112,15 +128,51 @@ pub fn self_attention_qkv(
         h.dim,
     )?;
     let aw = lw.pp("self_attn");
-    let q = project_heads(
-        g,
-        &format!("{name}.q"),
-        &aw.pp("q_proj"),
-        hx,
-        h,
+    // One `[D, 3D]` product for q (scale folded in), k and v, split after the heads are
+    // separated: `[B,T,3D]` → `[B,T,3H,hd]` → `[B,3H,T,hd]` → three `[B,H,T,hd]`.
+    let q = scaled(
+        Linear::new(&aw.pp("q_proj"), h.dim, h.dim)?,
         Some(h.scaling),
-    )?;
-    let k = project_heads(g, &format!("{name}.k"), &aw.pp("k_proj"), hx, h, None)?;
-    let v = project_heads(g, &format!("{name}.v"), &aw.pp("v_proj"), hx, h, None)?;
-    Ok((q, k, v))
+    );
+    let k = Linear::new(&aw.pp("k_proj"), h.dim, h.dim)?;
+    let v = Linear::new(&aw.pp("v_proj"), h.dim, h.dim)?;
+    let mut weight = Vec::with_capacity(3 * h.dim * h.dim);
+    let mut bias = Vec::with_capacity(3 * h.dim);
+    for p in [&q, &k, &v] {
+        weight.extend_from_slice(&p.weight);
+        match &p.bias {
+            Some(b) => bias.extend_from_slice(b),
+            None => bias.extend(std::iter::repeat_n(0.0, h.dim)),
+        }
+    }
+    let qkv = linear(
+        g,
+        &format!("{name}.qkv"),
+        hx,
+        &weight,
+        Some(&bias),
+        h.dim,
+        3 * h.dim,
+    );
+    let qkv = reshape(
+        g,
+        &format!("{name}.qkv.split"),
+        qkv,
+        &[0, 0, 3 * h.heads as i64, h.head_dim() as i64],
+    );
+    let qkv = transpose(g, &format!("{name}.qkv.heads"), qkv, &[0, 2, 1, 3]);
+    let parts = g.node_multi(
+        "Split",
+        &format!("{name}.qkv.parts"),
+        &[qkv],
+        &[("axis", Attr::Int(1))],
+        3,
+    );
+    match parts[..] {
+        [q, k, v] => Ok((q, k, v)),
+        _ => Err(GraphError::Unsupported(format!(
+            "{name}: Split gave {} outputs, not 3",
+            parts.len()
+        ))),
+    }
 }

@@ -2,7 +2,8 @@
 //! positions `past_len ..` attend to the self-attention cache plus themselves (causally) and to
 //! the encoder output; position biases are built inside from the positions, so feeding a prefix
 //! in one call or one token per call gives the same logits. `t > 1` serves prompt prefill and
-//! option scoring, `t = 1` generation.
+//! option scoring, `t = 1` generation. The beam search's row reordering happens inside too
+//! (input `beam_order`), so the cache never leaves the provider's memory between steps.
 
 use super::attention::{attend, project_heads, self_attention_qkv, Heads};
 use super::encoder::decoder_heads;
@@ -44,11 +45,16 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         let v = g.input(&io::cross_v(l), DType::F32, dims);
         cross.push((k, v));
     }
+    // The cache arrives in the previous step's row order (`past_n` rows: 1 after the first
+    // step, `beam` later) and is gathered into this step's order here, beside the cache.
+    let beam_order = g.input(io::BEAM_ORDER, DType::I64, vec![sym("n")]);
     let mut past = Vec::new();
     for l in 0..cfg.decoder_layers {
-        let dims = vec![sym("n"), heads.clone(), sym("past"), hd.clone()];
+        let dims = vec![sym("past_n"), heads.clone(), sym("past"), hd.clone()];
         let k = g.input(&io::past_self_k(l), DType::F32, dims.clone());
         let v = g.input(&io::past_self_v(l), DType::F32, dims);
+        let k = gather(&mut g, &format!("layers.{l}.self.k_reorder"), k, beam_order);
+        let v = gather(&mut g, &format!("layers.{l}.self.v_reorder"), v, beam_order);
         past.push((k, v));
     }
 

@@ -8,6 +8,7 @@
 //! walked too, with the same rewrites: a branch reads the main graph's weights by outer scope,
 //! so the quantised initializers stay in the main graph and no branch keeps a float table alive.
 
+use super::conv::quantize_convs;
 use super::emit::{
     block_initializers, codes_name, dynamic_int8, f32_tensor, gather_dequantized,
     lookup_codes_name, lookup_scales_name, matmul_nbits, scales_name, tensor, MS_DOMAIN,
@@ -24,6 +25,8 @@ pub struct QuantReport {
     pub matmuls: usize,
     /// Embedding lookups rewritten to read 8-bit codes (subgraphs included).
     pub gathers: usize,
+    /// Convolutions rewritten to `ConvInteger` ([`super::conv`]).
+    pub convs: usize,
     /// Initializer bytes before and after.
     pub bytes_before: u64,
     pub bytes_after: u64,
@@ -165,6 +168,9 @@ pub fn quantize_model(
     drop(old_nodes);
     graph.node = nodes;
     graph.initializer.extend(new_inits);
+    if let Some(c) = &opts.convs {
+        report.convs = quantize_convs(graph, c)?;
+    }
     drop_unused_initializers(graph);
     report.bytes_after = initializer_bytes(graph);
     if matches!(opts.scheme, Scheme::NBits { .. })
@@ -432,6 +438,7 @@ mod tests {
                 accuracy_level: 4,
             },
             min_dim: 16,
+            convs: None,
         };
         let r = quantize_model(&mut m, &opts).unwrap();
         assert_eq!((r.matmuls, r.gathers), (2, 1));
@@ -468,6 +475,7 @@ mod tests {
         let opts = QuantOptions {
             scheme: Scheme::DynamicInt8,
             min_dim: 16,
+            convs: None,
         };
         let r = quantize_model(&mut m, &opts).unwrap();
         assert_eq!((r.matmuls, r.gathers), (2, 1));
@@ -494,6 +502,7 @@ mod tests {
         let opts = QuantOptions {
             scheme: Scheme::DynamicInt8,
             min_dim: 50,
+            convs: None,
         };
         let r = quantize_model(&mut m, &opts).unwrap();
         assert_eq!((r.matmuls, r.gathers), (0, 0));
@@ -567,6 +576,7 @@ mod tests {
             let opts = QuantOptions {
                 scheme,
                 min_dim: 16,
+                convs: None,
             };
             let r = quantize_model(&mut m, &opts).unwrap();
             // The full Gemm (then), the main lookup and the branch lookup (else).

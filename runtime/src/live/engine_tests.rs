@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::tasks::{Media, Request, TaskError, TaskOutput, Timings};
+use crate::tasks::{Media, Request, TaskError, TaskOutput};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,16 +32,8 @@ impl Infer for Slow {
         };
         self.seen.lock().unwrap().push(format!("{label}: {what}"));
         Ok(TaskOutput {
-            file: label.to_string(),
-            task: request.task().name().to_string(),
             text: what,
-            tokens: Vec::new(),
-            score: None,
-            beams: Vec::new(),
-            bbox: None,
-            label: None,
-            scores: None,
-            timings_ms: Timings::default(),
+            ..TaskOutput::empty(label, request.task().name())
         })
     }
 }

@@ -2,7 +2,7 @@
 //! loops testable without one. Files are taken in name order (as
 //! [`crate::vision::video::frames_dir::list_frames`] lists them), one every `1/fps` seconds.
 
-use super::{Frame, FrameOptions, FrameSource, LiveError, Stamp};
+use super::{Frame, FrameOptions, FrameSource, LiveError};
 use crate::vision::video::frames_dir::list_frames;
 use crate::vision::{load_rgb, ImageOptions};
 use std::path::{Path, PathBuf};
@@ -76,14 +76,8 @@ impl FrameSource for ImageFolderSource {
         self.due = Some(due.max(now) + self.period);
         let path = &self.files[self.next];
         self.next += 1;
-        let seq = self.seq;
-        self.seq += 1;
         let image = load_rgb(path, &self.image)?;
-        Ok(Some(Frame {
-            image,
-            captured: Stamp::now(),
-            seq,
-        }))
+        Ok(Some(Frame::captured_now(image, &mut self.seq)))
     }
 }
 

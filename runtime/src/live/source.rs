@@ -14,6 +14,19 @@ pub struct Frame {
     pub seq: u64,
 }
 
+impl Frame {
+    /// A frame captured now, numbered by the source's counter `next_seq` (which it advances).
+    pub fn captured_now(image: RgbImage, next_seq: &mut u64) -> Frame {
+        let seq = *next_seq;
+        *next_seq += 1;
+        Frame {
+            image,
+            captured: Stamp::now(),
+            seq,
+        }
+    }
+}
+
 /// A stream of frames in real time: a camera, or a video file or image folder paced at its
 /// frame rate. Implementations block in [`FrameSource::next_frame`] until the next frame is due
 /// and keep no queue of their own.

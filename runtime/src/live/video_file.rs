@@ -6,7 +6,7 @@
 //! A consumer that falls behind does not make playback rush to catch up: the clock is
 //! re-anchored on the late frame. `looped` reopens the file at its end.
 
-use super::{Frame, FrameOptions, FrameSource, LiveError, Stamp};
+use super::{Frame, FrameOptions, FrameSource, LiveError};
 use crate::vision::video::decode::{as_f64, corrupt, open, open_decoder, video_stream, RgbGraph};
 use crate::vision::video::VideoError;
 use ff::format::context::Input;
@@ -206,13 +206,7 @@ impl FrameSource for VideoFileSource {
             // Late (slow consumer or slow decode): continue from here instead of rushing.
             self.anchor = Some(now - t);
         }
-        let seq = self.seq;
-        self.seq += 1;
-        Ok(Some(Frame {
-            image,
-            captured: Stamp::now(),
-            seq,
-        }))
+        Ok(Some(Frame::captured_now(image, &mut self.seq)))
     }
 }
 

@@ -3,8 +3,13 @@
 //!
 //! Per step the host does as little as possible: the self-attention cache stays as the ONNX
 //! Runtime values the previous run returned (`present_*` fed back as `past_*`, no copy), and
-//! beam reordering gathers rows straight from those values into one new tensor per cache
-//! (skipped when the order is the identity).
+//! the search's beam reorder is only recorded: the next run feeds it as `beam_order` and the
+//! graph gathers each layer's cache rows where the cache lives. By default ([`StepMode::Bound`])
+//! steps run through an I/O binding: the cache is allocated in the provider's memory (device
+//! memory under CUDA/TensorRT) and never visits the host, the logits come back to the host, and
+//! the encoder's outputs are bound once per input rather than passed on every step. Bundles
+//! exported before `beam_order` existed get [`StepMode::HostReorder`]: rows gathered on the
+//! host into one new tensor per cache (skipped when the order is the identity).
 //!
 //! ONNX Runtime inference builds execute the whole graph whatever outputs a run asks for
 //! (`RunOptions.only_execute_path_to_fetches` is training-only), so the graph itself chooses:
@@ -17,13 +22,42 @@ use super::restrict::{rows_to_score, scatter_rows};
 use super::Encoded;
 use crate::error::RuntimeError;
 use crate::generate::{Scorer, SequenceScorer};
-use crate::session::{GraphOutputs, GraphSession, Input};
-use ndarray::{Array, Array2, Array3, ArrayD, IxDyn};
+use crate::session::{GraphBinding, GraphOutputs, GraphSession, Input, Place};
+use ndarray::{Array, Array1, Array2, Array3, ArrayD, IxDyn};
 use ort::value::{DynValue, Tensor};
-use unival_manifest::io;
+use unival_manifest::{io, GraphSpec};
+
+/// How decoder steps run and where beams are reordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepMode {
+    /// Plain runs; the cache rows are gathered on the host after each reorder (the only mode
+    /// of bundles whose decoder has no `beam_order` input).
+    HostReorder,
+    /// Plain runs; the graph gathers the cache by `beam_order`.
+    GraphReorder,
+    /// Runs through an I/O binding, the cache kept in the provider's memory, the graph
+    /// gathering it by `beam_order`.
+    Bound,
+}
+
+impl StepMode {
+    /// The fastest mode a decoder graph declared by `spec` supports.
+    pub fn best_for(spec: &GraphSpec) -> StepMode {
+        if reorders_in_graph(spec) {
+            StepMode::Bound
+        } else {
+            StepMode::HostReorder
+        }
+    }
+}
+
+/// Whether the decoder graph takes `beam_order` (bundles exported since it was added).
+fn reorders_in_graph(spec: &GraphSpec) -> bool {
+    spec.inputs.iter().any(|s| s.name == io::BEAM_ORDER)
+}
 
 /// Per-layer self-attention cache, `[rows, heads, past, head_dim]` each, as ONNX Runtime holds
-/// it.
+/// it (in host memory, or the provider's under [`StepMode::Bound`]).
 struct LayerCache {
     k: DynValue,
     v: DynValue,
@@ -38,8 +72,17 @@ pub struct StepDecoder<'a> {
     head_dim: usize,
     /// Empty before the first step.
     cache: Vec<LayerCache>,
+    /// Rows of every cache tensor.
+    cache_rows: usize,
     past_len: usize,
     names: Vec<LayerNames>,
+    mode: StepMode,
+    /// Whether the graph takes `beam_order` (fed the identity under `HostReorder`).
+    has_order: bool,
+    /// The order the next step gathers the cache by, when not the identity (graph reorder).
+    pending: Option<Vec<i64>>,
+    /// Made at the first bound step; the encoder's outputs stay bound from then on.
+    binding: Option<GraphBinding>,
     /// The `vocab_rows` input fed with the next run: empty (every row) except during a
     /// restricted step; `None` when the graph has no such input (older bundles).
     vocab_rows: Option<ArrayD<i64>>,
@@ -76,6 +119,8 @@ impl<'a> StepDecoder<'a> {
                 present_v: io::present_self_v(l),
             })
             .collect();
+        let mode = StepMode::best_for(graph.spec());
+        let has_order = reorders_in_graph(graph.spec());
         let restrictable = graph.spec().inputs.iter().any(|s| s.name == io::VOCAB_ROWS);
         StepDecoder {
             graph,
@@ -83,8 +128,13 @@ impl<'a> StepDecoder<'a> {
             heads,
             head_dim,
             cache: Vec::new(),
+            cache_rows: 0,
             past_len: 0,
             names,
+            mode,
+            has_order,
+            pending: None,
+            binding: None,
             vocab_rows: restrictable.then(all_rows),
             vocab: 0,
         }
@@ -97,12 +147,36 @@ impl<'a> StepDecoder<'a> {
         self
     }
 
-    /// Runs `tokens [rows, t]` at positions `past_len ..` against the current cache (or an
-    /// empty one for `rows` when `use_cache` is false or nothing is cached yet). With `keep`
-    /// the grown cache replaces the current one (taken out of the returned outputs).
+    /// The mode steps run in.
+    pub fn mode(&self) -> StepMode {
+        self.mode
+    }
+
+    /// Chooses how steps run, before the first step. [`StepMode::GraphReorder`] and
+    /// [`StepMode::Bound`] need a decoder graph with `beam_order`; every mode gives the same
+    /// logits (the choice is for speed and for tests).
+    pub fn set_mode(&mut self, mode: StepMode) -> Result<(), RuntimeError> {
+        if mode != StepMode::HostReorder && !self.has_order {
+            return Err(self.shape_error(format!(
+                "{mode:?} needs a decoder with input `{}`; this bundle predates it (re-export it)",
+                io::BEAM_ORDER
+            )));
+        }
+        if !self.cache.is_empty() {
+            return Err(self.shape_error("the step mode is fixed once decoding started".into()));
+        }
+        self.mode = mode;
+        Ok(())
+    }
+
+    /// Runs `tokens [rows, t]` at positions `past_len ..` against the current cache gathered by
+    /// `order` (or an empty one for `rows` when `use_cache` is false or nothing is cached yet),
+    /// as a plain run. With `keep` the grown cache replaces the current one (taken out of the
+    /// returned outputs).
     fn run(
         &mut self,
         tokens: &ArrayD<i64>,
+        order: &Array1<i64>,
         use_cache: bool,
         keep: bool,
     ) -> Result<GraphOutputs, RuntimeError> {
@@ -121,6 +195,9 @@ impl<'a> StepDecoder<'a> {
             ),
             (io::CROSS_POS_K, Input::Value(out.get(io::CROSS_POS_K)?)),
         ];
+        if self.has_order {
+            inputs.push((io::BEAM_ORDER, Input::from(order)));
+        }
         if let Some(rows) = &self.vocab_rows {
             inputs.push((io::VOCAB_ROWS, Input::from(rows)));
         }
@@ -141,25 +218,110 @@ impl<'a> StepDecoder<'a> {
         let mut result = self.graph.run(&inputs)?;
         drop(inputs);
         if keep {
-            let mut grown = Vec::with_capacity(self.names.len());
-            for n in &self.names {
-                grown.push(LayerCache {
-                    k: result.take(&n.present_k)?,
-                    v: result.take(&n.present_v)?,
-                });
-            }
-            self.cache = grown;
-            self.past_len = past_len + tokens.shape().get(1).copied().unwrap_or(0);
+            self.keep_presents(
+                &mut result,
+                rows,
+                past_len + tokens.shape().get(1).unwrap_or(&0),
+            )?;
         }
         Ok(result)
     }
 
-    /// One generation step: `last_tokens` at the next position, the cache grown by one.
+    /// Moves the `present_*` outputs into the cache, now `rows` rows of `past_len` positions.
+    fn keep_presents(
+        &mut self,
+        result: &mut GraphOutputs,
+        rows: usize,
+        past_len: usize,
+    ) -> Result<(), RuntimeError> {
+        let mut grown = Vec::with_capacity(self.names.len());
+        for n in &self.names {
+            grown.push(LayerCache {
+                k: result.take(&n.present_k)?,
+                v: result.take(&n.present_v)?,
+            });
+        }
+        self.cache = grown;
+        self.cache_rows = rows;
+        self.past_len = past_len;
+        Ok(())
+    }
+
+    /// One bound step: only the token ids, `past_len`, the order and the cache values (already
+    /// in the provider's memory) are rebound; the encoder's outputs stay bound from the first
+    /// step on.
+    fn step_bound(
+        &mut self,
+        tokens: &ArrayD<i64>,
+        order: &Array1<i64>,
+    ) -> Result<GraphOutputs, RuntimeError> {
+        let rows = tokens.shape().first().copied().unwrap_or(0);
+        let past_len = self.past_len;
+        let mut b = match self.binding.take() {
+            Some(b) => b,
+            None => new_binding(self.graph, self.enc, &self.names)?,
+        };
+        let result = self
+            .bind_step(&mut b, tokens, order, rows)
+            .and_then(|()| self.graph.run_bound(&mut b));
+        self.binding = Some(b);
+        let mut result = result?;
+        self.keep_presents(&mut result, rows, past_len + 1)?;
+        Ok(result)
+    }
+
+    /// Binds what changes between steps: tokens, `past_len`, the order and the cache (an
+    /// empty one of `rows` rows before the first step).
+    fn bind_step(
+        &self,
+        b: &mut GraphBinding,
+        tokens: &ArrayD<i64>,
+        order: &Array1<i64>,
+        rows: usize,
+    ) -> Result<(), RuntimeError> {
+        let past = Array::from_elem(IxDyn(&[]), self.past_len as i64);
+        b.bind_input(io::TOKENS, Input::from(tokens))?;
+        b.bind_input(io::PAST_LEN, Input::from(&past))?;
+        b.bind_input(io::BEAM_ORDER, Input::from(order))?;
+        if let Some(vocab_rows) = &self.vocab_rows {
+            b.bind_input(io::VOCAB_ROWS, Input::from(vocab_rows))?;
+        }
+        if self.cache.is_empty() {
+            let empty = ArrayD::<f32>::zeros(IxDyn(&[rows, self.heads, 0, self.head_dim]));
+            for n in &self.names {
+                b.bind_input(&n.past_k, Input::from(&empty))?;
+                b.bind_input(&n.past_v, Input::from(&empty))?;
+            }
+        } else {
+            for (n, c) in self.names.iter().zip(&self.cache) {
+                b.bind_input(&n.past_k, Input::Value(&c.k))?;
+                b.bind_input(&n.past_v, Input::Value(&c.v))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One generation step: `last_tokens` at the next position, the cache grown by one and
+    /// reordered by the pending order first.
     fn step(&mut self, last_tokens: &[i64]) -> Result<GraphOutputs, RuntimeError> {
         let rows = last_tokens.len();
         let tokens = Array::from_shape_vec(IxDyn(&[rows, 1]), last_tokens.to_vec())
             .map_err(|e| self.shape_error(e.to_string()))?;
-        self.run(&tokens, true, true)
+        let order = match self.pending.take() {
+            Some(order) if !self.cache.is_empty() => order,
+            _ => (0..rows as i64).collect(),
+        };
+        if order.len() != rows {
+            return Err(self.shape_error(format!(
+                "{rows} tokens for a cache reordered to {} rows",
+                order.len()
+            )));
+        }
+        let order = Array1::from(order);
+        match self.mode {
+            StepMode::Bound => self.step_bound(&tokens, &order),
+            StepMode::GraphReorder | StepMode::HostReorder => self.run(&tokens, &order, true, true),
+        }
     }
 
     fn shape_error(&self, reason: String) -> RuntimeError {
@@ -173,6 +335,28 @@ impl<'a> StepDecoder<'a> {
 /// The `vocab_rows` value asking for every row: `[0]`.
 fn all_rows() -> ArrayD<i64> {
     ArrayD::zeros(IxDyn(&[0]))
+}
+
+/// A binding of the decoder for bound steps over `enc`: the encoder's outputs bound, the
+/// logits placed on the host and the presents in the provider's memory.
+fn new_binding(
+    graph: &GraphSession,
+    enc: &Encoded,
+    names: &[LayerNames],
+) -> Result<GraphBinding, RuntimeError> {
+    let out = &enc.outputs;
+    let mut b = graph.binding()?;
+    for name in [io::ENCODER_PADDING_MASK, io::CROSS_POS_K] {
+        b.bind_input(name, Input::Value(out.get(name)?))?;
+    }
+    b.bind_output(io::LOGITS, Place::Host)?;
+    for n in names {
+        b.bind_input(&n.cross_k, Input::Value(out.get(&n.cross_k)?))?;
+        b.bind_input(&n.cross_v, Input::Value(out.get(&n.cross_v)?))?;
+        b.bind_output(&n.present_k, Place::Device)?;
+        b.bind_output(&n.present_v, Place::Device)?;
+    }
+    Ok(b)
 }
 
 /// `[n, …]` value → `[indices.len(), …]` with row `i` = old row `indices[i]`, in one new tensor.
@@ -196,6 +380,24 @@ fn gather_rows(value: &DynValue, indices: &[usize]) -> Result<DynValue, String> 
     Tensor::from_array((dims, out))
         .map(|t| t.into_dyn())
         .map_err(|e| e.to_string())
+}
+
+/// `pending ∘ indices`: new row `i` continues row `indices[i]` of the order already pending
+/// (of `rows` cache rows when none is), checked against the rows it indexes.
+fn compose_order(
+    pending: Option<&[i64]>,
+    indices: &[usize],
+    rows: usize,
+) -> Result<Vec<i64>, String> {
+    let len = pending.map_or(rows, <[i64]>::len);
+    indices
+        .iter()
+        .map(|&i| match pending {
+            _ if i >= len => Err(format!("row {i} of a cache with {len} rows")),
+            Some(p) => Ok(p[i]),
+            None => Ok(i as i64),
+        })
+        .collect()
 }
 
 impl Scorer for StepDecoder<'_> {
@@ -243,15 +445,18 @@ impl Scorer for StepDecoder<'_> {
     }
 
     fn reorder(&mut self, indices: &[usize]) -> Result<(), RuntimeError> {
-        let rows = self
-            .cache
-            .first()
-            .and_then(|c| c.k.try_extract_tensor::<f32>().ok())
-            .and_then(|(shape, _)| shape.first().copied())
-            .unwrap_or(0);
+        if self.cache.is_empty() {
+            return Ok(());
+        }
+        if self.mode != StepMode::HostReorder {
+            let order = compose_order(self.pending.as_deref(), indices, self.cache_rows)
+                .map_err(|e| self.shape_error(e))?;
+            self.pending = Some(order);
+            return Ok(());
+        }
         let identity =
-            rows == indices.len() as i64 && indices.iter().enumerate().all(|(i, &j)| i == j);
-        if identity || self.cache.is_empty() {
+            self.cache_rows == indices.len() && indices.iter().enumerate().all(|(i, &j)| i == j);
+        if identity {
             return Ok(());
         }
         let mut cache = std::mem::take(&mut self.cache);
@@ -260,6 +465,7 @@ impl Scorer for StepDecoder<'_> {
             c.v = gather_rows(&c.v, indices).map_err(|e| self.shape_error(e))?;
         }
         self.cache = cache;
+        self.cache_rows = indices.len();
         Ok(())
     }
 }
@@ -273,12 +479,58 @@ impl SequenceScorer for StepDecoder<'_> {
     ) -> Result<Array3<f32>, RuntimeError> {
         let (rows, len) = prev_output_tokens.dim();
         let tokens = prev_output_tokens.clone().into_dyn();
-        let out = self.run(&tokens, false, false)?;
+        let identity = Array1::from_iter(0..rows as i64);
+        let out = self.run(&tokens, &identity, false, false)?;
         let logits = out.view::<f32>(io::LOGITS)?;
         let vocab = logits.shape().last().copied().unwrap_or(0);
         logits
             .to_owned()
             .into_shape_with_order((rows, len, vocab))
             .map_err(|e| self.shape_error(format!("logits: {e}")))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use unival_manifest::{DType, Dim, TensorSpec};
+
+    fn spec(inputs: &[&str]) -> GraphSpec {
+        GraphSpec {
+            file: "decoder.onnx".into(),
+            external_data: None,
+            inputs: inputs
+                .iter()
+                .map(|n| TensorSpec {
+                    name: (*n).into(),
+                    dtype: DType::I64,
+                    dims: vec![Dim::Symbol("n".into())],
+                })
+                .collect(),
+            outputs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn old_bundles_reorder_on_the_host_new_ones_bind() {
+        let old = spec(&[io::TOKENS, io::PAST_LEN]);
+        assert_eq!(StepMode::best_for(&old), StepMode::HostReorder);
+        let new = spec(&[io::TOKENS, io::PAST_LEN, io::BEAM_ORDER]);
+        assert_eq!(StepMode::best_for(&new), StepMode::Bound);
+    }
+
+    #[test]
+    fn reorders_compose_until_the_next_step() {
+        // Expand one row to three, then pick rows 2, 0, 0 of that.
+        let first = compose_order(None, &[0, 0, 0], 1).unwrap();
+        assert_eq!(first, [0, 0, 0]);
+        let pending = [4, 1, 3];
+        assert_eq!(
+            compose_order(Some(&pending), &[2, 0, 0], 9).unwrap(),
+            [3, 4, 4]
+        );
+        assert!(compose_order(None, &[0, 2], 2).is_err());
+        assert!(compose_order(Some(&pending), &[3], 9).is_err());
     }
 }

@@ -10,7 +10,7 @@ mod decoder;
 mod probe;
 mod restrict;
 
-pub use decoder::StepDecoder;
+pub use decoder::{StepDecoder, StepMode};
 
 use crate::bundle::Bundle;
 use crate::ep::SessionOptions;

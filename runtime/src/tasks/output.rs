@@ -89,6 +89,25 @@ pub struct TaskOutput {
     pub timings_ms: Timings,
 }
 
+impl TaskOutput {
+    /// A result for `file` and `task` with nothing filled in yet: the task fills in what it
+    /// produces.
+    pub fn empty(file: &str, task: &str) -> TaskOutput {
+        TaskOutput {
+            file: file.to_string(),
+            task: task.to_string(),
+            text: String::new(),
+            tokens: Vec::new(),
+            score: None,
+            beams: Vec::new(),
+            bbox: None,
+            label: None,
+            scores: None,
+            timings_ms: Timings::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

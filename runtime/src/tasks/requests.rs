@@ -257,20 +257,8 @@ impl Pipeline {
             .get(1..src.len().saturating_sub(1))
             .unwrap_or(&[])
             .to_vec();
-        let file = label.to_string();
         let task = request.task();
-        let mut out = TaskOutput {
-            file,
-            task: task.name().to_string(),
-            text: String::new(),
-            tokens: Vec::new(),
-            score: None,
-            beams: Vec::new(),
-            bbox: None,
-            label: None,
-            scores: None,
-            timings_ms: Timings::default(),
-        };
+        let mut out = TaskOutput::empty(label, task.name());
         match request {
             Request::Entail { .. } => {
                 let candidates = ENTAILMENT_ANSWERS

@@ -125,6 +125,9 @@ fn broadcast(a: &[usize], b: &[usize]) -> Vec<usize> {
 
 /// Ops whose output has the broadcast shape of their inputs.
 const ELEMENTWISE: &[&str] = &[
+    // Quantise/dequantise of activations (`--quantize-convs`) keep the shape.
+    "DynamicQuantizeLinear",
+    "DequantizeLinear",
     "Relu",
     "Add",
     "Sub",
@@ -248,7 +251,8 @@ fn count(graph: &GraphProto, input_shapes: &[(&str, Vec<usize>)], rows: Rows) ->
                     .unwrap_or(default_rows);
                 cost.flops += 2.0 * (rows * k * n) as f64;
             }
-            "Conv" => {
+            // `ConvInteger` (int8 bundles with `--quantize-convs`) does the same MACs in int8.
+            "Conv" | "ConvInteger" => {
                 let (Some(x), Some(w)) = (shape(0), weight(1)) else {
                     continue;
                 };
@@ -348,6 +352,57 @@ mod tests {
         // The Gather-only table is not read; conv and fc weights are.
         assert_eq!(c.weight_bytes, (8.0 * 27.0 + 128.0) * 4.0);
         assert_eq!(c.all_weight_bytes, (8.0 * 27.0 + 128.0 + 400.0) * 4.0);
+    }
+
+    /// `--quantize-convs` turns a `Conv` into `DynamicQuantizeLinear` → `ConvInteger` →
+    /// `DequantizeLinear` → `Add`: the same MACs, still counted, and the shape still flows on.
+    #[test]
+    fn integer_convolutions_are_counted_like_float_ones() {
+        let build = || {
+            let mut b = GraphBuilder::new("t", DType::F32);
+            let x = b.input(
+                "x",
+                DType::F32,
+                vec![Dim::Fixed(1), Dim::Fixed(8), Dim::Fixed(16), Dim::Fixed(16)],
+            );
+            let w: Vec<f32> = (0..4 * 8 * 9).map(|i| (i % 7) as f32 - 3.0).collect();
+            let w = b.weight("w", &[4, 8, 3, 3], &w);
+            let bias = b.weight("b", &[4], &[0.5; 4]);
+            let y = b.node(
+                "Conv",
+                "conv",
+                &[x, w, bias],
+                &[("pads", Attr::Ints(vec![1, 1, 1, 1]))],
+            );
+            let fc = b.weight("fc", &[16, 2], &[0.0; 32]);
+            let q = b.node("MatMul", "fc", &[y, fc], &[]);
+            b.output("q", q, DType::F32, vec![]);
+            b.finish("test")
+        };
+        let cost_of = |model| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.onnx");
+            unival_export::onnx::write::write_model(model, &path, false).unwrap();
+            graph_cost(&path, &[("x", vec![1, 8, 16, 16])], Rows::Fixed(1)).unwrap()
+        };
+        let float = cost_of(build());
+        let mut model = build();
+        let opts = unival_export::quant::ConvOptions {
+            kernels: unival_export::quant::ConvKernels::All,
+            min_in_channels: 4,
+        };
+        let graph = model.graph.as_mut().unwrap();
+        assert_eq!(
+            unival_export::quant::conv::quantize_convs(graph, &opts).unwrap(),
+            1
+        );
+        assert!(graph.node.iter().any(|n| n.op_type == "ConvInteger"));
+        let int = cost_of(model);
+        // Conv: 16×16 outputs × 4 channels × 2·72; MatMul: 1·4·16 rows × 16 × 2.
+        let conv = 2.0 * 72.0 * 4.0 * 256.0;
+        assert_eq!(float.flops, conv + 2.0 * 64.0 * 16.0 * 2.0);
+        assert_eq!(int.flops, float.flops);
+        assert_eq!(int.last_conv_hw, Some((16, 16)));
     }
 
     #[test]

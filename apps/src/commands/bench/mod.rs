@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 use unival_runtime::tasks::{Pipeline, Request, Timings};
-use unival_runtime::{Device, SessionOptions};
+use unival_runtime::SessionOptions;
 
 /// Stage names of the report, in order.
 const STAGES: [&str; 5] = [
@@ -35,11 +35,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => default_image()?,
     };
-    let device: Device = args.device.parse().map_err(|e| anyhow!("--device: {e}"))?;
     let f = &args.session;
     let opts = SessionOptions {
-        device,
-        intra_threads: args.threads,
         optimization_level: f
             .opt_level
             .parse()
@@ -50,7 +47,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         intra_spinning: !f.no_spin,
         optimized_cache: f.opt_cache.clone(),
         profile_dir: args.profile.clone(),
-        ..SessionOptions::default()
+        ..args.run_on.session_options()?
     };
     let steps = usize::try_from(args.steps)?;
     let beam = usize::try_from(args.beam)?;
@@ -151,7 +148,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "weight_bytes": weight_bytes,
         "machine": machine.to_json(),
         "device": opts.device.to_string(),
-        "threads": args.threads,
+        "threads": args.run_on.threads,
         "session": {
             "opt_level": f.opt_level,
             "prepacking": opts.prepacking,
