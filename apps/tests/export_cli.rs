@@ -46,7 +46,12 @@ fn export_all_tasks(ckpt: &Path, extra: &[&str]) -> Vec<Manifest> {
                     text.stdout
                 );
             }
-            assert!(text.stdout.contains("out       logits F32 [n, t, 59457]"));
+            assert!(text
+                .stdout
+                .contains("out       logits F32 [n, t, vocab_out]"));
+            assert!(text
+                .stdout
+                .contains("in        vocab_rows I64 [vocab_rows]"));
             assert!(text.stderr.contains("all 6 files match their sha256"));
 
             let json = unival(["inspect".as_ref(), out.as_os_str(), "--json".as_ref()]).ok();
@@ -176,6 +181,8 @@ fn run_bundle(dir: &Path) -> Outputs {
             ]
         })
         .collect();
+    // Every vocabulary row (`vocab_rows` empty): the full output projection.
+    let all_rows = ArrayD::<i64>::zeros(IxDyn(&[0]));
     let mut step = |tokens: &ArrayD<i64>, past_len: i64, past: &[(ArrayD<f32>, ArrayD<f32>)]| {
         let pl = Array::from_elem(IxDyn(&[]), past_len);
         // Rows keep their order: the identity `beam_order`.
@@ -199,6 +206,7 @@ fn run_bundle(dir: &Path) -> Outputs {
             inputs.push((pk, Input::from(&past[l].0)));
             inputs.push((pv, Input::from(&past[l].1)));
         }
+        inputs.push((io::VOCAB_ROWS, Input::from(&all_rows)));
         let out = decoder.run(&inputs).unwrap();
         let presents = (0..layers)
             .map(|l| {

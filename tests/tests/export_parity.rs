@@ -85,6 +85,8 @@ fn run_graphs(dir: &Path, m: &Manifest, case: &OracleCase) -> Outputs {
             )
         })
         .collect();
+    // Every vocabulary row (`vocab_rows` empty): the full output projection.
+    let all_rows = ArrayD::<i64>::zeros(IxDyn(&[0]));
     let mut step = |tokens: &ArrayD<i64>, past_len: i64, past: &[(ArrayD<f32>, ArrayD<f32>)]| {
         let pl = Array::from_elem(IxDyn(&[]), past_len);
         // Rows keep their order: the identity `beam_order`.
@@ -108,6 +110,7 @@ fn run_graphs(dir: &Path, m: &Manifest, case: &OracleCase) -> Outputs {
             inputs.push((pk, Input::from(&past[l].0)));
             inputs.push((pv, Input::from(&past[l].1)));
         }
+        inputs.push((io::VOCAB_ROWS, Input::from(&all_rows)));
         let out = decoder.run(&inputs).unwrap();
         let presents: Vec<_> = (0..layers)
             .map(|l| {

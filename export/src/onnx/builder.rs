@@ -28,6 +28,9 @@ pub enum Attr {
     Floats(Vec<f32>),
     Str(String),
     Tensor(TensorProto),
+    /// A finished subgraph (control-flow bodies); see [`GraphBuilder::if_else`] for building
+    /// branches from values of this graph.
+    Graph(GraphProto),
 }
 
 /// A node whose value names are resolved only at [`GraphBuilder::finish`], so outputs can be
@@ -37,6 +40,17 @@ struct PendingNode {
     inputs: Vec<Value>,
     outputs: Vec<Value>,
     attrs: Vec<AttributeProto>,
+    /// Subgraph attributes (`If`'s `then_branch`/`else_branch`), resolved with the rest.
+    bodies: Vec<(&'static str, PendingBody)>,
+}
+
+/// A branch body under construction: nodes added by [`GraphBuilder::if_else`]'s closures, which
+/// read any value of the enclosing graph by name (ONNX outer scope), and the one value it
+/// returns.
+struct PendingBody {
+    nodes: Vec<PendingNode>,
+    output: Value,
+    dtype: DType,
 }
 
 /// Builds one ONNX graph. Floating-point weights are stored in `weight_type` (fp32 or fp16);
@@ -269,8 +283,60 @@ impl GraphBuilder {
             inputs: inputs.to_vec(),
             outputs: outs.clone(),
             attrs,
+            bodies: Vec::new(),
         });
         outs
+    }
+
+    /// `If(cond)`: one output of element type `dtype`, computed by `then_branch` when the
+    /// one-element bool `cond` is true and by `else_branch` otherwise. ONNX Runtime executes
+    /// only the branch taken, so the other costs nothing. Each closure adds its nodes to this
+    /// builder as usual and returns the branch's result; those nodes become the branch body
+    /// (no inputs, one output), reading every other value (graph inputs, initializers, earlier
+    /// nodes' outputs) from the enclosing graph by name. Initializers a closure creates stay in
+    /// the main graph. The branches' shapes may differ; the output's shape is left unknown.
+    pub fn if_else(
+        &mut self,
+        name: &str,
+        cond: Value,
+        dtype: DType,
+        then_branch: impl FnOnce(&mut GraphBuilder) -> Value,
+        else_branch: impl FnOnce(&mut GraphBuilder) -> Value,
+    ) -> Value {
+        let then_body = self.body(&format!("{name}.then"), then_branch, dtype);
+        let else_body = self.body(&format!("{name}.else"), else_branch, dtype);
+        let out = self.fresh(name);
+        self.nodes.push(PendingNode {
+            op: "If".to_string(),
+            inputs: vec![cond],
+            outputs: vec![out],
+            attrs: Vec::new(),
+            bodies: vec![("then_branch", then_body), ("else_branch", else_body)],
+        });
+        out
+    }
+
+    /// Runs `f` and takes the nodes it added as a branch body. A result `f` did not compute
+    /// (an outer value) is passed through an `Identity` so the body produces its own output.
+    fn body(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut GraphBuilder) -> Value,
+        dtype: DType,
+    ) -> PendingBody {
+        let start = self.nodes.len();
+        let mut output = f(self);
+        let computed = self.nodes[start..]
+            .iter()
+            .any(|n| n.outputs.contains(&output));
+        if !computed {
+            output = self.node("Identity", &format!("{name}.out"), &[output], &[]);
+        }
+        PendingBody {
+            nodes: self.nodes.split_off(start),
+            output,
+            dtype,
+        }
     }
 
     /// Zeros of the graph's float type with a runtime shape (1-D int64 `shape`).
@@ -319,18 +385,7 @@ impl GraphBuilder {
     /// The finished model.
     pub fn finish(self, producer_version: &str) -> ModelProto {
         let names = self.names;
-        let node = self
-            .nodes
-            .into_iter()
-            .map(|n| NodeProto {
-                input: n.inputs.iter().map(|v| names[v.0].clone()).collect(),
-                output: n.outputs.iter().map(|v| names[v.0].clone()).collect(),
-                name: format!("{}.node", names[n.outputs[0].0]),
-                op_type: n.op,
-                attribute: n.attrs,
-                ..Default::default()
-            })
-            .collect();
+        let node = self.nodes.into_iter().map(|n| resolve(n, &names)).collect();
         let initializer = self
             .initializers
             .into_iter()
@@ -357,6 +412,42 @@ impl GraphBuilder {
             }),
             ..Default::default()
         }
+    }
+}
+
+/// A pending node with its value names (and those of its branch bodies) filled in.
+fn resolve(n: PendingNode, names: &[String]) -> NodeProto {
+    let mut attribute = n.attrs;
+    for (attr, body) in n.bodies {
+        let out = names[body.output.0].clone();
+        let graph = GraphProto {
+            name: format!("{out}.{attr}"),
+            node: body.nodes.into_iter().map(|b| resolve(b, names)).collect(),
+            output: vec![ValueInfoProto {
+                name: out,
+                r#type: Some(TypeProto {
+                    tensor_type: Some(TensorTypeProto {
+                        elem_type: elem_type(body.dtype),
+                        shape: None,
+                    }),
+                }),
+            }],
+            ..Default::default()
+        };
+        attribute.push(AttributeProto {
+            name: attr.to_string(),
+            r#type: attribute_type::GRAPH,
+            g: Some(graph),
+            ..Default::default()
+        });
+    }
+    NodeProto {
+        input: n.inputs.iter().map(|v| names[v.0].clone()).collect(),
+        output: n.outputs.iter().map(|v| names[v.0].clone()).collect(),
+        name: format!("{}.node", names[n.outputs[0].0]),
+        op_type: n.op,
+        attribute,
+        ..Default::default()
     }
 }
 
@@ -390,6 +481,69 @@ fn attribute(name: &str, a: &Attr) -> AttributeProto {
             p.r#type = attribute_type::TENSOR;
             p.t = Some(t.clone());
         }
+        Attr::Graph(g) => {
+            p.r#type = attribute_type::GRAPH;
+            p.g = Some(g.clone());
+        }
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_else_moves_branch_nodes_into_bodies_that_read_outer_values_by_name() {
+        let mut g = GraphBuilder::new("t", DType::F32);
+        let x = g.input("x", DType::F32, vec![Dim::Fixed(3)]);
+        let c = g.input("c", DType::Bool, vec![]);
+        let y = g.if_else(
+            "y",
+            c,
+            DType::F32,
+            |g| {
+                let two = g.float_const("two", &[], &[2.0]);
+                g.node("Mul", "doubled", &[x, two], &[])
+            },
+            |_| x,
+        );
+        g.output("out", y, DType::F32, vec![Dim::Fixed(3)]);
+        let graph = g.finish("test").graph.unwrap();
+        let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["If"]);
+        let node = &graph.node[0];
+        assert_eq!(
+            (node.input.clone(), node.output.clone()),
+            (vec!["c".into()], vec!["out".into()])
+        );
+        let body = |name: &str| {
+            let a = node.attribute.iter().find(|a| a.name == name).unwrap();
+            assert_eq!(a.r#type, attribute_type::GRAPH);
+            a.g.clone().unwrap()
+        };
+        let then_b = body("then_branch");
+        assert!(then_b.input.is_empty() && then_b.initializer.is_empty());
+        assert_eq!(then_b.node.len(), 1);
+        assert_eq!(then_b.node[0].input, ["x", "two"]);
+        assert_eq!(then_b.output[0].name, then_b.node[0].output[0]);
+        // The constant made inside the branch lives in the main graph.
+        assert!(graph.initializer.iter().any(|t| t.name == "two"));
+        // A branch returning an outer value gets its own Identity.
+        let else_b = body("else_branch");
+        assert_eq!(else_b.node[0].op_type, "Identity");
+        assert_eq!(else_b.node[0].input, ["x"]);
+        assert_eq!(else_b.output[0].name, else_b.node[0].output[0]);
+        let elem = else_b.output[0]
+            .r#type
+            .as_ref()
+            .unwrap()
+            .tensor_type
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (elem.elem_type, elem.shape.is_none()),
+            (data_type::FLOAT, true)
+        );
+    }
 }

@@ -23,6 +23,7 @@
 //! past the 2e-2 target, so the default int8 bundle keeps fp32 convolutions.
 
 pub mod conv;
+mod emit;
 pub mod pack;
 mod rewrite;
 

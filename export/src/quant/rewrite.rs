@@ -3,25 +3,27 @@
 //! [`Scheme`], points `Gather` lookups of a quantised `[N, K]` table at 8-bit codes, and drops
 //! the float initializers nothing reads any more. Output value names are kept, so the graph's
 //! I/O and the manifest do not change.
+//!
+//! Subgraphs (the decoder's `If` between the full and the row-restricted output projection) are
+//! walked too, with the same rewrites: a branch reads the main graph's weights by outer scope,
+//! so the quantised initializers stay in the main graph and no branch keeps a float table alive.
 
 use super::conv::quantize_convs;
+use super::emit::{
+    block_initializers, codes_name, dynamic_int8, f32_tensor, gather_dequantized,
+    lookup_codes_name, lookup_scales_name, matmul_nbits, scales_name, tensor, MS_DOMAIN,
+};
 use super::pack::{quantize_blockwise, quantize_per_column, BlockQuantized};
 use super::{QuantError, QuantOptions, Scheme};
-use crate::onnx::proto::{
-    attribute_type, data_type, AttributeProto, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, TensorProto,
-};
+use crate::onnx::proto::{data_type, GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// ONNX Runtime's contrib-operator domain (`MatMulNBits`).
-const MS_DOMAIN: &str = "com.microsoft";
 
 /// What a pass changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QuantReport {
-    /// `MatMul`/`Gemm` nodes rewritten.
+    /// `MatMul`/`Gemm` nodes rewritten (subgraphs included).
     pub matmuls: usize,
-    /// Embedding lookups rewritten to read 8-bit codes.
+    /// Embedding lookups rewritten to read 8-bit codes (subgraphs included).
     pub gathers: usize,
     /// Convolutions rewritten to `ConvInteger` ([`super::conv`]).
     pub convs: usize,
@@ -32,7 +34,7 @@ pub struct QuantReport {
 
 /// Where the weight sits in a matrix product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
+pub(super) enum Layout {
     /// `MatMul(x, W)` with `W [K, N]`.
     KN,
     /// `Gemm(x, W, transB=1)` with `W [N, K]`.
@@ -40,11 +42,11 @@ enum Layout {
 }
 
 /// A node computing `x · W` with a quantisable weight.
-struct Product {
-    weight: String,
-    layout: Layout,
-    k: usize,
-    n: usize,
+pub(super) struct Product {
+    pub(super) weight: String,
+    pub(super) layout: Layout,
+    pub(super) k: usize,
+    pub(super) n: usize,
 }
 
 /// Rewrites `model` as `opts` says and reports what changed. Fails on a weight with NaN or
@@ -66,27 +68,27 @@ pub fn quantize_model(
         .enumerate()
         .map(|(i, t)| (t.name.clone(), i))
         .collect();
-    let mut new_inits: Vec<TensorProto> = Vec::new();
+    let mut new_inits = Vec::new();
     // Quantised forms, made once per weight (a weight may feed several nodes).
     let mut blocks: BTreeMap<String, BlockQuantized> = BTreeMap::new();
     let mut lookup_tables: BTreeMap<String, BlockQuantized> = BTreeMap::new();
     let mut channels: HashSet<String> = HashSet::new();
-    let mut nodes = Vec::with_capacity(graph.node.len());
     let old_nodes = std::mem::take(&mut graph.node);
-    let products: Vec<Option<Product>> = old_nodes
+    let mut every = Vec::new();
+    all_nodes(&old_nodes, &mut every);
+    let products: Vec<Product> = every
         .iter()
-        .map(|n| product(n, graph, &inits, opts.min_dim))
+        .filter_map(|n| product(n, graph, &inits, opts.min_dim))
         .collect();
     // `[N, K]` weights (the tied output projection) whose rows a `Gather` also reads.
-    let nk_weights: HashSet<&str> = products
+    let nk_weights: HashSet<String> = products
         .iter()
-        .flatten()
         .filter(|p| p.layout == Layout::NK)
-        .map(|p| p.weight.as_str())
+        .map(|p| p.weight.clone())
         .collect();
     // Each weight is quantised once, before any node is rewritten (a lookup of the tied table
     // comes before the output projection in node order).
-    for p in products.iter().flatten() {
+    for p in &products {
         match opts.scheme {
             Scheme::NBits {
                 bits, block_size, ..
@@ -122,10 +124,7 @@ pub fn quantize_model(
             }
         }
     }
-    for table in old_nodes
-        .iter()
-        .filter_map(|n| gathered_table(n, &nk_weights))
-    {
+    for table in every.iter().filter_map(|n| gathered_table(n, &nk_weights)) {
         if lookup_tables.contains_key(table) {
             continue;
         }
@@ -156,32 +155,17 @@ pub fn quantize_model(
         ));
         lookup_tables.insert(table.to_string(), q);
     }
-    for (node, prod) in old_nodes.iter().zip(&products) {
-        if let Some(p) = prod {
-            match opts.scheme {
-                Scheme::NBits { accuracy_level, .. } => match blocks.get(&p.weight) {
-                    Some(q) => nodes.push(matmul_nbits(node, p, q, accuracy_level)),
-                    None => nodes.push(node.clone()),
-                },
-                Scheme::DynamicInt8 => nodes.extend(dynamic_int8(node, p)),
-            }
-            report.matmuls += 1;
-            continue;
-        }
-        let lookup =
-            gathered_table(node, &nk_weights).and_then(|t| lookup_tables.get(t).map(|q| (t, q)));
-        if let Some((table, q)) = lookup {
-            let codes = if blocks.get(table).is_some_and(|b| b == q) {
-                codes_name(table, 8)
-            } else {
-                lookup_codes_name(table)
-            };
-            nodes.extend(gather_dequantized(node, &codes, table, q));
-            report.gathers += 1;
-            continue;
-        }
-        nodes.push(node.clone());
-    }
+    let pass = Rewrite {
+        graph,
+        inits: &inits,
+        opts,
+        blocks: &blocks,
+        lookup_tables: &lookup_tables,
+        nk_weights: &nk_weights,
+    };
+    let nodes = pass.nodes(&old_nodes, &mut report);
+    drop(every);
+    drop(old_nodes);
     graph.node = nodes;
     graph.initializer.extend(new_inits);
     if let Some(c) = &opts.convs {
@@ -198,6 +182,67 @@ pub fn quantize_model(
         });
     }
     Ok(report)
+}
+
+/// Every node of `nodes` and, depth first, of their subgraphs (`If` branches).
+fn all_nodes<'a>(nodes: &'a [NodeProto], out: &mut Vec<&'a NodeProto>) {
+    for n in nodes {
+        out.push(n);
+        for g in n.attribute.iter().filter_map(|a| a.g.as_ref()) {
+            all_nodes(&g.node, out);
+        }
+    }
+}
+
+/// What the node rewrite reads: the main graph (its initializers are the weights, also for
+/// subgraphs) and the quantised forms made for them.
+struct Rewrite<'a> {
+    graph: &'a GraphProto,
+    inits: &'a HashMap<String, usize>,
+    opts: &'a QuantOptions,
+    blocks: &'a BTreeMap<String, BlockQuantized>,
+    lookup_tables: &'a BTreeMap<String, BlockQuantized>,
+    nk_weights: &'a HashSet<String>,
+}
+
+impl Rewrite<'_> {
+    /// `old` with every product and lookup rewritten, subgraph bodies included.
+    fn nodes(&self, old: &[NodeProto], report: &mut QuantReport) -> Vec<NodeProto> {
+        let mut nodes = Vec::with_capacity(old.len());
+        for node in old {
+            if let Some(p) = product(node, self.graph, self.inits, self.opts.min_dim) {
+                match self.opts.scheme {
+                    Scheme::NBits { accuracy_level, .. } => match self.blocks.get(&p.weight) {
+                        Some(q) => nodes.push(matmul_nbits(node, &p, q, accuracy_level)),
+                        None => nodes.push(node.clone()),
+                    },
+                    Scheme::DynamicInt8 => nodes.extend(dynamic_int8(node, &p)),
+                }
+                report.matmuls += 1;
+                continue;
+            }
+            let lookup = gathered_table(node, self.nk_weights)
+                .and_then(|t| self.lookup_tables.get(t).map(|q| (t, q)));
+            if let Some((table, q)) = lookup {
+                let codes = if self.blocks.get(table).is_some_and(|b| b == q) {
+                    codes_name(table, 8)
+                } else {
+                    lookup_codes_name(table)
+                };
+                nodes.extend(gather_dequantized(node, &codes, table, q));
+                report.gathers += 1;
+                continue;
+            }
+            let mut kept = node.clone();
+            for a in &mut kept.attribute {
+                if let Some(body) = a.g.as_mut() {
+                    body.node = self.nodes(&body.node, report);
+                }
+            }
+            nodes.push(kept);
+        }
+        nodes
+    }
 }
 
 /// `block_size` shrunk to the largest power of two ≤ `k` (at least 16), so a narrow weight is
@@ -280,12 +325,12 @@ fn product(
 }
 
 /// The table a row lookup (`Gather`, axis 0) reads, when it is one of `tables`.
-fn gathered_table<'a>(n: &NodeProto, tables: &HashSet<&'a str>) -> Option<&'a str> {
+fn gathered_table<'a>(n: &'a NodeProto, tables: &HashSet<String>) -> Option<&'a str> {
     if n.op_type != "Gather" || !n.domain.is_empty() || int_attr(n, "axis").unwrap_or(0) != 0 {
         return None;
     }
     let data = n.input.first()?;
-    tables.get(data.as_str()).copied()
+    tables.contains(data).then_some(data.as_str())
 }
 
 fn weight_values(
@@ -313,229 +358,11 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
-fn codes_name(w: &str, bits: u8) -> String {
-    format!("{w}.q{bits}")
-}
-
-fn scales_name(w: &str) -> String {
-    format!("{w}.scales")
-}
-
-fn lookup_codes_name(w: &str) -> String {
-    format!("{w}.lookup_q8")
-}
-
-fn lookup_scales_name(w: &str) -> String {
-    format!("{w}.lookup_scales")
-}
-
-fn tensor(name: &str, dims: &[usize], dt: i32, raw: Vec<u8>) -> TensorProto {
-    TensorProto {
-        name: name.to_string(),
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: dt,
-        raw_data: raw,
-        ..Default::default()
-    }
-}
-
-fn f32_tensor(name: &str, dims: &[usize], v: &[f32]) -> TensorProto {
-    let raw = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    tensor(name, dims, data_type::FLOAT, raw)
-}
-
-fn block_initializers(w: &str, q: &BlockQuantized) -> [TensorProto; 2] {
-    [
-        tensor(
-            &codes_name(w, q.bits),
-            &[q.n, q.k_blocks(), q.blob()],
-            data_type::UINT8,
-            q.codes.clone(),
-        ),
-        f32_tensor(&scales_name(w), &[q.n, q.k_blocks()], &q.scales),
-    ]
-}
-
-fn attr_int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        r#type: attribute_type::INT,
-        i,
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, domain: &str, name: String, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name,
-        op_type: op.to_string(),
-        domain: domain.to_string(),
-        ..Default::default()
-    }
-}
-
-/// `MatMulNBits(x, codes, scales)` computing what `old` computed, under its output name.
-fn matmul_nbits(
-    old: &NodeProto,
-    p: &Product,
-    q: &BlockQuantized,
-    accuracy_level: i64,
-) -> NodeProto {
-    let out = &old.output[0];
-    let mut n = node(
-        "MatMulNBits",
-        MS_DOMAIN,
-        format!("{out}.matmulnbits"),
-        &[
-            &old.input[0],
-            &codes_name(&p.weight, q.bits),
-            &scales_name(&p.weight),
-        ],
-        &[out],
-    );
-    n.attribute = vec![
-        attr_int("K", p.k as i64),
-        attr_int("N", p.n as i64),
-        attr_int("bits", i64::from(q.bits)),
-        attr_int("block_size", q.block_size as i64),
-        attr_int("accuracy_level", accuracy_level),
-    ];
-    n
-}
-
-/// `DynamicQuantizeLinear` → `MatMulInteger` → `Cast` → `Mul(x_scale · w_scales)`: the pattern
-/// ONNX Runtime fuses into `DynamicQuantizeMatMul`.
-fn dynamic_int8(old: &NodeProto, p: &Product) -> Vec<NodeProto> {
-    let out = &old.output[0];
-    let v = |s: &str| format!("{out}.{s}");
-    let (xq, xs, xz) = (v("x_q"), v("x_scale"), v("x_zero"));
-    let (mm, mmf, sc) = (v("mmi"), v("mmi_f32"), v("scale"));
-    let mut cast = node("Cast", "", v("cast"), &[&mm], &[&mmf]);
-    cast.attribute = vec![attr_int("to", i64::from(data_type::FLOAT))];
-    vec![
-        node(
-            "DynamicQuantizeLinear",
-            "",
-            v("quantize"),
-            &[&old.input[0]],
-            &[&xq, &xs, &xz],
-        ),
-        node(
-            "MatMulInteger",
-            "",
-            v("matmulinteger"),
-            &[&xq, &codes_name(&p.weight, 8), &xz],
-            &[&mm],
-        ),
-        cast,
-        node(
-            "Mul",
-            "",
-            v("scale_product"),
-            &[&xs, &scales_name(&p.weight)],
-            &[&sc],
-        ),
-        node("Mul", "", v("dequantize"), &[&mmf, &sc], &[out]),
-    ]
-}
-
-/// A row lookup of the `[N, K]` `table` rewritten to read its 8-bit codes: gather code blocks
-/// `[..., k_blocks, block]` and their scales `[..., k_blocks, 1]`, `(code − 128) · scale`,
-/// reshape to `[..., K]`.
-fn gather_dequantized(
-    old: &NodeProto,
-    codes: &str,
-    table: &str,
-    q: &BlockQuantized,
-) -> Vec<NodeProto> {
-    let out = &old.output[0];
-    let idx = &old.input[1];
-    let v = |s: &str| format!("{out}.{s}");
-    let mut cast = node("Cast", "", v("cast"), &[&v("codes")], &[&v("codes_f32")]);
-    cast.attribute = vec![attr_int("to", i64::from(data_type::FLOAT))];
-    let mut concat = node(
-        "Concat",
-        "",
-        v("out_shape"),
-        &[&v("idx_shape"), &v("row_len")],
-        &[&v("out_shape")],
-    );
-    concat.attribute = vec![attr_int("axis", 0)];
-    let mut nodes = lookup_constants(out, q);
-    nodes.extend([
-        node(
-            "Gather",
-            "",
-            v("gather_codes"),
-            &[codes, idx],
-            &[&v("codes")],
-        ),
-        cast,
-        node(
-            "Sub",
-            "",
-            v("center"),
-            &[&v("codes_f32"), &v("zero_point")],
-            &[&v("centered")],
-        ),
-        node(
-            "Gather",
-            "",
-            v("gather_scales"),
-            &[&lookup_scales_name(table), idx],
-            &[&v("scales")],
-        ),
-        node(
-            "Mul",
-            "",
-            v("dequantize"),
-            &[&v("centered"), &v("scales")],
-            &[&v("blocks")],
-        ),
-        node("Shape", "", v("idx_shape"), &[idx], &[&v("idx_shape")]),
-        concat,
-        node(
-            "Reshape",
-            "",
-            v("reshape"),
-            &[&v("blocks"), &v("out_shape")],
-            &[out],
-        ),
-    ]);
-    nodes
-}
-
-/// The two constants of a lookup (`zero_point` 128.0 and `row_len` `[K]`), as `Constant` nodes
-/// so they stay beside their use.
-fn lookup_constants(out: &str, q: &BlockQuantized) -> Vec<NodeProto> {
-    let constant = |name: String, t: TensorProto| {
-        let mut n = node("Constant", "", format!("{name}.const"), &[], &[&name]);
-        n.attribute = vec![AttributeProto {
-            name: "value".into(),
-            r#type: attribute_type::TENSOR,
-            t: Some(t),
-            ..Default::default()
-        }];
-        n
-    };
-    let row_len = (q.k_blocks() * q.block_size) as i64;
-    vec![
-        constant(
-            format!("{out}.zero_point"),
-            f32_tensor("", &[], &[q.zero_point() as f32]),
-        ),
-        constant(
-            format!("{out}.row_len"),
-            tensor("", &[1], data_type::INT64, row_len.to_le_bytes().to_vec()),
-        ),
-    ]
-}
-
+/// Drops initializers no node (of the graph or of a subgraph) and no output reads.
 fn drop_unused_initializers(g: &mut GraphProto) {
-    let used: HashSet<&str> = g
-        .node
+    let mut every = Vec::new();
+    all_nodes(&g.node, &mut every);
+    let used: HashSet<&str> = every
         .iter()
         .flat_map(|n| n.input.iter().map(String::as_str))
         .chain(g.output.iter().map(|o| o.name.as_str()))
@@ -552,6 +379,7 @@ fn drop_unused_initializers(g: &mut GraphProto) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::onnx::proto::TensorProto;
     use crate::onnx::{Attr, GraphBuilder};
     use unival_manifest::{DType, Dim};
 
@@ -680,5 +508,109 @@ mod tests {
         assert_eq!((r.matmuls, r.gathers), (0, 0));
         assert_eq!(r.bytes_after, r.bytes_before);
         assert!(init(&m, "w").is_some());
+    }
+
+    /// The decoder's shape: `If(all)` choosing `Gemm(x, E, transB)` or
+    /// `Gemm(x, Gather(E, rows), transB)`, plus a lookup of `E` in the main graph.
+    fn model_with_branches() -> ModelProto {
+        let mut g = GraphBuilder::new("t", DType::F32);
+        let x = g.input("x", DType::F32, vec![Dim::Fixed(2), Dim::Fixed(48)]);
+        let rows = g.input("rows", DType::I64, vec![Dim::Symbol("k".into())]);
+        let all = g.input("all", DType::Bool, vec![]);
+        let e: Vec<f32> = (0..40 * 48)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0)
+            .collect();
+        let ev = g.weight("e", &[40, 48], &e);
+        let looked = g.node("Gather", "looked", &[ev, rows], &[]);
+        let trans_b = || [("transB", Attr::Int(1))];
+        let z = g.if_else(
+            "z",
+            all,
+            DType::F32,
+            |g| g.node("Gemm", "full", &[x, ev], &trans_b()),
+            |g| {
+                let picked = g.node("Gather", "picked", &[ev, rows], &[]);
+                g.node("Gemm", "some", &[x, picked], &trans_b())
+            },
+        );
+        g.output(
+            "z",
+            z,
+            DType::F32,
+            vec![Dim::Fixed(2), Dim::Symbol("v".into())],
+        );
+        g.output(
+            "looked",
+            looked,
+            DType::F32,
+            vec![Dim::Symbol("k".into()), Dim::Fixed(48)],
+        );
+        g.finish("test")
+    }
+
+    /// The ops of the `If` node's `attr` branch.
+    fn branch_ops(m: &ModelProto, attr: &str) -> Vec<String> {
+        let g = m.graph.as_ref().unwrap();
+        let node = g.node.iter().find(|n| n.op_type == "If").unwrap();
+        let body = node
+            .attribute
+            .iter()
+            .find(|a| a.name == attr)
+            .and_then(|a| a.g.as_ref())
+            .unwrap();
+        body.node.iter().map(|n| n.op_type.clone()).collect()
+    }
+
+    #[test]
+    fn if_branches_are_rewritten_and_no_float_table_stays() {
+        for scheme in [
+            Scheme::NBits {
+                bits: 8,
+                block_size: 16,
+                accuracy_level: 4,
+            },
+            Scheme::DynamicInt8,
+        ] {
+            let mut m = model_with_branches();
+            assert_eq!(branch_ops(&m, "then_branch"), ["Gemm"]);
+            let opts = QuantOptions {
+                scheme,
+                min_dim: 16,
+                convs: None,
+            };
+            let r = quantize_model(&mut m, &opts).unwrap();
+            // The full Gemm (then), the main lookup and the branch lookup (else).
+            assert_eq!((r.matmuls, r.gathers), (1, 2), "{scheme:?}");
+            let then_ops = branch_ops(&m, "then_branch");
+            let else_ops = branch_ops(&m, "else_branch");
+            assert!(!then_ops.contains(&"Gemm".to_string()), "{then_ops:?}");
+            match scheme {
+                Scheme::NBits { .. } => assert_eq!(then_ops, ["MatMulNBits"]),
+                Scheme::DynamicInt8 => assert!(then_ops.contains(&"MatMulInteger".to_string())),
+            }
+            // The picked rows come from 8-bit codes; the product over them stays a float Gemm.
+            assert_eq!(else_ops.iter().filter(|o| *o == "Gather").count(), 2);
+            assert!(else_ops.contains(&"Gemm".to_string()), "{else_ops:?}");
+            // Nothing reads the float table any more, so it is gone; what the branches read
+            // stayed in the main graph.
+            assert!(init(&m, "e").is_none(), "{scheme:?}");
+            let g = m.graph.as_ref().unwrap();
+            let mut every = Vec::new();
+            all_nodes(&g.node, &mut every);
+            let produced: HashSet<&str> = every
+                .iter()
+                .flat_map(|n| n.output.iter().map(String::as_str))
+                .chain(g.input.iter().map(|i| i.name.as_str()))
+                .chain(g.initializer.iter().map(|t| t.name.as_str()))
+                .collect();
+            for n in &every {
+                for i in &n.input {
+                    assert!(
+                        produced.contains(i.as_str()),
+                        "{scheme:?}: `{i}` has no producer"
+                    );
+                }
+            }
+        }
     }
 }

@@ -12,9 +12,13 @@
 //! host into one new tensor per cache (skipped when the order is the identity).
 //!
 //! ONNX Runtime inference builds execute the whole graph whatever outputs a run asks for
-//! (`RunOptions.only_execute_path_to_fetches` is training-only), so a step always pays for the
-//! full output projection, constrained or not.
+//! (`RunOptions.only_execute_path_to_fetches` is training-only), so the graph itself chooses:
+//! its `vocab_rows` input picks, through an `If`, the full output projection (empty) or only the
+//! listed rows of it. Constrained steps ([`Scorer::next_logits_restricted`]) ask for the union
+//! of the rows' allowed ids ([`super::restrict`]); bundles exported before that input existed
+//! always run the full projection.
 
+use super::restrict::{rows_to_score, scatter_rows};
 use super::Encoded;
 use crate::error::RuntimeError;
 use crate::generate::{Scorer, SequenceScorer};
@@ -79,6 +83,12 @@ pub struct StepDecoder<'a> {
     pending: Option<Vec<i64>>,
     /// Made at the first bound step; the encoder's outputs stay bound from then on.
     binding: Option<GraphBinding>,
+    /// The `vocab_rows` input fed with the next run: empty (every row) except during a
+    /// restricted step; `None` when the graph has no such input (older bundles).
+    vocab_rows: Option<ArrayD<i64>>,
+    /// Vocabulary size (rows of the output projection); 0 until [`StepDecoder::with_vocab`],
+    /// which keeps every step on the full projection.
+    vocab: usize,
 }
 
 /// I/O names of one decoder layer, built once.
@@ -111,6 +121,7 @@ impl<'a> StepDecoder<'a> {
             .collect();
         let mode = StepMode::best_for(graph.spec());
         let has_order = reorders_in_graph(graph.spec());
+        let restrictable = graph.spec().inputs.iter().any(|s| s.name == io::VOCAB_ROWS);
         StepDecoder {
             graph,
             enc,
@@ -124,7 +135,16 @@ impl<'a> StepDecoder<'a> {
             has_order,
             pending: None,
             binding: None,
+            vocab_rows: restrictable.then(all_rows),
+            vocab: 0,
         }
+    }
+
+    /// Sets the vocabulary size (the manifest's), which enables row-restricted constrained
+    /// steps on graphs that support them.
+    pub(super) fn with_vocab(mut self, vocab: usize) -> Self {
+        self.vocab = vocab;
+        self
     }
 
     /// The mode steps run in.
@@ -177,6 +197,9 @@ impl<'a> StepDecoder<'a> {
         ];
         if self.has_order {
             inputs.push((io::BEAM_ORDER, Input::from(order)));
+        }
+        if let Some(rows) = &self.vocab_rows {
+            inputs.push((io::VOCAB_ROWS, Input::from(rows)));
         }
         for (l, n) in self.names.iter().enumerate() {
             inputs.push((&n.cross_k, Input::Value(out.get(&n.cross_k)?)));
@@ -260,6 +283,9 @@ impl<'a> StepDecoder<'a> {
         b.bind_input(io::TOKENS, Input::from(tokens))?;
         b.bind_input(io::PAST_LEN, Input::from(&past))?;
         b.bind_input(io::BEAM_ORDER, Input::from(order))?;
+        if let Some(vocab_rows) = &self.vocab_rows {
+            b.bind_input(io::VOCAB_ROWS, Input::from(vocab_rows))?;
+        }
         if self.cache.is_empty() {
             let empty = ArrayD::<f32>::zeros(IxDyn(&[rows, self.heads, 0, self.head_dim]));
             for n in &self.names {
@@ -304,6 +330,11 @@ impl<'a> StepDecoder<'a> {
             reason,
         }
     }
+}
+
+/// The `vocab_rows` value asking for every row: `[0]`.
+fn all_rows() -> ArrayD<i64> {
+    ArrayD::zeros(IxDyn(&[0]))
 }
 
 /// A binding of the decoder for bound steps over `enc`: the encoder's outputs bound, the
@@ -385,6 +416,32 @@ impl Scorer for StepDecoder<'_> {
             .to_owned()
             .into_shape_with_order((rows, vocab))
             .map_err(|e| self.shape_error(format!("logits: {e}")))
+    }
+
+    /// Computes only the union of the rows' allowed ids (see [`super::restrict`] for why the
+    /// search result is exact), scattered into `[rows, vocab]` with −inf elsewhere. Falls back
+    /// to [`Scorer::next_logits`] on graphs without `vocab_rows` and when the union covers
+    /// more than half the vocabulary.
+    fn next_logits_restricted(
+        &mut self,
+        step: usize,
+        last_tokens: &[i64],
+        allowed: &[&[i64]],
+    ) -> Result<Array2<f32>, RuntimeError> {
+        let ids = match &self.vocab_rows {
+            Some(_) => rows_to_score(allowed, self.vocab),
+            None => None,
+        };
+        let Some(ids) = ids else {
+            return self.next_logits(step, last_tokens);
+        };
+        let rows = last_tokens.len();
+        self.vocab_rows = Some(Array::from(ids.clone()).into_dyn());
+        let out = self.step(last_tokens);
+        self.vocab_rows = Some(all_rows());
+        let out = out?;
+        scatter_rows(out.view::<f32>(io::LOGITS)?, &ids, rows, self.vocab)
+            .map_err(|e| self.shape_error(e))
     }
 
     fn reorder(&mut self, indices: &[usize]) -> Result<(), RuntimeError> {

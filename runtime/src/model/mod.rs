@@ -8,6 +8,7 @@
 mod decoder;
 #[cfg(test)]
 mod probe;
+mod restrict;
 
 pub use decoder::{StepDecoder, StepMode};
 
@@ -178,5 +179,6 @@ impl Model {
             m.heads,
             m.head_dim,
         )
+        .with_vocab(usize::try_from(self.manifest.vocab.size).unwrap_or(0))
     }
 }

@@ -7,8 +7,10 @@
 //!
 //! Opens every bundle listed, encodes one synthetic 480² image, then interleaves (so a busy
 //! machine slows all alike) a 23-step beam-5 caption decode and a VQA decode (a 10-token
-//! forced prefix, then an answer trie of 3000 synthetic answers). Prints the minimum and median
-//! per-step times of unconstrained and trie steps for each bundle.
+//! forced prefix, then an answer trie of 3000 synthetic answers), the VQA decode twice: trie steps
+//! computing only the allowed rows of the output projection, and trie steps computing all of
+//! it (what every bundle without `vocab_rows` does). Prints the minimum and median per-step
+//! times of unconstrained and both kinds of trie steps for each bundle.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::{Model, PerceptionInput};
@@ -23,6 +25,8 @@ struct Timed<'s, S> {
     inner: &'s mut S,
     full: Vec<Duration>,
     restricted: Vec<Duration>,
+    /// Serve trie steps with the full logits (the scorer's restricted path bypassed).
+    full_trie: bool,
 }
 
 impl<S: Scorer> Scorer for Timed<'_, S> {
@@ -42,7 +46,11 @@ impl<S: Scorer> Scorer for Timed<'_, S> {
         allowed: &[&[i64]],
     ) -> Result<Array2<f32>, S::Error> {
         let t = Instant::now();
-        let r = self.inner.next_logits_restricted(step, last, allowed);
+        let r = if self.full_trie {
+            self.inner.next_logits(step, last)
+        } else {
+            self.inner.next_logits_restricted(step, last, allowed)
+        };
         self.restricted.push(t.elapsed());
         r
     }
@@ -114,7 +122,7 @@ fn decoder_step_timings() {
             let enc = m
                 .encode_input(PerceptionInput::Image(px.view()), &[0, 9, 10, 11, 12, 2])
                 .unwrap();
-            (d.to_string(), m, enc, [Vec::new(), Vec::new(), Vec::new()])
+            (d.to_string(), m, enc, [(); 4].map(|_| Vec::new()))
         })
         .collect();
     let caption = SearchOptions {
@@ -139,15 +147,17 @@ fn decoder_step_timings() {
     };
     for _ in 0..reps {
         for (_, m, enc, times) in &mut models {
-            for (opts, cons) in [
-                (&caption, Constraints::none()),
-                (&vqa, vqa_constraints.clone()),
+            for (opts, cons, full_trie) in [
+                (&caption, Constraints::none(), false),
+                (&vqa, vqa_constraints.clone(), false),
+                (&vqa, vqa_constraints.clone(), true),
             ] {
                 let mut dec = m.decoder(enc);
                 let mut timed = Timed {
                     inner: &mut dec,
                     full: Vec::new(),
                     restricted: Vec::new(),
+                    full_trie,
                 };
                 let t = Instant::now();
                 beam_search(&mut timed, opts, &cons, enc.src_len).unwrap();
@@ -156,16 +166,17 @@ fn decoder_step_timings() {
                     times[0].extend(timed.full);
                     times[2].push(total);
                 } else {
-                    times[1].extend(timed.restricted);
+                    times[if full_trie { 3 } else { 1 }].extend(timed.restricted);
                 }
             }
         }
     }
     for (d, _, _, times) in &mut models {
         println!(
-            "{d}: caption step {} | trie step {} | caption decode {}",
+            "{d}: caption step {} | trie step {} | trie step, full projection {} | caption decode {}",
             ms(&mut times[0]),
             ms(&mut times[1]),
+            ms(&mut times[3]),
             ms(&mut times[2])
         );
     }

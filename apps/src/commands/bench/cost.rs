@@ -147,6 +147,21 @@ const ELEMENTWISE: &[&str] = &[
     "Softmax",
 ];
 
+/// The nodes an unconstrained run executes, in order: an `If` contributes its `then_branch`
+/// in its place. The only `If` the exporter writes is the decoder's output projection, whose
+/// then-branch is the full projection (the else-branch serves constrained steps).
+fn full_path<'a>(nodes: &'a [NodeProto], out: &mut Vec<&'a NodeProto>) {
+    for n in nodes {
+        let then = (n.op_type == "If")
+            .then(|| attr(n, "then_branch").and_then(|a| a.g.as_ref()))
+            .flatten();
+        match then {
+            Some(body) => full_path(&body.node, out),
+            None => out.push(n),
+        }
+    }
+}
+
 fn count(graph: &GraphProto, input_shapes: &[(&str, Vec<usize>)], rows: Rows) -> GraphCost {
     let inits: HashMap<&str, (Vec<usize>, f64)> = graph
         .initializer
@@ -168,7 +183,9 @@ fn count(graph: &GraphProto, input_shapes: &[(&str, Vec<usize>)], rows: Rows) ->
         all_weight_bytes: inits.values().map(|(_, b)| b).sum(),
         ..GraphCost::default()
     };
-    for node in &graph.node {
+    let mut nodes = Vec::new();
+    full_path(&graph.node, &mut nodes);
+    for node in nodes {
         let op = node.op_type.as_str();
         if op != "Gather" {
             read.extend(
@@ -404,7 +421,37 @@ mod tests {
         unival_export::onnx::write::write_model(b.finish("test"), &path, false).unwrap();
         let c = graph_cost(&path, &[], Rows::Fixed(5)).unwrap();
         assert_eq!(c.flops, 2.0 * 5.0 * 4.0 * 6.0);
+        assert_eq!(c.weight_bytes, 24.0 * 4.0);
         assert_eq!(window_out(480, 7, 2, 6, 1), 240);
         assert_eq!(broadcast(&[2, 1, 4], &[3, 1]), vec![2, 3, 4]);
+    }
+
+    /// The decoder's `If` between the full and the row-restricted projection counts as the
+    /// full one (the floor of an unconstrained step).
+    #[test]
+    fn an_if_counts_its_then_branch() {
+        let mut b = GraphBuilder::new("t", DType::F32);
+        let x = b.input("x", DType::F32, vec![Dim::Fixed(2), Dim::Fixed(4)]);
+        let rows = b.input("rows", DType::I64, vec![Dim::Symbol("k".into())]);
+        let all = b.input("all", DType::Bool, vec![]);
+        let e = b.weight("e", &[10, 4], &[0.0; 40]);
+        let trans_b = || [("transB", Attr::Int(1))];
+        let y = b.if_else(
+            "y",
+            all,
+            DType::F32,
+            |b| b.node("Gemm", "full", &[x, e], &trans_b()),
+            |b| {
+                let picked = b.node("Gather", "picked", &[e, rows], &[]);
+                b.node("Gemm", "some", &[x, picked], &trans_b())
+            },
+        );
+        b.output("y", y, DType::F32, vec![]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.onnx");
+        unival_export::onnx::write::write_model(b.finish("test"), &path, false).unwrap();
+        let c = graph_cost(&path, &[("x", vec![2, 4])], Rows::Fixed(1)).unwrap();
+        assert_eq!(c.flops, 2.0 * 2.0 * 4.0 * 10.0);
+        assert_eq!(c.weight_bytes, 40.0 * 4.0);
     }
 }
