@@ -5,9 +5,14 @@
 //! trace JSON; [`crate::GraphSession::end_profiling`] closes it. [`GraphProfile::parse`] turns
 //! one such file into time per operator type and per node: only the `*_kernel_time` events of
 //! category `Node` count (the fences around them are bookkeeping), and `model_run` events give
-//! the number of runs, so figures are per run.
+//! the number of runs, so figures are per run. Control-flow nodes (`If`, `Loop`, `Scan`) are
+//! left out: their kernel time is the time of the nodes in their bodies, which the profiler
+//! lists on their own, so counting both would count that time twice.
 
 use std::collections::BTreeMap;
+
+/// Operators whose kernel time is their subgraphs' nodes' time.
+const CONTAINERS: [&str; 3] = ["If", "Loop", "Scan"];
 
 /// Kernel time of one operator type, or of one node, summed over every profiled run.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +72,9 @@ impl GraphProfile {
                 continue;
             };
             let op = e["args"]["op_name"].as_str().unwrap_or("?").to_string();
+            if CONTAINERS.contains(&op.as_str()) {
+                continue;
+            }
             for (map, key) in [(&mut types, op.clone()), (&mut nodes, node.to_string())] {
                 let entry = map.entry(key.clone()).or_insert_with(|| OpTime {
                     name: key,
@@ -113,6 +121,7 @@ mod tests {
         {"cat":"Node","pid":1,"tid":1,"dur":50,"ts":3,"ph":"X","name":"mm0_kernel_time","args":{"op_name":"MatMul","provider":"CPUExecutionProvider"}},
         {"cat":"Node","pid":1,"tid":1,"dur":30,"ts":4,"ph":"X","name":"mm1_kernel_time","args":{"op_name":"MatMul"}},
         {"cat":"Node","pid":1,"tid":1,"dur":10,"ts":5,"ph":"X","name":"sm_kernel_time","args":{"op_name":"Softmax"}},
+        {"cat":"Node","pid":1,"tid":1,"dur":35,"ts":5,"ph":"X","name":"head_kernel_time","args":{"op_name":"If"}},
         {"cat":"Session","pid":1,"tid":1,"dur":100,"ts":6,"ph":"X","name":"model_run","args":{}},
         {"cat":"Node","pid":1,"tid":1,"dur":40,"ts":7,"ph":"X","name":"mm0_kernel_time","args":{"op_name":"MatMul"}},
         {"cat":"Node","pid":1,"tid":1,"dur":12,"ts":8,"ph":"X","name":"sm_kernel_time","args":{"op_name":"Softmax"}}
