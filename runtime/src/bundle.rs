@@ -58,6 +58,9 @@ impl Bundle {
         let manifest = Manifest::load(dir)?;
         verify_in_parallel(&manifest, dir)?;
         let mut options = opts.clone();
+        if options.trt_dim_ranges.is_empty() {
+            options.trt_dim_ranges = crate::trt_shapes::dim_ranges(&manifest);
+        }
         if options.cache_key.is_none() {
             options.cache_key = Some(manifest.bundle_hash());
         }

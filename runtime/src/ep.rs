@@ -149,6 +149,9 @@ pub struct SessionOptions {
     /// (`<dir>/<graph>_<timestamp>.json`, closed by [`crate::GraphSession::end_profiling`];
     /// read with [`crate::profile::GraphProfile`]). Profiling slows runs down a little.
     pub profile_dir: Option<PathBuf>,
+    /// TensorRT optimisation-profile ranges of the graphs' symbolic dimensions; `Bundle::open`
+    /// fills them from the manifest ([`crate::trt_shapes::dim_ranges`]). Empty: no profiles.
+    pub trt_dim_ranges: std::collections::BTreeMap<String, crate::trt_shapes::DimRange>,
 }
 
 impl Default for SessionOptions {
@@ -168,6 +171,7 @@ impl Default for SessionOptions {
             intra_spinning: true,
             optimized_cache: None,
             profile_dir: None,
+            trt_dim_ranges: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -221,6 +225,7 @@ impl Provider {
         &self,
         builder: &mut SessionBuilder,
         cpu_arena: bool,
+        trt_profile: Option<&[String; 3]>,
     ) -> ort::Result<()> {
         match self {
             // ONNX Runtime adds the CPU provider itself; registering it is needed only to turn
@@ -237,9 +242,17 @@ impl Provider {
                 fp16,
                 engine_cache,
             } => {
+                // LayerNorm in fp32 inside fp16 engines (DESIGN.md §5: fp16 LayerNorm overflows).
                 let mut trt = ort::ep::TensorRT::default()
                     .with_device_id(*device)
-                    .with_fp16(*fp16);
+                    .with_fp16(*fp16)
+                    .with_layer_norm_fp32_fallback(*fp16);
+                if let Some([min, opt, max]) = trt_profile {
+                    trt = trt
+                        .with_profile_min_shapes(min)
+                        .with_profile_opt_shapes(opt)
+                        .with_profile_max_shapes(max);
+                }
                 if let Some(dir) = engine_cache {
                     let dir = dir.display().to_string();
                     trt = trt

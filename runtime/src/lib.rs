@@ -16,6 +16,7 @@ pub mod profile;
 pub mod session;
 pub mod tasks;
 pub mod text;
+pub mod trt_shapes;
 
 pub use bundle::Bundle;
 pub use ep::{Device, OptLevel, Provider, ProviderReport, SessionOptions};

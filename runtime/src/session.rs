@@ -225,7 +225,8 @@ impl GraphSession {
                 })?;
             }
             let mut builder = new_builder(lib, name, opts)?;
-            if let Err(e) = provider.register(&mut builder, opts.cpu_arena) {
+            let trt_profile = crate::trt_shapes::profile_shapes(spec, &opts.trt_dim_ranges);
+            if let Err(e) = provider.register(&mut builder, opts.cpu_arena, trt_profile.as_ref()) {
                 if may_fall_back {
                     skipped.push((provider.ort_name().into(), e.to_string()));
                     continue;
