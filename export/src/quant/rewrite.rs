@@ -124,7 +124,19 @@ pub fn quantize_model(
             }
         }
     }
-    for table in every.iter().filter_map(|n| gathered_table(n, &nk_weights)) {
+    // Tables read by row lookups: the tied output projection, and any other vocabulary-sized
+    // table that is only gathered (the encoder's token embedding, 183 MB in fp32 for the base
+    // model). Small tables (positions, buckets) stay float.
+    let mut lookups: HashSet<String> = nk_weights.clone();
+    for n in &every {
+        let Some(table) = gathered_any(n) else {
+            continue;
+        };
+        if float_matrix(graph, &inits, table, 1).is_some_and(|(rows, _)| rows >= VOCAB_TABLE_ROWS) {
+            lookups.insert(table.to_string());
+        }
+    }
+    for table in every.iter().filter_map(|n| gathered_table(n, &lookups)) {
         if lookup_tables.contains_key(table) {
             continue;
         }
@@ -161,7 +173,7 @@ pub fn quantize_model(
         opts,
         blocks: &blocks,
         lookup_tables: &lookup_tables,
-        nk_weights: &nk_weights,
+        lookups: &lookups,
     };
     let nodes = pass.nodes(&old_nodes, &mut report);
     drop(every);
@@ -202,7 +214,8 @@ struct Rewrite<'a> {
     opts: &'a QuantOptions,
     blocks: &'a BTreeMap<String, BlockQuantized>,
     lookup_tables: &'a BTreeMap<String, BlockQuantized>,
-    nk_weights: &'a HashSet<String>,
+    /// Tables whose `Gather`s read 8-bit codes.
+    lookups: &'a HashSet<String>,
 }
 
 impl Rewrite<'_> {
@@ -221,7 +234,7 @@ impl Rewrite<'_> {
                 report.matmuls += 1;
                 continue;
             }
-            let lookup = gathered_table(node, self.nk_weights)
+            let lookup = gathered_table(node, self.lookups)
                 .and_then(|t| self.lookup_tables.get(t).map(|q| (t, q)));
             if let Some((table, q)) = lookup {
                 let codes = if self.blocks.get(table).is_some_and(|b| b == q) {
@@ -324,13 +337,21 @@ fn product(
     }
 }
 
-/// The table a row lookup (`Gather`, axis 0) reads, when it is one of `tables`.
-fn gathered_table<'a>(n: &'a NodeProto, tables: &HashSet<String>) -> Option<&'a str> {
+/// Untied tables with at least this many rows are looked up from 8-bit codes: vocabularies
+/// (59457 rows), not position or bucket tables (≤ 6892 rows).
+const VOCAB_TABLE_ROWS: usize = 16_384;
+
+/// The table a row lookup (`Gather`, axis 0) reads.
+fn gathered_any(n: &NodeProto) -> Option<&str> {
     if n.op_type != "Gather" || !n.domain.is_empty() || int_attr(n, "axis").unwrap_or(0) != 0 {
         return None;
     }
-    let data = n.input.first()?;
-    tables.contains(data).then_some(data.as_str())
+    n.input.first().map(String::as_str)
+}
+
+/// The table a row lookup reads, when it is one of `tables`.
+fn gathered_table<'a>(n: &'a NodeProto, tables: &HashSet<String>) -> Option<&'a str> {
+    gathered_any(n).filter(|t| tables.contains(*t))
 }
 
 fn weight_values(
@@ -426,6 +447,39 @@ mod tests {
             .initializer
             .iter()
             .find(|t| t.name == name)
+    }
+
+    /// An untied vocabulary-sized table that is only gathered (the encoder's token embedding)
+    /// is looked up from 8-bit codes; a small one (positions) stays float.
+    #[test]
+    fn untied_vocabulary_tables_are_looked_up_in_8_bits() {
+        let mut g = GraphBuilder::new("t", DType::F32);
+        let ids = g.input("ids", DType::I64, vec![Dim::Fixed(3)]);
+        let rows = VOCAB_TABLE_ROWS;
+        let big: Vec<f32> = (0..rows * 32)
+            .map(|i| ((i * 29 % 89) as f32 - 44.0) / 30.0)
+            .collect();
+        let small: Vec<f32> = (0..100 * 32).map(|i| (i % 13) as f32 / 13.0).collect();
+        let bv = g.weight("tokens", &[rows, 32], &big);
+        let sv = g.weight("positions", &[100, 32], &small);
+        let a = g.node("Gather", "a", &[bv, ids], &[]);
+        let b = g.node("Gather", "b", &[sv, ids], &[]);
+        let y = g.node("Add", "y", &[a, b], &[]);
+        g.output("y", y, DType::F32, vec![Dim::Fixed(3), Dim::Fixed(32)]);
+        let mut m = g.finish("test");
+        let opts = QuantOptions::for_precision(unival_manifest::Precision::Int8).unwrap();
+        let r = quantize_model(&mut m, &opts).unwrap();
+        assert_eq!(r.gathers, 1, "{r:?}");
+        assert!(
+            init(&m, "tokens").is_none(),
+            "the fp32 vocabulary table is gone"
+        );
+        assert_eq!(
+            init(&m, "tokens.lookup_q8").unwrap().dims,
+            vec![rows as i64, 1, 32]
+        );
+        assert!(init(&m, "positions").is_some(), "small tables stay float");
+        assert!(r.bytes_after < r.bytes_before / 3, "{r:?}");
     }
 
     #[test]
