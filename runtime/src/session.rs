@@ -347,14 +347,7 @@ impl GraphSession {
             graph: self.name.clone(),
             source,
         })?;
-        let values = outputs
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
-        Ok(GraphOutputs {
-            graph: self.name.clone(),
-            values,
-        })
+        Ok(GraphOutputs::collect(&self.name, outputs))
     }
 }
 
@@ -399,6 +392,17 @@ pub struct GraphOutputs {
 }
 
 impl GraphOutputs {
+    /// Takes every value of one run's outputs, by name.
+    fn collect(graph: &str, outputs: ort::session::SessionOutputs<'_>) -> GraphOutputs {
+        GraphOutputs {
+            graph: graph.to_string(),
+            values: outputs
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value))
+                .collect(),
+        }
+    }
+
     /// Output names, in the graph's order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.values.iter().map(|(n, _)| n.as_str())

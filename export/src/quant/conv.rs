@@ -83,12 +83,7 @@ struct ConvSite {
 /// how many it rewrote. The float weights stay in the graph; the caller drops initializers
 /// nothing reads any more. Fails on a weight with NaN or infinite values.
 pub fn quantize_convs(graph: &mut GraphProto, opts: &ConvOptions) -> Result<usize, QuantError> {
-    let inits: HashMap<String, usize> = graph
-        .initializer
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.clone(), i))
-        .collect();
+    let inits: HashMap<String, usize> = super::initializer_index(graph);
     let old_nodes = std::mem::take(&mut graph.node);
     let mut nodes = Vec::with_capacity(old_nodes.len());
     let mut new_inits = Vec::new();

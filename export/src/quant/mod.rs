@@ -29,6 +29,19 @@ mod rewrite;
 
 pub use conv::{ConvKernels, ConvOptions};
 pub use rewrite::{quantize_model, QuantReport};
+
+/// Position of every initializer of `graph` by name (the quantiser passes look weights up by
+/// the names nodes use).
+fn initializer_index(
+    graph: &crate::onnx::proto::GraphProto,
+) -> std::collections::HashMap<String, usize> {
+    graph
+        .initializer
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect()
+}
 use unival_manifest::Precision;
 
 /// The operator quantised weights are run with.

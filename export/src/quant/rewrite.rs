@@ -62,12 +62,7 @@ pub fn quantize_model(
         bytes_before: initializer_bytes(graph),
         ..QuantReport::default()
     };
-    let inits: HashMap<String, usize> = graph
-        .initializer
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.clone(), i))
-        .collect();
+    let inits: HashMap<String, usize> = super::initializer_index(graph);
     let mut new_inits = Vec::new();
     // Quantised forms, made once per weight (a weight may feed several nodes).
     let mut blocks: BTreeMap<String, BlockQuantized> = BTreeMap::new();

@@ -197,14 +197,7 @@ impl GraphSession {
                 graph: self.name.clone(),
                 source,
             })?;
-        let values = outputs
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
-        Ok(GraphOutputs {
-            graph: self.name.clone(),
-            values,
-        })
+        Ok(GraphOutputs::collect(&self.name, outputs))
     }
 }
 
