@@ -30,11 +30,10 @@
 //! convs 2.35e-2, 3×3 only 2.05e-2, 1×1 only 2.15e-2, each over the 2e-2 target. Hence
 //! integer convs are opt-in (`--quantize-convs`), not part of the default int8 export.
 
+use super::emit::{self, attr_int, tensor};
 use super::pack::quantize_per_column;
 use super::QuantError;
-use crate::onnx::proto::{
-    attribute_type, data_type, AttributeProto, GraphProto, NodeProto, TensorProto,
-};
+use crate::onnx::proto::{data_type, AttributeProto, GraphProto, NodeProto, TensorProto};
 use std::collections::{HashMap, HashSet};
 
 /// The weight zero point of every quantised conv (codes are stored `code + 128`).
@@ -122,8 +121,9 @@ pub fn quantize_convs(graph: &mut GraphProto, opts: &ConvOptions) -> Result<usiz
                     format!("{x}.q8_scale"),
                     format!("{x}.q8_zero"),
                 ];
-                nodes.push(plain(
+                nodes.push(emit::node(
                     "DynamicQuantizeLinear",
+                    "",
                     format!("{x}.quantize"),
                     &[&x],
                     &[&q[0], &q[1], &q[2]],
@@ -237,8 +237,9 @@ fn weight_initializers(site: &ConvSite, raw: &[u8]) -> Result<[TensorProto; 3], 
 fn integer_conv(old: &NodeProto, site: &ConvSite, xq: &[String; 3]) -> Vec<NodeProto> {
     let out = &old.output[0];
     let v = |s: &str| format!("{out}.{s}");
-    let mut conv = plain(
+    let mut conv = emit::node(
         "ConvInteger",
+        "",
         v("convinteger"),
         &[
             &xq[0],
@@ -250,22 +251,19 @@ fn integer_conv(old: &NodeProto, site: &ConvSite, xq: &[String; 3]) -> Vec<NodeP
     );
     // Same geometry: strides, pads, dilations, kernel_shape, group, auto_pad.
     conv.attribute = old.attribute.clone();
-    let mut dequantize = plain(
+    let mut dequantize = emit::node(
         "DequantizeLinear",
+        "",
         v("dequantize"),
         &[&v("acc"), &v("scale")],
         &[&scaled_name(out, site)],
     );
-    dequantize.attribute = vec![AttributeProto {
-        name: "axis".into(),
-        r#type: attribute_type::INT,
-        i: 1,
-        ..Default::default()
-    }];
+    dequantize.attribute = vec![attr_int("axis", 1)];
     let mut nodes = vec![
         conv,
-        plain(
+        emit::node(
             "Mul",
+            "",
             v("scale_product"),
             &[&xq[1], &scales_name(&site.weight)],
             &[&v("scale")],
@@ -274,7 +272,13 @@ fn integer_conv(old: &NodeProto, site: &ConvSite, xq: &[String; 3]) -> Vec<NodeP
     ];
     if let Some(b) = &site.bias {
         let scaled = scaled_name(out, site);
-        nodes.push(plain("Add", v("bias"), &[&scaled, &bias_name(b)], &[out]));
+        nodes.push(emit::node(
+            "Add",
+            "",
+            v("bias"),
+            &[&scaled, &bias_name(b)],
+            &[out],
+        ));
     }
     nodes
 }
@@ -302,26 +306,6 @@ fn scales_name(w: &str) -> String {
 
 fn bias_name(b: &str) -> String {
     format!("{b}.m11")
-}
-
-fn tensor(name: &str, dims: &[usize], dt: i32, raw: Vec<u8>) -> TensorProto {
-    TensorProto {
-        name: name.to_string(),
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: dt,
-        raw_data: raw,
-        ..Default::default()
-    }
-}
-
-fn plain(op: &str, name: String, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name,
-        op_type: op.to_string(),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]
