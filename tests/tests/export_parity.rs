@@ -245,6 +245,13 @@ fn audio_caption_graphs_match_the_oracle() {
     check_case("audio_caption");
 }
 
+/// The released audio checkpoints' encoder, PANN CNN14 (two convs per block, six blocks, the
+/// last without pooling), on its own oracle case.
+#[test]
+fn audio_caption_cnn14_graphs_match_the_oracle() {
+    check_case("audio_caption_cnn14");
+}
+
 /// fp16 bundles: error and top-1 agreement of the decoder logits against the oracle, reported
 /// (GPU precision; the fp32 tests above are the gate). Bounded loosely so a broken fp16 path fails.
 #[test]
