@@ -141,6 +141,24 @@ impl Pipeline {
         })
     }
 
+    /// The encoder text ids of `prompt`, `[BOS] + ids[..capacity] + [EOS]`.
+    ///
+    /// The original cuts the user's text to `max_src_length` *words* (the prompt builders do
+    /// that) but never cuts a task prompt's BPE ids: none of its datasets passes `length` to
+    /// `encode_text`, and a source longer than `max_source_positions` (the size of its token
+    /// bucket table) fails there. So every source the original accepts is kept whole, and a
+    /// longer one is cut the way `encode_text(prompt, length=max_source_positions − 2)` cuts
+    /// (ids before BOS/EOS are added), so that no input length reaches a graph error.
+    fn source_tokens(&self, prompt: &str) -> Result<Vec<i64>, TaskError> {
+        let capacity = self
+            .model
+            .manifest()
+            .model
+            .max_source_positions
+            .saturating_sub(2);
+        Ok(self.tokenizer.source_tokens_truncated(prompt, capacity)?)
+    }
+
     /// Runs `request` on the file at `path` (an image, a video or a frame directory, or a sound,
     /// as the request's modality says).
     pub fn run(&mut self, path: &Path, request: &Request) -> Result<TaskOutput, TaskError> {
@@ -237,7 +255,7 @@ impl Pipeline {
         request: &Request,
         start: Instant,
     ) -> Result<TaskOutput, TaskError> {
-        let src = self.tokenizer.source_tokens(prompt)?;
+        let src = self.source_tokens(prompt)?;
         let mut timings = Timings {
             preprocess: ms(start),
             ..Timings::default()

@@ -129,7 +129,21 @@ impl Tokenizer {
 
     /// Encoder input for `text`: `[BOS] + encode(text) + [EOS]`, shape `[len + 2]`.
     pub fn source_tokens(&self, text: &str) -> Result<Vec<i64>, TextError> {
-        let body = self.encode(text)?;
+        self.source_tokens_truncated(text, usize::MAX)
+    }
+
+    /// `encode_text(text, length=length, append_bos=True, append_eos=True)` of the original
+    /// (`data/ofa_dataset.py`): the BPE ids of `text` are cut to their first `length` *before*
+    /// BOS and EOS are added, so the result is `[BOS] + encode(text)[..length] + [EOS]` and at
+    /// most `length + 2` long. Word-level truncation (`pre_question`/`pre_caption`) is the
+    /// prompt builders' job and happens before this.
+    pub fn source_tokens_truncated(
+        &self,
+        text: &str,
+        length: usize,
+    ) -> Result<Vec<i64>, TextError> {
+        let mut body = self.encode(text)?;
+        body.truncate(length);
         let mut out = Vec::with_capacity(body.len() + 2);
         out.push(self.vocab().bos);
         out.extend(body);
