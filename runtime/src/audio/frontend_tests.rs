@@ -2,7 +2,10 @@
 //! silence, the kernel file, argument checks and timing.
 
 use super::*;
-use crate::audio::test_support::{audio_case, oracle_kernels, read_npy_f32, shared_dir};
+use crate::audio::test_support::{
+    audio_case, case_kernels, case_meta, oracle_case, oracle_kernels, read_npy_f32, shared_dir,
+    AUDIO_CASES,
+};
 use std::f64::consts::PI;
 
 /// The formula kernels of spec §2.4 step 2 (periodic Hann × cos / −sin), exact in f64 → f32.
@@ -20,7 +23,7 @@ fn formula_kernels(n_fft: usize) -> (Vec<f32>, Vec<f32>) {
     (re, im)
 }
 
-/// Errors of `got` against the oracle's log-mel `[frames·64]`.
+/// Errors of `got` against the oracle's log-mel `[frames·mel_bins]`.
 #[derive(Debug)]
 struct Errors {
     /// Max |Δ| dB over everything.
@@ -33,10 +36,10 @@ struct Errors {
     near_peak: f32,
 }
 
-fn compare(got: &[f32], want: &[f32]) -> Errors {
+fn compare(got: &[f32], want: &[f32], mel_bins: usize) -> Errors {
     let (mut all, mut loud, mut near_peak) = (0.0f32, 0.0f32, 0.0f32);
     let mut loud_errs = Vec::new();
-    for (g_row, w_row) in got.chunks_exact(64).zip(want.chunks_exact(64)) {
+    for (g_row, w_row) in got.chunks_exact(mel_bins).zip(want.chunks_exact(mel_bins)) {
         let peak = w_row.iter().fold(f32::MIN, |m, v| m.max(*v));
         for (g, w) in g_row.iter().zip(w_row) {
             let d = (g - w).abs();
@@ -60,7 +63,8 @@ fn compare(got: &[f32], want: &[f32]) -> Errors {
 }
 
 /// `patch_audios.npy` through the oracle checkpoint's kernels against `log_mel.npy`, then the
-/// same from `audio0.wav`.
+/// same from `audio0.wav`, for each audio case (CNN6 and CNN14 checkpoints); hop and mel bins
+/// come from the case's model config.
 ///
 /// The reference itself carries the f32 rounding noise of the original's convolution, which
 /// grows as a bin gets quieter relative to its frame's loudest bin (about 1e-4 dB at −40 dB,
@@ -71,20 +75,32 @@ fn matches_oracle_log_mel() {
     let Some(shared) = shared_dir("matches_oracle_log_mel") else {
         return;
     };
-    let dir = audio_case(&shared);
-    let (re, im) = oracle_kernels(&shared);
-    let front = LogMel::new(re, im, LogMelConfig::default()).unwrap();
+    for case in AUDIO_CASES {
+        check_oracle_log_mel(&shared, case);
+    }
+}
+
+fn check_oracle_log_mel(shared: &Path, case: &str) {
+    let dir = oracle_case(shared, case);
+    let model = &case_meta(shared, case)["model_cfg"];
+    let cfg = LogMelConfig {
+        hop: model["hop_size"].as_u64().unwrap() as usize,
+        mel_bins: model["mel_bins"].as_u64().unwrap() as usize,
+        ..LogMelConfig::default()
+    };
+    let (re, im) = case_kernels(shared, case);
+    let front = LogMel::new(re, im, cfg).unwrap();
     let (_, wave) = read_npy_f32(&dir.join("patch_audios.npy"));
     let (shape, want) = read_npy_f32(&dir.join("log_mel.npy"));
-    assert_eq!(shape, [1, 1, 2401, 64]);
+    assert_eq!(shape, [1, 1, cfg.frames(wave.len()), cfg.mel_bins]);
     let got = front.compute(&wave).unwrap();
     assert_eq!(got.shape(), &shape[..]);
-    let e = compare(got.as_slice().unwrap(), &want);
-    eprintln!("log-mel vs oracle (default precision): {e:?}");
-    assert!(e.near_peak <= 1e-3, "{e:?}");
-    assert!(e.loud_median <= 3e-4, "{e:?}");
-    assert!(e.loud <= 0.05, "{e:?}");
-    assert!(e.all <= 0.1, "{e:?}");
+    let e = compare(got.as_slice().unwrap(), &want, cfg.mel_bins);
+    eprintln!("{case}: log-mel vs oracle (default precision): {e:?}");
+    assert!(e.near_peak <= 1e-3, "{case}: {e:?}");
+    assert!(e.loud_median <= 3e-4, "{case}: {e:?}");
+    assert!(e.loud <= 0.05, "{case}: {e:?}");
+    assert!(e.all <= 0.1, "{case}: {e:?}");
 
     let from_file = crate::audio::load_waveform(
         &dir.join("audio0.wav"),
@@ -94,7 +110,7 @@ fn matches_oracle_log_mel() {
     let again = front
         .compute(from_file.waveform.as_slice().unwrap())
         .unwrap();
-    assert_eq!(again, got, "file path and npy path agree");
+    assert_eq!(again, got, "{case}: file path and npy path agree");
 }
 
 /// f32 (sgemm) vs f64 (dgemm) products, both against the oracle (measurement for the report).
@@ -124,8 +140,8 @@ fn f32_vs_f64_accumulation_against_oracle() {
     )
     .unwrap();
     let f64_out = f64_front.compute(&wave).unwrap();
-    eprintln!("F32: {:?}", compare(f32_out.as_slice().unwrap(), &want));
-    eprintln!("F64: {:?}", compare(f64_out.as_slice().unwrap(), &want));
+    eprintln!("F32: {:?}", compare(f32_out.as_slice().unwrap(), &want, 64));
+    eprintln!("F64: {:?}", compare(f64_out.as_slice().unwrap(), &want, 64));
 }
 
 /// Release-build timing of one 10 s clip (2401 frames), plus resampling 10 s from 44.1 kHz.

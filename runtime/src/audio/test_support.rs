@@ -27,17 +27,45 @@ pub fn shared_dir(test: &str) -> Option<PathBuf> {
     found
 }
 
-/// The oracle's audio case directory.
+/// The oracle's audio case directories: PANN CNN6 (`micro_av_fp16.pt`) and CNN14
+/// (`micro_cnn14_fp16.pt`, the encoder of the released audio checkpoints).
+pub const AUDIO_CASES: [&str; 2] = ["audio_caption", "audio_caption_cnn14"];
+
+/// The oracle's (CNN6) audio case directory.
 pub fn audio_case(shared: &Path) -> PathBuf {
-    shared.join("oracle/dev/audio_caption")
+    oracle_case(shared, AUDIO_CASES[0])
 }
 
-/// `(real, imag)` STFT kernels `[513, 1024]` of the oracle's `micro_av_fp16.pt`, read with the
-/// exporter's checkpoint reader (the tensors have unusual strides; `to_f32` honours them).
+/// The oracle case directory `dev/<case>`.
+pub fn oracle_case(shared: &Path, case: &str) -> PathBuf {
+    shared.join("oracle/dev").join(case)
+}
+
+/// `meta.json` of oracle case `case`.
+pub fn case_meta(shared: &Path, case: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(oracle_case(shared, case).join("meta.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `(real, imag)` STFT kernels `[513, 1024]` of the oracle's `micro_av_fp16.pt`.
 pub fn oracle_kernels(shared: &Path) -> (Vec<f32>, Vec<f32>) {
+    case_kernels(shared, AUDIO_CASES[0])
+}
+
+/// `(real, imag)` STFT kernels `[513, 1024]` of the checkpoint oracle case `case` was computed
+/// with (its `meta.json` names it), read with the exporter's checkpoint reader (the tensors
+/// have unusual strides; `to_f32` honours them).
+pub fn case_kernels(shared: &Path, case: &str) -> (Vec<f32>, Vec<f32>) {
     use unival_export::{Checkpoint, WeightsChoice};
+    let meta = case_meta(shared, case);
+    let file = meta["checkpoint"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
     let ckpt = Checkpoint::open(
-        shared.join("oracle/dev/checkpoints/micro_av_fp16.pt"),
+        shared.join("oracle/dev/checkpoints").join(file),
         WeightsChoice::Model,
     )
     .unwrap();
