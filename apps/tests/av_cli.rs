@@ -20,7 +20,12 @@ fn oracle() -> Option<PathBuf> {
 /// Exports the checkpoint of oracle case `case` (named in its `meta.json`) for `task`.
 fn export(o: &Path, case: &str, task: &str, out: &Path) {
     let m = meta(o, case);
-    let file = m["checkpoint"].as_str().unwrap().rsplit('/').next().unwrap();
+    let file = m["checkpoint"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
     run_ok(
         unival()
             .args(["export", "--task", task, "--checkpoint"])
