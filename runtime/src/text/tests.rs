@@ -378,3 +378,58 @@ fn demo_hypotheses_decode_exactly() {
         assert_eq!(caption, r.hypothesis, "image {}", r.image_id);
     }
 }
+
+/// `encode_text(text, length=n, append_bos=True, append_eos=True)`: the BPE ids are cut to
+/// their first `n` before BOS and EOS are added (spec §4.3 vector for the caption prompt).
+#[test]
+fn truncation_cuts_the_ids_before_bos_and_eos() {
+    let t = tok();
+    let caption = " what does the image describe?";
+    let cases: [(usize, &[i64]); 5] = [
+        (0, &[0, 2]),
+        (1, &[0, 99, 2]),
+        (3, &[0, 99, 473, 5, 2]),
+        (6, &[0, 99, 473, 5, 2274, 6190, 116, 2]),
+        (usize::MAX, &[0, 99, 473, 5, 2274, 6190, 116, 2]),
+    ];
+    for (length, want) in cases {
+        assert_eq!(
+            t.source_tokens_truncated(caption, length).unwrap(),
+            want,
+            "length {length}"
+        );
+    }
+    // The question vector of spec §4.3: the cut falls inside the user's text.
+    let question = vqa_prompt("What color is the car", 80);
+    assert_eq!(
+        t.source_tokens_truncated(&question, 4).unwrap(),
+        [0, 99, 3195, 16, 5, 2]
+    );
+}
+
+/// Word truncation (`pre_question`, `max_src_length` words) is all the original does to a
+/// question it accepts: an 80-word question of more than 80 ids keeps every id.
+#[test]
+fn a_long_question_within_the_model_keeps_every_id() {
+    let t = tok();
+    let words = vec!["photosynthesis"; 100].join(" ");
+    let prompt = vqa_prompt(&words, 80);
+    assert_eq!(prompt.split(' ').count(), 81, "{prompt:?}");
+    let whole = t.source_tokens(&prompt).unwrap();
+    assert!(whole.len() > 82, "{} ids", whole.len());
+    assert_eq!(t.source_tokens_truncated(&prompt, 1022).unwrap(), whole);
+}
+
+/// A 100,000-character one-word question (word truncation cannot shorten it): its ids are cut
+/// to the given length, BOS first and EOS last, the body a prefix of the full encoding.
+#[test]
+fn a_100k_character_word_is_cut_to_the_length() {
+    let t = tok();
+    let prompt = vqa_prompt(&"a".repeat(100_000), 80);
+    let full = t.encode(&prompt).unwrap();
+    assert!(full.len() > 1022, "{} ids", full.len());
+    let src = t.source_tokens_truncated(&prompt, 1022).unwrap();
+    assert_eq!(src.len(), 1024);
+    assert_eq!((src[0], src[1023]), (0, 2));
+    assert_eq!(src[1..1023], full[..1022]);
+}
