@@ -105,6 +105,37 @@ fn vqa_cli_with_the_answer_pickle_reproduces_the_oracle_beams() {
     assert_eq!(got["text"], m["eval_step_results"][0]["answer"]);
 }
 
+/// Issue 11: a 100,000-character one-word question (word truncation cannot shorten it) used to
+/// fail in the encoder graph (`Gather … out of data bounds`). Its ids are now cut to what the
+/// model's text positions hold, and every task with user text runs end to end.
+#[test]
+fn a_100000_character_one_word_text_runs_every_text_task() {
+    let Some(s) = shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    export(&checkpoint(&s, "micro_img_fp16.pt"), "vqa", dir.path(), &[]);
+    let word = "a".repeat(100_000);
+    let image = s.join("oracle/dev/vqa/img0.png");
+    let answers = s.join("oracle/dev/vqa/ans2label.pkl");
+    let answers = answers.to_str().unwrap();
+    // (command, text flag, extra flags, task in the JSON)
+    let runs: [(&str, &str, &[&str], &str); 3] = [
+        ("vqa", "-q", &["--answers", answers], "vqa"),
+        ("entail", "--hypothesis", &[], "snli_ve"),
+        ("ground", "--text", &[], "refcoco"),
+    ];
+    for (command, flag, extra, task) in runs {
+        let out = run_ok(
+            unival()
+                .args([command, "--json", flag, &word])
+                .args(extra)
+                .arg("--model")
+                .arg(dir.path())
+                .arg(&image),
+        );
+        assert_eq!(json_lines(&out)[0]["task"], task, "{command}");
+    }
+}
+
 #[test]
 fn ground_cli_reproduces_the_oracle_box_and_draws_it() {
     let Some(s) = shared() else { return };
