@@ -62,7 +62,7 @@ impl OracleDir {
     }
 
     /// Case `name` of the `dev` set (`caption`, `vqa`, `snli_ve`, `refcoco`, `video_caption`,
-    /// `video_qa`, `audio_caption`).
+    /// `video_qa`, `audio_caption`, `audio_caption_cnn14`).
     pub fn case(&self, name: &str) -> OracleCase {
         OracleCase {
             name: name.to_string(),

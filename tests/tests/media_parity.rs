@@ -59,22 +59,25 @@ fn frames_in_memory_equal_video_file() {
     assert_same(&from_file, &from_memory);
 }
 
+/// For both audio cases: PANN CNN6 and CNN14 (the encoder of the released audio checkpoints).
 #[test]
 fn samples_in_memory_equal_audio_file() {
     let Some(oracle) = OracleDir::find() else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let mut p = pipeline(&oracle, "audio_caption", tmp.path());
-    let path = oracle.case("audio_caption").file("audio0.wav");
-    let from_file = p.run(&path, &Request::AudioCaption).unwrap();
-    let decoded = decode_file(&path, Segment::ALL, 3600.0).unwrap();
-    let media = Media::Audio {
-        mono: decoded.samples,
-        rate: decoded.sample_rate,
-    };
-    let from_memory = p.run_media("mic", &media, &Request::AudioCaption).unwrap();
-    assert_same(&from_file, &from_memory);
+    for case in ["audio_caption", "audio_caption_cnn14"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut p = pipeline(&oracle, case, tmp.path());
+        let path = oracle.case(case).file("audio0.wav");
+        let from_file = p.run(&path, &Request::AudioCaption).unwrap();
+        let decoded = decode_file(&path, Segment::ALL, 3600.0).unwrap();
+        let media = Media::Audio {
+            mono: decoded.samples,
+            rate: decoded.sample_rate,
+        };
+        let from_memory = p.run_media("mic", &media, &Request::AudioCaption).unwrap();
+        assert_same(&from_file, &from_memory);
+    }
 }
 
 #[test]
