@@ -3,6 +3,8 @@
 //! Thin by design (ripgrep's shape): argument parsing in [`cli`], one module per command in
 //! [`commands`], all model logic in the `unival-export` and `unival-runtime` crates.
 
+// clap turns `cli`'s doc comments into `--help` text (`cuda[:N]`, `models/<task>`), not rustdoc.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 mod cli;
 mod commands;
 mod web;

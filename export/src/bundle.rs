@@ -1,5 +1,5 @@
 //! Writes a model bundle (`models/<name>/`): the ONNX graphs and `manifest.json` with the sha256
-//! of every file (DESIGN.md §3).
+//! of every file (ARCHITECTURE.md §3).
 
 use crate::checkpoint::{Checkpoint, CheckpointError, WeightsChoice};
 use crate::config::ModelConfig;

@@ -1,5 +1,5 @@
 //! Checkpoint keys the exporter deliberately does not turn into graph weights, with the reason.
-//! Export fails on any other key it did not consume (STYLE.md rule 5), so a checkpoint with
+//! Export fails on any other key it did not consume (ARCHITECTURE.md §6.3), so a checkpoint with
 //! parts this exporter does not understand is never silently half-exported.
 
 use unival_manifest::task::Modality;

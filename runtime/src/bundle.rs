@@ -1,6 +1,6 @@
 //! `Bundle`: an exported model directory (`models/<name>/`) opened for inference.
 //!
-//! Opening reads `manifest.json` and verifies every listed file's size and sha256 (DESIGN §3:
+//! Opening reads `manifest.json` and checks each listed file's size and sha256 (ARCHITECTURE.md §3:
 //! the runtime refuses a bundle that does not match its manifest). Graph sessions are created on
 //! first use, so a task that needs only the image encoder, the encoder and the decoder never pays
 //! for the video or audio graphs.

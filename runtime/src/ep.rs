@@ -242,7 +242,7 @@ impl Provider {
                 fp16,
                 engine_cache,
             } => {
-                // LayerNorm in fp32 inside fp16 engines (DESIGN.md §5: fp16 LayerNorm overflows).
+                // fp16 engines keep LayerNorm in fp32 (ARCHITECTURE.md §4: it overflows in fp16).
                 let mut trt = ort::ep::TensorRT::default()
                     .with_device_id(*device)
                     .with_fp16(*fp16)

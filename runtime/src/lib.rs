@@ -1,6 +1,6 @@
 //! `unival-runtime`: drives exported UnIVAL bundles through ONNX Runtime.
 //!
-//! Data flow (DESIGN.md §1): [`text`] (tokenizer), preprocessing, [`session`] / [`bundle`] (ONNX
+//! Data flow (ARCHITECTURE.md §2): [`text`] (BPE), preprocessing, [`session`] / [`bundle`] (ONNX
 //! Runtime), [`generate`] (fairseq-identical search), tasks.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,5 +1,5 @@
 //! `GraphSession`: one ONNX graph of a bundle loaded into ONNX Runtime, checked against its
-//! manifest [`GraphSpec`], and run with tensors bound **by name** (STYLE rule 8).
+//! manifest [`GraphSpec`], and run with tensors bound **by name** (ARCHITECTURE.md §6.4).
 //!
 //! Inputs are `ndarray` views wrapped without a copy when they are in standard (C) layout;
 //! outputs stay ONNX Runtime values until the caller reads one by name, as a view, an owned

@@ -1,5 +1,5 @@
 //! `unival live caption | vqa | video-caption | audio-caption`: a task run continuously on a
-//! camera, a microphone or a file played in real time (DESIGN.md §6).
+//! camera, a microphone or a file played in real time (ARCHITECTURE.md §5).
 //!
 //! Startup problems (model, source, address) fail with one line and exit code 1; once running,
 //! the loop stops at `--duration`, `--max-results`, the end of a finite source or Ctrl-C, and

@@ -238,7 +238,7 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         x = norm(&mut g, &enc.pp("layer_norm"), "layer_norm", x, d)?;
     }
 
-    // What the decoder needs, computed once per input (DESIGN.md §3).
+    // What the decoder needs, computed once per input (ARCHITECTURE.md §3).
     let dec = root.pp("decoder");
     let cpk = Linear::new(&dec.pp("cross_pos_k_linear"), d, d)?;
     let cpk_y = linear(

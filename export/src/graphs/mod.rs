@@ -1,4 +1,4 @@
-//! UnIVAL as ONNX graphs (DESIGN.md §3): one perception graph per modality, the transformer
+//! UnIVAL as ONNX graphs (ARCHITECTURE.md §3): one perception graph per modality, the transformer
 //! encoder, and the KV-cached step decoder. Blocks read their weights through scoped
 //! [`weights::Weights`] views named like the PyTorch modules.
 

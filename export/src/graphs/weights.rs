@@ -1,6 +1,6 @@
 //! Scoped access to checkpoint weights (`w.pp("layers").pp(0).get("fc1.weight", &[..])`), with
 //! shape checks and a record of every key consumed, so export can refuse keys it did not
-//! understand (STYLE.md rule 5).
+//! understand (ARCHITECTURE.md §6.3).
 
 use super::GraphError;
 use crate::checkpoint::StateDict;

@@ -1,5 +1,5 @@
 //! A small ONNX graph builder: values are `Copy` handles, every node name derives from the
-//! caller's prefix, and only this file touches protobuf strings (STYLE.md rule 4).
+//! caller's prefix, and only this file touches protobuf strings (ARCHITECTURE.md §6.2).
 
 use super::proto::{
     attribute_type, data_type, dimension, AttributeProto, DimensionProto, GraphProto, ModelProto,

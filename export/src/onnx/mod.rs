@@ -1,5 +1,5 @@
 //! ONNX output: protobuf types ([`proto`]), the graph builder ([`builder`]), composite operators
-//! ([`ops`]) and the file writer ([`write`]).
+//! ([`ops`]) and the file writer ([`write`](mod@write)).
 
 pub mod builder;
 pub mod ops;

@@ -1,6 +1,6 @@
 //! Composite operators wired from ONNX primitives. Each takes a name prefix; every node it adds
 //! is named `{prefix}.{step}`. Numerically sensitive reductions (LayerNorm, softmax, GELU) run
-//! in fp32 even in an fp16 graph (DESIGN.md §5).
+//! in fp32 even in an fp16 graph (ARCHITECTURE.md §4).
 
 use super::builder::{Attr, GraphBuilder, Value};
 use unival_manifest::DType;

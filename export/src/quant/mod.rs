@@ -2,7 +2,7 @@
 //! finished [`ModelProto`](crate::onnx::proto::ModelProto) that rewrites every `MatMul` whose
 //! right-hand side is a float weight, and the tied output projection (`Gemm` with `transB`),
 //! into a quantised operator. Activations, LayerNorm, softmax, GELU and the attention products
-//! stay fp32 (DESIGN.md §5); convolutions stay fp32 unless [`QuantOptions::convs`] asks for
+//! stay fp32 (ARCHITECTURE.md §4); convolutions stay fp32 unless [`QuantOptions::convs`] asks for
 //! [`conv`]'s `ConvInteger` form (opt-in: measured below).
 //!
 //! Weights are quantised symmetrically per output channel ([`pack`]). Two targets:

@@ -1,7 +1,7 @@
 //! Synthetic UnIVAL checkpoints in the real `torch.save` format, at any size, for tests and
-//! benchmarks (DESIGN §2 `synth`).
+//! benchmarks (ARCHITECTURE.md §1, `synth`).
 //!
-//! [`write`] enumerates the key set from a configuration ([`arch::enumerate`], spec §3.1),
+//! [`write()`] enumerates the key set from a configuration ([`arch::enumerate`], spec §3.1),
 //! pickles the fairseq top-level dict (`args`, `cfg` with an `argparse.Namespace` model section,
 //! `model` OrderedDict, `criterion`, `optimizer_history`, `task_state`, `extra_state` with
 //! optional `ema`) and streams random-initialised storages one record at a time, so even the

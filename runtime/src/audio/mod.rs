@@ -4,7 +4,7 @@
 //! log-mel with the checkpoint's STFT kernels.
 //!
 //! * [`decode`]: file/bytes → mono `f64` (symphonia: WAV, FLAC, MP3, Ogg Vorbis), segment select.
-//! * [`resample`]: torchaudio's Hann-windowed sinc resampler.
+//! * [`mod@resample`]: torchaudio's Hann-windowed sinc resampler.
 //! * [`waveform`]: int16 round trip and `repeatpad` / crop → `patch_audios [1, max_len]`.
 //! * [`frontend`]: [`LogMel`], the STFT + mel + dB front end → `[1, 1, frames, mel_bins]`.
 //! * [`mel`]: librosa 0.9.2's Slaney filterbank.

@@ -1,5 +1,5 @@
 //! The capture thread's loop: read a source until it ends, reopening it with exponential
-//! backoff when the device goes away (DESIGN.md §6; issue "live loops", robustness), and
+//! backoff when the device goes away (ARCHITECTURE.md §5; issue "live loops", robustness), and
 //! telling the user what happens ("camera 0 lost, retrying in 2 s", "camera 0 resumed").
 
 use super::LiveError;

@@ -1,4 +1,4 @@
-//! Starting a live run (DESIGN.md §6): one capture thread per source feeding a newest-wins
+//! Starting a live run (ARCHITECTURE.md §5): one capture thread per source feeding a newest-wins
 //! hand-over, one inference thread calling [`Pipeline::run_media`], and results on a bounded
 //! channel. Everything between the threads is bounded, so a slow model costs dropped frames,
 //! never memory or latency.

@@ -26,7 +26,7 @@ pub struct ImageFolderSource {
 
 impl ImageFolderSource {
     /// Lists the images of `dir` (at least one) and paces them at `opts.fps` (default
-    /// [`DEFAULT_SLIDE_FPS`]); `opts.looped` starts over after the last one.
+    /// `DEFAULT_SLIDE_FPS`); `opts.looped` starts over after the last one.
     pub fn open(dir: &Path, opts: &FrameOptions) -> Result<ImageFolderSource, LiveError> {
         let files = list_frames(dir)?;
         let fps = opts.fps.unwrap_or(DEFAULT_SLIDE_FPS);

@@ -1,4 +1,4 @@
-//! Newest-wins hand-over between threads (DESIGN.md §6): what lies between a capture thread and
+//! Newest-wins hand-over (ARCHITECTURE.md §5): what lies between a capture thread and
 //! the inference loop, and between the loop and the web page's viewers.
 //!
 //! [`Latest`] holds at most one pending item: a put while one is pending replaces it and counts

@@ -1,4 +1,4 @@
-//! Live inputs and loops (DESIGN.md §6): cameras, microphones and file-backed stand-ins paced in
+//! Live inputs and loops (ARCHITECTURE.md §5): cameras, microphones, file-backed stand-ins paced in
 //! real time, behind two traits so that every loop runs the same way on a robot and in a test.
 //!
 //! A [`FrameSource`] yields RGB frames with their capture time; an [`AudioSource`] yields chunks

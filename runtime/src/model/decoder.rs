@@ -418,7 +418,7 @@ impl Scorer for StepDecoder<'_> {
             .map_err(|e| self.shape_error(format!("logits: {e}")))
     }
 
-    /// Computes only the union of the rows' allowed ids (see [`super::restrict`] for why the
+    /// Computes only the union of the rows' allowed ids (see the module `restrict` for why the
     /// search result is exact), scattered into `[rows, vocab]` with −inf elsewhere. Falls back
     /// to [`Scorer::next_logits`] on graphs without `vocab_rows` and when the union covers
     /// more than half the vocabulary.

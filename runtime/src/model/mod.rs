@@ -1,5 +1,5 @@
 //! A loaded bundle ready to run: perception, encoder and the KV-cached decoder wired together
-//! by the names in the manifest (DESIGN.md §3). [`Model::encode_image`] runs perception and the
+//! by the manifest's names (ARCHITECTURE.md §3). [`Model::encode_input`] runs perception and the
 //! encoder once per input; [`StepDecoder`] then serves the search as a
 //! [`crate::generate::Scorer`] (one new token per row per step, the cache kept as ONNX Runtime
 //! values between steps) and as a

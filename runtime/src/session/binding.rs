@@ -1,4 +1,4 @@
-//! Bound runs: a graph run through an ONNX Runtime I/O binding (DESIGN.md §3, issue 6 item 4).
+//! Bound runs: graphs run through an ONNX Runtime I/O binding (ARCHITECTURE.md §3, issue 6 item 4).
 //!
 //! An input bound once stays bound for every later run until it is rebound, so per-caption
 //! inputs (cross-attention K/V, encoder outputs) reach the provider once, not once per step.
