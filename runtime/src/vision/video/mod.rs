@@ -28,6 +28,7 @@ pub mod crop;
 pub mod decode;
 pub mod error;
 pub mod frames_dir;
+mod rotation;
 pub mod sampling;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
