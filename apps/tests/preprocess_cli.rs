@@ -53,14 +53,28 @@ fn preprocess(model: &Path, file: &Path, out: &Path, flags: &[&str]) -> Value {
     serde_json::from_str(lines[0]).unwrap()
 }
 
-/// Checks the written file and the JSON line against sample `b` of the oracle's `want` array.
+/// Checks the written file and the JSON line against the oracle's `want` array (one sample).
 fn assert_matches_oracle(case: &str, line: &Value, written: &Path, want: &Path, tensor: &str) {
+    assert_matches_sample(case, line, written, want, tensor, 0);
+}
+
+/// Checks the written file and the JSON line against sample `b` of the oracle's `want` array.
+fn assert_matches_sample(
+    case: &str,
+    line: &Value,
+    written: &Path,
+    want: &Path,
+    tensor: &str,
+    b: usize,
+) {
     let (got_header, got) = npy(written);
-    let (want_header, want_all) = npy(want);
+    let (want_header, want_batch) = npy(want);
     assert!(got_header.contains("'descr': '<f4'"), "{got_header}");
     assert!(want_header.contains("'descr': '<f4'"), "{want_header}");
-    let want_shape = shape_of(&want_header);
-    assert_eq!(want_shape[0], 1, "{case}: the oracle holds one sample");
+    let mut want_shape = shape_of(&want_header);
+    let per_sample = want_batch.len() / want_shape[0];
+    let want_all = want_batch[b * per_sample..(b + 1) * per_sample].to_vec();
+    want_shape[0] = 1;
     let got_shape = shape_of(&got_header);
     assert_eq!(got_shape, want_shape, "{case}: shape");
     let differing = got
@@ -162,6 +176,36 @@ fn video_cases_write_the_oracles_patch_videos() {
         &o.join("patch_videos.npy"),
         "patch_videos",
     );
+}
+
+/// Video QA: two samples of one clip with different frames (`--frame-indices`), T = 2.
+#[test]
+fn video_qa_samples_write_the_oracles_patch_videos() {
+    let Some(s) = shared_dir() else { return };
+    let dir = scratch();
+    let model = dir.path().join("video_qa");
+    export(&checkpoint(&s, "micro_av_fp16.pt"), "video_qa", &model, &[]).ok();
+    let o = s.join("oracle/dev/video_qa");
+    for (b, frames) in ["2,21", "1,16"].iter().enumerate() {
+        let out = dir.path().join(format!("out{b}"));
+        let flags = [
+            "--num-frames",
+            "2",
+            "--frame-size",
+            "224",
+            "--frame-indices",
+            frames,
+        ];
+        let line = preprocess(&model, &o.join("video0.mp4"), &out, &flags);
+        assert_matches_sample(
+            &format!("video_qa[{b}]"),
+            &line,
+            &out.join("video0.mp4.npy"),
+            &o.join("patch_videos.npy"),
+            "patch_videos",
+            b,
+        );
+    }
 }
 
 #[test]
