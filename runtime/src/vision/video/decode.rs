@@ -18,7 +18,16 @@
 //! Frame count and order follow decord too: `len(VideoReader)` is the number of packets of the
 //! video stream (decord indexes packets up front), frame `i` is the `i`-th frame in presentation
 //! order. Frames are decoded sequentially from the start and only the requested ones are kept
-//! (inputs are short clips; this is simpler and more robust than seeking).
+//! (inputs are short clips; this is simpler and more robust than seeking). Where a stream has
+//! more packets than frames (an MP4 edit list starting after its first frames) the indices past
+//! the last frame repeat it, as decord returns them. Rotation metadata turns the frames before
+//! the conversion (`rotation.rs`).
+//!
+//! Known differences from decord 0.6.0 (all where decord itself misbehaves or FFmpeg changed):
+//! MPEG-TS clips (decord's seeking returns the last frames and then repeats one, or raises;
+//! we return the frames in order), 90°/270° rotation (decord raises; we turn the frames), and
+//! the average fps of variable-frame-rate MP4s (FFmpeg 5.1's demuxer computes it over the
+//! whole file: 5.0 where decord said 2.0 on the test clip; frames and count are equal).
 
 use super::error::VideoError;
 use super::rotation::{stream_rotation, Rotation};
@@ -43,7 +52,7 @@ pub struct VideoInfo {
     pub duration: f64,
     /// FFmpeg's name of the codec, e.g. `h264`, `mpeg4`, `vp9`, `mjpeg`.
     pub codec: String,
-    /// Coded frame width and height in pixels.
+    /// Coded frame width and height in pixels (before any rotation metadata is applied).
     pub size: (u32, u32),
 }
 
