@@ -36,6 +36,10 @@ pub enum Command {
     /// Caption sounds (WAV, FLAC, MP3, Ogg Vorbis).
     #[command(name = "audio-caption")]
     AudioCaption(AudioCaptionArgs),
+    /// Write the tensor the perception graph receives for each file (`<out>/<file name>.npy`,
+    /// f32: `patch_images`, `patch_videos`, or the waveform `patch_audios`) and print one JSON
+    /// line per file, to compare with the original.
+    Preprocess(PreprocessArgs),
     /// List cameras and microphones for `--source camera:N` / `--source mic:NAME|INDEX`.
     Devices(crate::commands::devices::DevicesArgs),
     /// Run a task continuously on a camera, a microphone or a file played in real time, with
@@ -176,15 +180,44 @@ pub struct AudioCaptionArgs {
     /// Segment end in seconds.
     #[arg(long)]
     pub end: Option<f64>,
-    /// Where to cut audio longer than the model's 10 s: `start` (default), `center`, or
-    /// `rand` (seeded, like the original's random crop).
-    #[arg(long, default_value = "start", value_parser = ["start", "center", "rand"])]
-    pub crop: String,
+    #[command(flatten)]
+    pub crop: AudioCropArgs,
     /// Seed of `--crop rand`.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// How audio longer than the model's window is cut.
+#[derive(Debug, Args)]
+pub struct AudioCropArgs {
+    /// Where to cut audio longer than the model's 10 s: `start` (default), `center`, or
+    /// `rand` (seeded, like the original's random crop).
+    #[arg(long, default_value = "start", value_parser = ["start", "center", "rand"])]
+    pub crop: String,
+}
+
+/// `unival preprocess`: the bundle's task decides the modality; its media flags apply.
+#[derive(Debug, Args)]
+pub struct PreprocessArgs {
+    /// Images, videos (or frame directories) or sounds, as the bundle's task takes.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Bundle directory whose task and settings apply (only its manifest is read).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Directory the `.npy` files are written to (created when missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Video flags; `--start/--end` also select the audio segment, `--seed` also seeds
+    /// `--crop rand`.
+    #[command(flatten)]
+    pub video: VideoArgs,
+    #[command(flatten)]
+    pub audio: AudioCropArgs,
 }
 
 /// Which frames of a video the model sees (spec §5.5).
@@ -274,6 +307,13 @@ pub struct CommonArgs {
     /// Also print every beam (text mode).
     #[arg(long)]
     pub nbest: Option<usize>,
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+/// How an image becomes the model's square.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
     /// Square side images are resized to (default: the bundle's).
     #[arg(long)]
     pub image_size: Option<usize>,

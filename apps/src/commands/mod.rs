@@ -9,7 +9,9 @@ mod export;
 mod inspect;
 mod live;
 mod live_output;
+mod npy;
 mod parity;
+mod preprocess;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -27,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VideoCaption(a) => tasks::video_caption(a),
         Command::VideoQa(a) => tasks::video_qa(a),
         Command::AudioCaption(a) => tasks::audio_caption(a),
+        Command::Preprocess(a) => preprocess::run(a),
         Command::Devices(a) => devices::run(a),
         Command::Live(cmd) => live::run(cmd),
         Command::Bench(a) => bench::run(a),

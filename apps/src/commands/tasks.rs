@@ -5,18 +5,19 @@
 
 use super::{answers, draw};
 use crate::cli::{
-    AudioCaptionArgs, CaptionArgs, CommonArgs, EntailArgs, GroundArgs, VideoArgs, VideoCaptionArgs,
-    VideoQaArgs, VqaArgs,
+    AudioCaptionArgs, AudioCropArgs, CaptionArgs, CommonArgs, EntailArgs, GroundArgs, ImageArgs,
+    VideoArgs, VideoCaptionArgs, VideoQaArgs, VqaArgs,
 };
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use unival_manifest::TaskKind;
-use unival_runtime::audio::{Crop, Segment};
+use unival_manifest::{TaskConfig, TaskKind};
+use unival_runtime::audio::{AudioOptions, Crop, Segment};
 use unival_runtime::tasks::{Pipeline, Request, TaskOutput, VideoSettings};
 use unival_runtime::vision::video::Sampling;
+use unival_runtime::vision::ImageOptions;
 
 /// Default bundle directory of a task.
 pub(super) fn default_model(task: TaskKind) -> PathBuf {
@@ -60,11 +61,16 @@ pub(super) fn open(common: &CommonArgs, task: TaskKind) -> anyhow::Result<Pipeli
     // Every finished hypothesis is reported (`beams`) unless --nbest limits it.
     s.nbest = common.nbest.unwrap_or(s.beam);
     s.validate()?;
-    if let Some(v) = common.image_size {
-        p.task.image_size = v;
-    }
-    p.image.exif_rotate = common.exif_rotate;
+    apply_image(&mut p.task, &mut p.image, &common.image);
     Ok(p)
+}
+
+/// Applies the image flags to task settings and image options.
+pub(super) fn apply_image(task: &mut TaskConfig, image: &mut ImageOptions, a: &ImageArgs) {
+    if let Some(v) = a.image_size {
+        task.image_size = v;
+    }
+    image.exif_rotate = a.exif_rotate;
 }
 
 /// Runs `request` on every image; prints results; reports failures and goes on.
@@ -191,29 +197,48 @@ pub fn entail(a: EntailArgs) -> anyhow::Result<ExitCode> {
     run_all(&mut p, &a.images, &request, a.common.json, |_, _| Ok(()))
 }
 
-/// Applies the video flags to a pipeline.
-fn apply_video(p: &mut Pipeline, v: &VideoArgs) {
+/// Applies the video flags to task settings and frame selection.
+pub(super) fn apply_video(task: &mut TaskConfig, video: &mut VideoSettings, v: &VideoArgs) {
     let sampling = match (&v.frame_indices, v.sample.as_str()) {
         (Some(ix), _) => Sampling::Indices(ix.clone()),
         (None, "rand") => Sampling::Rand { seed: v.seed },
         _ => Sampling::Middle,
     };
-    p.video = VideoSettings {
+    *video = VideoSettings {
         sampling,
         start: v.start,
         end: v.end,
     };
     if let Some(n) = v.num_frames {
-        p.task.num_frames = n;
+        task.num_frames = n;
     }
     if let Some(s) = v.frame_size {
-        p.task.frame_size = s;
+        task.frame_size = s;
     }
+}
+
+/// Applies the audio flags: the segment and how a longer sound is cut.
+pub(super) fn apply_audio(
+    audio: &mut AudioOptions,
+    start: Option<f64>,
+    end: Option<f64>,
+    crop: &AudioCropArgs,
+    seed: u64,
+) {
+    audio.segment = Segment {
+        start_s: start,
+        end_s: end,
+    };
+    audio.crop = match crop.crop.as_str() {
+        "center" => Crop::Center,
+        "rand" => Crop::Random { seed },
+        _ => Crop::Start,
+    };
 }
 
 pub fn video_caption(a: VideoCaptionArgs) -> anyhow::Result<ExitCode> {
     let mut p = open(&a.common, TaskKind::VideoCaption)?;
-    apply_video(&mut p, &a.video);
+    apply_video(&mut p.task, &mut p.video, &a.video);
     run_all(
         &mut p,
         &a.videos,
@@ -228,7 +253,7 @@ pub fn video_qa(a: VideoQaArgs) -> anyhow::Result<ExitCode> {
         return Err(anyhow!("--question is empty"));
     }
     let mut p = open(&a.common, TaskKind::VideoQa)?;
-    apply_video(&mut p, &a.video);
+    apply_video(&mut p.task, &mut p.video, &a.video);
     let trie = match &a.answers {
         Some(file) => Some(p.answer_trie(&answers::load(file)?)?),
         None => None,
@@ -242,15 +267,7 @@ pub fn video_qa(a: VideoQaArgs) -> anyhow::Result<ExitCode> {
 
 pub fn audio_caption(a: AudioCaptionArgs) -> anyhow::Result<ExitCode> {
     let mut p = open(&a.common, TaskKind::AudioCaption)?;
-    p.audio.segment = Segment {
-        start_s: a.start,
-        end_s: a.end,
-    };
-    p.audio.crop = match a.crop.as_str() {
-        "center" => Crop::Center,
-        "rand" => Crop::Random { seed: a.seed },
-        _ => Crop::Start,
-    };
+    apply_audio(&mut p.audio, a.start, a.end, &a.crop, a.seed);
     run_all(
         &mut p,
         &a.files,

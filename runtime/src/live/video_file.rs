@@ -7,10 +7,12 @@
 //! re-anchored on the late frame. `looped` reopens the file at its end.
 
 use super::{Frame, FrameOptions, FrameSource, LiveError};
-use crate::vision::video::decode::{as_f64, corrupt, open, open_decoder, video_stream, RgbGraph};
+use crate::vision::video::decode::{
+    as_f64, corrupt, open, open_decoder, video_stream, GraphParams, RgbGraph,
+};
 use crate::vision::video::VideoError;
+use ff::codec;
 use ff::format::context::Input;
-use ff::{codec, Rational};
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,8 +22,7 @@ struct Pass {
     input: Input,
     stream: usize,
     decoder: codec::decoder::Video,
-    time_base: Rational,
-    sar: Rational,
+    params: GraphParams,
     graph: Option<RgbGraph>,
     eof_sent: bool,
     /// Presentation time (s) of the first frame of this pass.
@@ -34,17 +35,13 @@ impl Pass {
     fn open(path: &Path) -> Result<Pass, VideoError> {
         let input = open(path)?;
         let stream = video_stream(&input, path)?;
-        let time_base = input
-            .stream(stream)
-            .map_or(Rational::new(0, 1), |s| s.time_base());
         let (decoder, _) = open_decoder(&input, stream, path)?;
-        let sar = decoder.aspect_ratio();
+        let params = GraphParams::of_stream(&input, stream, &decoder);
         Ok(Pass {
             input,
             stream,
             decoder,
-            time_base,
-            sar,
+            params,
             graph: None,
             eof_sent: false,
             first_t: None,
@@ -94,8 +91,7 @@ impl Pass {
     ) -> Result<image::RgbImage, VideoError> {
         let key = (frame.width(), frame.height(), frame.format());
         if self.graph.as_ref().is_none_or(|g| g.key != key) {
-            self.graph =
-                Some(RgbGraph::new(frame, self.time_base, self.sar).map_err(|d| corrupt(path, d))?);
+            self.graph = Some(RgbGraph::new(frame, self.params).map_err(|d| corrupt(path, d))?);
         }
         match self.graph.as_mut() {
             Some(graph) => graph
@@ -156,7 +152,7 @@ impl VideoFileSource {
         if let Some(fps) = self.fps_override {
             return index / fps;
         }
-        let tb = as_f64(self.pass.time_base);
+        let tb = as_f64(self.pass.params.time_base);
         let t = match (frame.timestamp().or(frame.pts()), tb) {
             (Some(ts), Some(tb)) => ts as f64 * tb,
             _ => return index / self.nominal_fps,

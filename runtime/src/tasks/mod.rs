@@ -5,10 +5,12 @@
 
 mod media;
 mod output;
+mod perception;
 mod requests;
 
 pub use media::Media;
 pub use output::{Beam, TaskOutput, Timings};
+pub use perception::{MediaSettings, PerceptionTensor};
 pub use requests::Request;
 
 use crate::audio::{AudioOptions, LogMel, LogMelConfig};
@@ -89,28 +91,31 @@ impl Pipeline {
         let model = Model::open(dir, opts)?;
         let manifest = model.manifest();
         let tokenizer = Tokenizer::with_vocab(&manifest.vocab)?;
-        let task = manifest.task.clone();
-        let (audio, log_mel) = match &manifest.model.audio {
+        let media = MediaSettings::from_manifest(manifest);
+        let log_mel = match &manifest.model.audio {
             Some(front) => {
                 let cfg = LogMelConfig {
                     n_fft: front.window_size,
                     hop: front.hop_size,
-                    sample_rate: u32::try_from(front.sample_rate).unwrap_or(u32::MAX),
+                    sample_rate: media.audio.sample_rate,
                     mel_bins: front.mel_bins,
                     fmin: front.fmin,
                     fmax: front.fmax,
                     ..LogMelConfig::default()
                 };
-                let log_mel = LogMel::from_kernel_file(&dir.join(&front.stft_kernels), cfg)?;
-                let opts = AudioOptions {
-                    sample_rate: cfg.sample_rate,
-                    max_len: task.max_audio_len,
-                    ..AudioOptions::default()
-                };
-                (opts, Some(log_mel))
+                Some(LogMel::from_kernel_file(
+                    &dir.join(&front.stft_kernels),
+                    cfg,
+                )?)
             }
-            None => (AudioOptions::default(), None),
+            None => None,
         };
+        let MediaSettings {
+            task,
+            image,
+            video,
+            audio,
+        } = media;
         let mut search = SearchOptions::from_defaults(&task.generation)?;
         search.specials = (&manifest.vocab).into();
         Ok(Pipeline {
@@ -119,8 +124,8 @@ impl Pipeline {
             dir: dir.to_path_buf(),
             task,
             search,
-            image: ImageOptions::default(),
-            video: VideoSettings::default(),
+            image,
+            video,
             audio,
             log_mel,
         })

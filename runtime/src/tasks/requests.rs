@@ -1,15 +1,14 @@
 //! Running one request: the per-task glue between text, image, model and search.
 
 use super::output::StepTimer;
-use super::{Beam, Media, Pipeline, TaskError, TaskOutput, Timings};
-use crate::audio::{load_waveform, prepare_samples, LogMel};
+use super::perception::load_perception;
+use super::{Beam, Media, PerceptionTensor, Pipeline, TaskError, TaskOutput, Timings};
+use crate::audio::{prepare_samples, LogMel};
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
 use crate::model::PerceptionInput;
 use crate::text::{refcoco_prompt, snli_ve_prompt, strip_caption_punctuation, vqa_prompt};
-use crate::vision::video::{
-    frame_indices, frames_to_tensor, preprocess_video, Sampling, VideoOptions,
-};
-use crate::vision::{preprocess_image, resize_bicubic, to_tensor, RgbImage};
+use crate::vision::video::{frame_indices, frames_to_tensor, Sampling};
+use crate::vision::{resize_bicubic, to_tensor, RgbImage};
 use ndarray::{Array4, Array5};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -164,27 +163,22 @@ impl Pipeline {
     pub fn run(&mut self, path: &Path, request: &Request) -> Result<TaskOutput, TaskError> {
         let start = Instant::now();
         let prompt = self.prompt(request)?;
-        let (mean, std) = self.task.mean_std();
-        let input = match request.task().modality() {
-            Modality::Video => {
-                let opts = VideoOptions {
-                    num_frames: self.task.num_frames,
-                    frame_size: self.task.frame_size,
-                    sampling: self.video.sampling.clone(),
-                    start: self.video.start,
-                    end: self.video.end,
-                };
-                Prepared::Video(preprocess_video(path, &opts, mean, std)?.tensor)
-            }
-            Modality::Audio => {
-                let front = self.log_mel_front()?;
-                let wave = load_waveform(path, &self.audio)?;
-                let samples: Vec<f32> = wave.waveform.iter().copied().collect();
-                Prepared::Audio(front.compute(&samples)?)
-            }
-            _ => {
-                let image = preprocess_image(path, self.task.image_size, mean, std, &self.image)?;
-                Prepared::Image(image.tensor, image.original_size)
+        let input = match load_perception(
+            path,
+            request.task().modality(),
+            &self.task,
+            &self.image,
+            &self.video,
+            &self.audio,
+        )? {
+            PerceptionTensor::Image {
+                tensor,
+                original_size,
+            } => Prepared::Image(tensor, original_size),
+            PerceptionTensor::Video(tensor) => Prepared::Video(tensor),
+            PerceptionTensor::Waveform(wave) => {
+                let samples: Vec<f32> = wave.iter().copied().collect();
+                Prepared::Audio(self.log_mel_front()?.compute(&samples)?)
             }
         };
         self.run_prepared(&path.display().to_string(), &prompt, input, request, start)

@@ -117,8 +117,26 @@ pub fn shared_dir() -> Option<PathBuf> {
     }
 }
 
-/// Reads a little-endian C-order `<f4` `.npy` file: `(shape, data)`.
+/// Reads a C-order little-endian `.npy` file of `f32` (`<f4`): `(shape, values)`.
 pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
+    let (shape, data) = read_npy_raw(path, "<f4");
+    let values: Vec<f32> = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(values.len(), shape.iter().product::<usize>());
+    (shape, values)
+}
+
+/// Reads a C-order `.npy` file of `u8` (`|u1`, e.g. decord's frames): `(shape, values)`.
+pub fn read_npy_u8(path: &std::path::Path) -> (Vec<usize>, Vec<u8>) {
+    let (shape, data) = read_npy_raw(path, "|u1");
+    assert_eq!(data.len(), shape.iter().product::<usize>());
+    (shape, data)
+}
+
+/// The shape and raw data bytes of a C-order `.npy` file whose dtype is `descr`.
+fn read_npy_raw(path: &std::path::Path, descr: &str) -> (Vec<usize>, Vec<u8>) {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
     let (header_len, start) = match bytes[6] {
@@ -129,7 +147,7 @@ pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
         ),
     };
     let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
-    assert!(header.contains("'descr': '<f4'"), "{header}");
+    assert!(header.contains(&format!("'descr': '{descr}'")), "{header}");
     assert!(header.contains("'fortran_order': False"), "{header}");
     let shape_src = header
         .split("'shape': (")
@@ -144,10 +162,5 @@ pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    let data: Vec<f32> = bytes[start + header_len..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    assert_eq!(data.len(), shape.iter().product::<usize>());
-    (shape, data)
+    (shape, bytes[start + header_len..].to_vec())
 }

@@ -4,7 +4,7 @@
 //! padding where the frame is smaller) → `/255` → `Normalize(mean, std)` → `[1, 3, T, S, S]`.
 //!
 //! * [`decode`]: video files through FFmpeg, reproducing decord's frame count, frame order and
-//!   RGB24 conversion.
+//!   RGB24 conversion (scale flags of decord's FFmpeg 4.1, rotation metadata, edit lists).
 //! * [`frames_dir`]: a directory of frame images as a video.
 //! * [`sampling`]: `get_frame_indices` (middle / seeded rand / explicit) and `--start/--end`.
 //! * [`crop`]: centre crop + pad + normalisation into the 5-D tensor.
@@ -28,6 +28,7 @@ pub mod crop;
 pub mod decode;
 pub mod error;
 pub mod frames_dir;
+mod rotation;
 pub mod sampling;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

@@ -478,3 +478,6 @@ fn decode_speed() {
         (got.frame_indices[15] + 1) as f64 / dt.as_secs_f64()
     );
 }
+
+#[path = "decord_tests.rs"]
+mod decord;
