@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 /// Most channels accepted (libsndfile's own limit is 1024 as well).
 pub const MAX_CHANNELS: usize = 1024;
 /// Interleaved samples read per libsndfile call: bounds the read buffer (2 MB of `f64`).
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
 const CHUNK_SAMPLES: usize = 1 << 18;
 
 /// Which part of the stream to keep, in seconds from its start (`--start` / `--end`).
@@ -165,6 +166,7 @@ pub(crate) trait ByteSource: std::io::Read + std::io::Seek + Send {}
 impl<T: std::io::Read + std::io::Seek + Send> ByteSource for T {}
 
 /// The bytes to decode and the name errors use.
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
 struct Source<'a> {
     reader: Box<dyn ByteSource>,
     len: u64,
@@ -173,6 +175,7 @@ struct Source<'a> {
 
 /// numpy's `add.reduce` of a contiguous `float64` row (`pairwise_sum` in numpy's loops): a
 /// running sum below 8 values, eight interleaved partial sums up to 128, halves above.
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
 fn numpy_sum(a: &[f64]) -> f64 {
     let n = a.len();
     if n < 8 {
@@ -198,6 +201,7 @@ fn numpy_sum(a: &[f64]) -> f64 {
 }
 
 /// `np.mean(frame)` for one interleaved frame.
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
 fn channel_mean(frame: &[f64]) -> f64 {
     (0.0 + numpy_sum(frame)) / frame.len() as f64
 }
