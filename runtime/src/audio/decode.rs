@@ -357,8 +357,8 @@ fn read_warnings(
 }
 
 /// Whether `head` starts with Ogg stream-start pages none of which carries an audio codec
-/// (Vorbis, Opus, FLAC, Speex) — e.g. a Theora-only file. symphonia reports such a file as
-/// ending early while it waits for a packet it can map; this tells the user what is really wrong.
+/// (Vorbis, Opus, FLAC, Speex) — e.g. a Theora-only file. libsndfile refuses such a file with a
+/// generic message; this tells the user what is really wrong.
 #[cfg_attr(not(feature = "audio"), allow(dead_code))]
 fn ogg_without_audio(head: &[u8]) -> bool {
     const AUDIO_IDS: [&[u8]; 4] = [b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   "];
