@@ -226,3 +226,15 @@ fn damaged_files_never_panic() {
         }
     }
 }
+
+/// Bytes in memory go through the same reader callbacks as files and give the same samples.
+#[test]
+fn bytes_in_memory_equal_the_file() {
+    for name in ["pcm16.flac", "ms_adpcm.wav", "opus.ogg"] {
+        let path = formats_dir().join(name);
+        let from_file = decode_file(&path, Segment::ALL, 60.0).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let from_memory = decode_bytes(bytes, None, Segment::ALL, 60.0).unwrap();
+        assert_eq!(from_file, from_memory, "{name}");
+    }
+}
