@@ -4,7 +4,8 @@
 #   - Debian packages the crates build against (FFmpeg's libav* headers and clang/libclang for the
 #     `ffmpeg-next` bindings of the video input, also used by `nokhwa`'s V4L2 bindings for
 #     cameras; ALSA's libasound2-dev for `cpal` microphones, whose alsa.conf the FIFO-fed test
-#     microphone includes; the `ffmpeg` CLI makes the video tests' clips;
+#     microphone includes; libsndfile1-dev for audio-file decoding (what `soundfile` wraps);
+#     the `ffmpeg` CLI makes the video tests' clips;
 #     `chromium` and `chromium-driver` for the live web page's browser test);
 #   - the ONNX Runtime shared library, taken from the official PyPI wheel (pip is used only as a
 #     download client; no Python runs in the project) into .cache/onnxruntime/<version>/.
@@ -18,7 +19,7 @@ cache="$root/.cache/onnxruntime/$ORT_VERSION"
 need_apt=()
 for pkg in unzip pkg-config clang libclang-dev \
   libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev \
-  libavutil-dev ffmpeg libasound2-dev chromium chromium-driver; do
+  libavutil-dev ffmpeg libasound2-dev libsndfile1-dev chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -33,7 +33,7 @@ pub enum Command {
     /// Answer a question about a video.
     #[command(name = "video-qa")]
     VideoQa(VideoQaArgs),
-    /// Caption sounds (WAV, FLAC, MP3, Ogg Vorbis).
+    /// Caption sounds (any format libsndfile reads: WAV, FLAC, MP3, Ogg Vorbis/Opus, AIFF, ...).
     #[command(name = "audio-caption")]
     AudioCaption(AudioCaptionArgs),
     /// Write the tensor the perception graph receives for each file (`<out>/<file name>.npy`,

@@ -1,32 +1,34 @@
-//! Decoding audio files to mono `f64` samples, as the original's `soundfile.read(path)` (float64,
-//! libsndfile's normalisation) followed by the mean over channels (UnIVAL spec §5.7).
+//! Decoding audio files to mono `f64` samples exactly as the original's `soundfile.read(path)`
+//! (float64, libsndfile's normalisation) followed by `np.mean(x, axis=1)` (UnIVAL spec §5.7).
 //!
-//! Decoding uses `symphonia` (pure Rust): WAV (integer/float PCM, A-law/µ-law, ADPCM), FLAC, MP3
-//! and Ogg Vorbis. The container is detected from the content; the file extension is only a hint.
-//! Integer PCM is scaled like libsndfile's float read (`i16/32768`, `i24/2²³`, `i32/2³¹`, unsigned
-//! formats re-centred), so a 16-bit WAV yields bit-identical values to `soundfile`.
+//! Why libsndfile and not a pure-Rust decoder: `soundfile` is a thin wrapper around libsndfile,
+//! so calling the same library gives the original's samples by construction for every format it
+//! reads — the integer/float PCM scalings, A-law/µ-law tables, IMA/MS-ADPCM block handling,
+//! GSM 6.10, FLAC, W64, AIFF, WAVE_FORMAT_EXTENSIBLE, and the very same mpg123/libvorbis/libopus
+//! decoders for MP3/Vorbis/Opus. A reimplementation (symphonia, used before) differed on ADPCM,
+//! MP3 and Vorbis and refused several formats. libsndfile sits behind the `audio` cargo feature
+//! (default on); without it every file is refused with [`AudioError::NoAudioFileSupport`].
 //!
-//! Channels are averaged in `f64`, summing in channel order and dividing by the channel count,
-//! which is what `numpy.mean(x, axis=1)` computes for fewer than 8 channels.
+//! Like `soundfile.read`, at most the frame count libsndfile reports is read; a file that ends
+//! earlier (truncated) gives the frames that are there, as the original does, plus a warning on
+//! stderr (also kept in [`DecodedAudio::warnings`]). Memory is bounded independently of any
+//! header field: samples are read in fixed chunks, the channel count is checked against
+//! [`MAX_CHANNELS`], and the kept samples against `max_seconds`.
 //!
-//! Strictness: uncompressed PCM and FLAC streams announce their exact length, and a stream that
-//! ends before it is reported as truncated ([`AudioError::Corrupt`]) — libsndfile would silently
-//! return the shorter signal. Isolated undecodable packets in lossy streams (MP3, Vorbis) are
-//! skipped, as every player does; a stream of which no packet decodes is corrupt.
+//! Channels are averaged like `numpy.mean(x, axis=1)` on a C-ordered `float64` array: numpy's
+//! pairwise summation (a plain running sum below 8 channels, 8 partial sums above), then a
+//! division by the channel count.
 
 use super::error::AudioError;
 use std::fs::File;
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
-use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{
-    CodecType, DecoderOptions, CODEC_TYPE_FLAC, CODEC_TYPE_NULL, CODEC_TYPE_VORBIS,
-};
-use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::{MediaSource, MediaSourceStream};
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+
+/// Most channels accepted (libsndfile's own limit is 1024 as well).
+pub const MAX_CHANNELS: usize = 1024;
+/// Interleaved samples read per libsndfile call: bounds the read buffer (2 MB of `f64`).
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
+const CHUNK_SAMPLES: usize = 1 << 18;
 
 /// Which part of the stream to keep, in seconds from its start (`--start` / `--end`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -64,6 +66,7 @@ impl Segment {
         Ok(())
     }
 
+    #[cfg_attr(not(feature = "audio"), allow(dead_code))]
     /// `[first, last)` frame indices at `rate` Hz (seconds × rate, rounded to the nearest frame).
     fn frames(&self, rate: u32) -> (u64, u64) {
         let to_frame = |s: f64| (s * f64::from(rate)).round() as u64;
@@ -83,14 +86,17 @@ pub struct DecodedAudio {
     pub sample_rate: u32,
     /// How many channels were averaged.
     pub channels: usize,
+    /// Problems the original passes over silently (e.g. a truncated file), already printed on
+    /// stderr.
+    pub warnings: Vec<String>,
 }
 
-/// Decodes `path` (see the module doc for formats) and averages its channels.
+/// Decodes `path` (any format libsndfile reads; see the module doc) and averages its channels.
 ///
 /// Only `segment` is kept; at most `max_seconds` of it are accepted ([`AudioError::TooLong`]
 /// otherwise), which bounds memory for hour-long inputs. Fails with an [`AudioError`] naming
-/// `path`: missing, unreadable, empty (0 bytes), unsupported, corrupt/truncated, no audio track,
-/// no sample rate, or no samples in the selected segment. Silence decodes normally.
+/// `path`: missing, unreadable, empty (0 bytes), unsupported, corrupt, no audio track, no sample
+/// rate, too many channels, or no samples in the selected segment. Silence decodes normally.
 pub fn decode_file(
     path: &Path,
     segment: Segment,
@@ -114,7 +120,6 @@ pub fn decode_file(
     if len == 0 {
         return Err(AudioError::Empty { file });
     }
-    let ext = path.extension().and_then(|e| e.to_str());
     let head = || {
         let mut head = Vec::new();
         if let Ok(f) = File::open(path) {
@@ -123,14 +128,19 @@ pub fn decode_file(
         }
         head
     };
-    decode_source(Box::new(handle), ext, &file, segment, max_seconds, head)
+    let source = Source {
+        reader: Box::new(handle),
+        len,
+        file: &file,
+    };
+    decode_source(source, segment, max_seconds, head)
 }
 
-/// [`decode_file`] for bytes already in memory (`ext_hint` like `"wav"` helps the probe; errors
-/// name the file `<memory>`).
+/// [`decode_file`] for bytes already in memory (`_ext_hint` is accepted for compatibility; the
+/// format is always detected from the content). Errors name the file `<memory>`.
 pub fn decode_bytes(
     bytes: Vec<u8>,
-    ext_hint: Option<&str>,
+    _ext_hint: Option<&str>,
     segment: Segment,
     max_seconds: f64,
 ) -> Result<DecodedAudio, AudioError> {
@@ -139,22 +149,217 @@ pub fn decode_bytes(
         return Err(AudioError::Empty { file });
     }
     let head = bytes[..bytes.len().min(SNIFF_BYTES)].to_vec();
-    decode_source(
-        Box::new(Cursor::new(bytes)),
-        ext_hint,
-        &file,
-        segment,
-        max_seconds,
-        move || head,
-    )
+    let len = bytes.len() as u64;
+    let source = Source {
+        reader: Box::new(Cursor::new(bytes)),
+        len,
+        file: &file,
+    };
+    decode_source(source, segment, max_seconds, move || head)
 }
 
-/// How much of the input is re-read to explain a failed probe.
+/// How much of the input is re-read to explain a failed open.
 const SNIFF_BYTES: usize = 1 << 16;
 
+/// Anything the decoder can read from: a file or bytes in memory.
+pub(crate) trait ByteSource: std::io::Read + std::io::Seek + Send {}
+impl<T: std::io::Read + std::io::Seek + Send> ByteSource for T {}
+
+/// The bytes to decode and the name errors use.
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
+struct Source<'a> {
+    reader: Box<dyn ByteSource>,
+    len: u64,
+    file: &'a Path,
+}
+
+/// numpy's `add.reduce` of a contiguous `float64` row (`pairwise_sum` in numpy's loops): a
+/// running sum below 8 values, eight interleaved partial sums up to 128, halves above.
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
+fn numpy_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        return a.iter().fold(0.0, |acc, &v| acc + v);
+    }
+    if n <= 128 {
+        let mut r = [a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]];
+        let whole = n - n % 8;
+        for block in a[8..whole].chunks_exact(8) {
+            for (acc, &v) in r.iter_mut().zip(block) {
+                *acc += v;
+            }
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &v in &a[whole..] {
+            res += v;
+        }
+        return res;
+    }
+    let mut half = n / 2;
+    half -= half % 8;
+    numpy_sum(&a[..half]) + numpy_sum(&a[half..])
+}
+
+/// `np.mean(frame)` for one interleaved frame.
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
+fn channel_mean(frame: &[f64]) -> f64 {
+    (0.0 + numpy_sum(frame)) / frame.len() as f64
+}
+
+#[cfg(not(feature = "audio"))]
+fn decode_source(
+    source: Source<'_>,
+    segment: Segment,
+    _max_seconds: f64,
+    _head: impl FnOnce() -> Vec<u8>,
+) -> Result<DecodedAudio, AudioError> {
+    segment.validate()?;
+    Err(AudioError::NoAudioFileSupport {
+        file: source.file.to_path_buf(),
+    })
+}
+
+#[cfg(feature = "audio")]
+fn decode_source(
+    source: Source<'_>,
+    segment: Segment,
+    max_seconds: f64,
+    head: impl FnOnce() -> Vec<u8>,
+) -> Result<DecodedAudio, AudioError> {
+    use super::sndfile::SndFile;
+    segment.validate()?;
+    let file = source.file.to_path_buf();
+    let mut snd = SndFile::open(source.reader, source.len).map_err(|e| {
+        if ogg_without_audio(&head()) {
+            return AudioError::NoAudioTrack { file: file.clone() };
+        }
+        match e.code {
+            1 | 4 => AudioError::Unsupported {
+                file: file.clone(),
+                detail: e.message,
+            },
+            2 => AudioError::Io {
+                file: file.clone(),
+                source: std::io::Error::other(e.message),
+            },
+            _ => AudioError::Corrupt {
+                file: file.clone(),
+                detail: e.message,
+            },
+        }
+    })?;
+    let rate = match u32::try_from(snd.sample_rate()) {
+        Ok(r) if r > 0 => r,
+        _ => {
+            return Err(AudioError::BadSampleRate {
+                file,
+                rate: u32::try_from(snd.sample_rate()).ok(),
+            })
+        }
+    };
+    let channels = match usize::try_from(snd.channels()) {
+        Ok(c) if (1..=MAX_CHANNELS).contains(&c) => c,
+        _ => {
+            return Err(AudioError::Corrupt {
+                file,
+                detail: format!(
+                    "{} channels (1 to {MAX_CHANNELS} are accepted)",
+                    snd.channels()
+                ),
+            })
+        }
+    };
+    // soundfile.read reads the frame count libsndfile reports, no more.
+    let announced = u64::try_from(snd.frames()).ok();
+    let (first, last) = segment.frames(rate);
+    let limit = announced.map_or(last, |n| n.min(last));
+    let max_frames = (max_seconds.max(0.0) * f64::from(rate)).ceil() as u64;
+    let chunk_frames = (CHUNK_SAMPLES / channels).max(1);
+    let mut buf = vec![0.0f64; chunk_frames * channels];
+    let mut mono: Vec<f64> = Vec::new();
+    let mut pos: u64 = 0;
+    while pos < limit {
+        let want = (limit - pos).min(chunk_frames as u64) as usize;
+        let got = snd.read_frames(&mut buf[..want * channels]);
+        if got == 0 {
+            break;
+        }
+        for frame in buf[..got * channels].chunks_exact(channels) {
+            if pos >= first {
+                if mono.len() as u64 >= max_frames {
+                    return Err(AudioError::TooLong { file, max_seconds });
+                }
+                mono.push(channel_mean(frame));
+            }
+            pos += 1;
+        }
+    }
+    let warnings = read_warnings(&mut snd, &file, announced, pos, limit);
+    for w in &warnings {
+        eprintln!("unival: warning: {w}");
+    }
+    if mono.is_empty() {
+        return Err(AudioError::NoSamples {
+            file,
+            start_s: segment.start_s,
+            end_s: segment.end_s,
+        });
+    }
+    Ok(DecodedAudio {
+        samples: mono,
+        sample_rate: rate,
+        channels,
+        warnings,
+    })
+}
+
+/// What the original reads without a word but a user should know: a stream that ended before
+/// its announced length, and libsndfile's own header warnings about data missing from the file.
+#[cfg(feature = "audio")]
+fn read_warnings(
+    snd: &mut super::sndfile::SndFile,
+    file: &Path,
+    announced: Option<u64>,
+    reached: u64,
+    limit: u64,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(n) = announced {
+        if reached < limit && reached < n {
+            warnings.push(format!(
+                "audio file {} ends after {reached} of the {n} frames its header announces \
+                 (truncated?); using the frames that are there, as libsndfile does",
+                file.display()
+            ));
+        }
+    }
+    // libsndfile notes a chunk longer than the file as e.g. "data : 9600 (should be 6600)".
+    let disagreements: Vec<String> = snd
+        .log()
+        .lines()
+        .map(|l| l.trim().trim_start_matches(['*', '!', ' ']).to_string())
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            lower.contains("should be")
+                || lower.contains("bigger than")
+                || lower.contains("truncat")
+        })
+        .collect();
+    if !disagreements.is_empty() {
+        warnings.push(format!(
+            "audio file {} looks truncated or damaged: header and data disagree ({}); reading \
+             what is there, as libsndfile (the original) does",
+            file.display(),
+            disagreements.join("; ")
+        ));
+    }
+    warnings
+}
+
 /// Whether `head` starts with Ogg stream-start pages none of which carries an audio codec
-/// (Vorbis, Opus, FLAC, Speex) — e.g. a Theora-only file. symphonia reports such a file as
-/// ending early while it waits for a packet it can map; this tells the user what is really wrong.
+/// (Vorbis, Opus, FLAC, Speex) — e.g. a Theora-only file. libsndfile refuses such a file with a
+/// generic message; this tells the user what is really wrong.
+#[cfg_attr(not(feature = "audio"), allow(dead_code))]
 fn ogg_without_audio(head: &[u8]) -> bool {
     const AUDIO_IDS: [&[u8]; 4] = [b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   "];
     let mut pos = 0;
@@ -180,173 +385,6 @@ fn ogg_without_audio(head: &[u8]) -> bool {
         pos += body_start + body_len;
     }
     streams > 0
-}
-
-/// Uncompressed PCM and FLAC announce their exact frame count; lossy codecs only estimate it.
-fn is_exact_length_codec(codec: CodecType) -> bool {
-    codec == CODEC_TYPE_FLAC
-        || symphonia::default::get_codecs()
-            .get_codec(codec)
-            .is_some_and(|d| d.short_name.starts_with("pcm_"))
-}
-
-fn decode_source(
-    source: Box<dyn MediaSource>,
-    ext: Option<&str>,
-    file: &Path,
-    segment: Segment,
-    max_seconds: f64,
-    head: impl FnOnce() -> Vec<u8>,
-) -> Result<DecodedAudio, AudioError> {
-    segment.validate()?;
-    let file = file.to_path_buf();
-    let mss = MediaSourceStream::new(source, Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = ext {
-        hint.with_extension(ext);
-    }
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            mss,
-            &FormatOptions {
-                // Trim encoder delay/padding (MP3 LAME/Xing info), as libsndfile/mpg123 does.
-                enable_gapless: true,
-                ..FormatOptions::default()
-            },
-            &MetadataOptions::default(),
-        )
-        .map_err(|e| match stream_error(&file, e) {
-            AudioError::Corrupt { .. } if ogg_without_audio(&head()) => {
-                AudioError::NoAudioTrack { file: file.clone() }
-            }
-            other => other,
-        })?;
-    let mut format = probed.format;
-    let track = format
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| AudioError::NoAudioTrack { file: file.clone() })?;
-    let track_id = track.id;
-    let params = track.codec_params.clone();
-    let rate = match params.sample_rate {
-        Some(r) if r > 0 => r,
-        rate => return Err(AudioError::BadSampleRate { file, rate }),
-    };
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&params, &DecoderOptions::default())
-        .map_err(|e| stream_error(&file, e))?;
-
-    let (first, mut last) = segment.frames(rate);
-    if params.codec == CODEC_TYPE_VORBIS {
-        // symphonia 0.5 leaves the end padding of the last Ogg page in the decoded output;
-        // the container's final granule position (`n_frames`) says where the signal ends,
-        // and libvorbis (soundfile) stops there.
-        if let Some(n) = params.n_frames {
-            last = last.min(n);
-        }
-    }
-    let max_frames = (max_seconds.max(0.0) * f64::from(rate)).ceil() as u64;
-    let mut mono: Vec<f64> = Vec::new();
-    let mut frame_pos: u64 = 0; // frames decoded so far (whole stream)
-    let mut channels = 0usize;
-    let mut bad_packets = 0usize;
-    let mut interleaved: Option<SampleBuffer<f64>> = None;
-    while frame_pos < last {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(SymError::ResetRequired) => break, // a chained stream: keep the first one
-            Err(e) => return Err(stream_error(&file, e)),
-        };
-        if packet.track_id() != track_id {
-            continue;
-        }
-        let decoded = match decoder.decode(&packet) {
-            Ok(d) => d,
-            Err(SymError::DecodeError(_)) => {
-                bad_packets += 1;
-                continue;
-            }
-            Err(e) => return Err(stream_error(&file, e)),
-        };
-        let spec = *decoded.spec();
-        let n_ch = spec.channels.count();
-        if n_ch == 0 {
-            return Err(AudioError::Corrupt {
-                file,
-                detail: "stream has zero channels".into(),
-            });
-        }
-        channels = n_ch;
-        let need = decoded.capacity() as u64;
-        let buf = match &mut interleaved {
-            Some(b) if b.capacity() as u64 >= need * n_ch as u64 => b,
-            slot => slot.insert(SampleBuffer::<f64>::new(need, spec)),
-        };
-        buf.copy_interleaved_ref(decoded);
-        for frame in buf.samples().chunks_exact(n_ch) {
-            if frame_pos >= first && frame_pos < last {
-                if mono.len() as u64 >= max_frames {
-                    return Err(AudioError::TooLong { file, max_seconds });
-                }
-                let sum = frame.iter().fold(0.0f64, |acc, &s| acc + s);
-                mono.push(sum / n_ch as f64);
-            }
-            frame_pos += 1;
-        }
-    }
-
-    if let Some(announced) = params.n_frames {
-        let reached_end = last == u64::MAX || frame_pos < last;
-        if is_exact_length_codec(params.codec) && reached_end && frame_pos < announced {
-            return Err(AudioError::Corrupt {
-                file,
-                detail: format!("header announces {announced} frames, the data holds {frame_pos}"),
-            });
-        }
-    }
-    if mono.is_empty() {
-        if bad_packets > 0 {
-            return Err(AudioError::Corrupt {
-                file,
-                detail: format!("none of {bad_packets} packets could be decoded"),
-            });
-        }
-        return Err(AudioError::NoSamples {
-            file,
-            start_s: segment.start_s,
-            end_s: segment.end_s,
-        });
-    }
-    Ok(DecodedAudio {
-        samples: mono,
-        sample_rate: rate,
-        channels,
-    })
-}
-
-/// Maps a symphonia error to a typed error naming `file`.
-fn stream_error(file: &Path, e: SymError) -> AudioError {
-    let file = file.to_path_buf();
-    match e {
-        SymError::Unsupported(what) => AudioError::Unsupported {
-            file,
-            detail: what.to_string(),
-        },
-        SymError::IoError(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-            AudioError::Corrupt {
-                file,
-                detail: "unexpected end of file".into(),
-            }
-        }
-        SymError::IoError(source) => AudioError::Io { file, source },
-        other => AudioError::Corrupt {
-            file,
-            detail: other.to_string(),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -24,10 +24,16 @@ pub enum AudioError {
     Empty { file: PathBuf },
     /// The container or codec is not one of the supported ones.
     #[error(
-        "audio file {file}: unsupported format ({detail}); supported: WAV (PCM, float, ADPCM), \
-         FLAC, MP3, Ogg Vorbis"
+        "audio file {file}: unsupported format ({detail}); supported: what libsndfile reads \
+         (WAV, W64, AIFF, AU, FLAC, Ogg Vorbis/Opus, MP3, ...)"
     )]
     Unsupported { file: PathBuf, detail: String },
+    /// The library was built without the `audio` feature (libsndfile), so it cannot decode files.
+    #[error(
+        "cannot decode audio file {file}: unival-runtime was built without audio-file support \
+         (cargo feature `audio`, libsndfile)"
+    )]
+    NoAudioFileSupport { file: PathBuf },
     /// The content claims a supported format but is corrupt or truncated.
     #[error("audio file {file} is corrupt or truncated: {detail}")]
     Corrupt { file: PathBuf, detail: String },

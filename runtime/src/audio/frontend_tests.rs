@@ -178,7 +178,9 @@ fn timing_10s_clip() {
             front.threads()
         );
     }
-    let x: Vec<f64> = (0..441000).map(|i| (i as f64 * 0.01).sin() * 0.5).collect();
+    let x: Vec<f32> = (0..441000)
+        .map(|i| ((i as f64 * 0.01).sin() * 0.5) as f32)
+        .collect();
     let start = std::time::Instant::now();
     let y = crate::audio::resample(&x, 44100, 48000).unwrap();
     eprintln!(

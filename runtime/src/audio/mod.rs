@@ -3,8 +3,9 @@
 //! notebook does with torchaudio) → int16 round trip → repeat-pad / crop to `max_audio_len` →
 //! log-mel with the checkpoint's STFT kernels.
 //!
-//! * [`decode`]: file/bytes → mono `f64` (symphonia: WAV, FLAC, MP3, Ogg Vorbis), segment select.
-//! * [`mod@resample`]: torchaudio's Hann-windowed sinc resampler.
+//! * [`decode`]: file/bytes → mono `f64` through libsndfile (what `soundfile` wraps; cargo
+//!   feature `audio`), segment select.
+//! * [`mod@resample`]: torchaudio 2.1.2's `Resample` in `f32`.
 //! * [`waveform`]: int16 round trip and `repeatpad` / crop → `patch_audios [1, max_len]`.
 //! * [`frontend`]: [`LogMel`], the STFT + mel + dB front end → `[1, 1, frames, mel_bins]`.
 //! * [`mel`]: librosa 0.9.2's Slaney filterbank.
@@ -18,6 +19,8 @@ pub mod error;
 pub mod frontend;
 pub mod mel;
 pub mod resample;
+#[cfg(feature = "audio")]
+mod sndfile;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod test_support;
@@ -28,7 +31,7 @@ pub use error::AudioError;
 pub use frontend::{LogMel, LogMelConfig, Precision};
 pub use mel::mel_filterbank;
 pub use resample::resample;
-pub use waveform::{fit_length, int16_round_trip, Crop};
+pub use waveform::{fit_length, int16_round_trip, int16_round_trip_f32, Crop};
 
 use ndarray::Array2;
 use std::path::Path;
@@ -109,8 +112,14 @@ pub fn prepare_samples(
         });
     }
     let duration_s = mono.len() as f64 / f64::from(rate.max(1));
-    let at_model_rate = resample(mono, rate, opts.sample_rate)?;
-    let quantised = int16_round_trip(&at_model_rate);
+    let quantised = if rate == opts.sample_rate {
+        // The float64 samples go straight to the round trip, as in the original's data loader.
+        int16_round_trip(mono)
+    } else {
+        // The original resamples the float32 tensor (`torch.from_numpy(x).float()`).
+        let single: Vec<f32> = mono.iter().map(|&v| v as f32).collect();
+        int16_round_trip_f32(&resample(&single, rate, opts.sample_rate)?)
+    };
     let fitted = fit_length(&quantised, opts.max_len, opts.crop)?;
     let waveform = Array2::from_shape_vec((1, opts.max_len), fitted).map_err(|e| {
         AudioError::InvalidConfig {
@@ -128,3 +137,8 @@ pub fn prepare_samples(
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(all(test, feature = "audio"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "format_tests.rs"]
+mod format_tests;

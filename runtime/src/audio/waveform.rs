@@ -41,6 +41,22 @@ pub fn int16_round_trip(x: &[f64]) -> Vec<f32> {
         .collect()
 }
 
+/// [`int16_round_trip`] for the `float32` output of the resampler, as the original applies it to
+/// the resampled `float32` array: `clip(x, −1, 1)·32767` in `float32`, truncated, `/32767` in
+/// `f64`, rounded to `f32`. NaN samples become 0.
+pub fn int16_round_trip_f32(x: &[f32]) -> Vec<f32> {
+    x.iter()
+        .map(|&v| {
+            let q = if v.is_nan() {
+                0.0
+            } else {
+                (v.clamp(-1.0, 1.0) * 32767.0f32).trunc() + 0.0
+            };
+            (f64::from(q) / 32767.0) as f32
+        })
+        .collect()
+}
+
 /// Fits a clip to exactly `max_len` samples.
 ///
 /// Shorter: the clip repeated `⌊max_len/len⌋` times (tiled, as `torch.Tensor.repeat`), then

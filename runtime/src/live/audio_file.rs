@@ -28,7 +28,7 @@ pub struct AudioFileSource {
 }
 
 impl AudioFileSource {
-    /// Decodes `path` (WAV, FLAC, MP3, Ogg Vorbis; at most `MAX_FILE_SECONDS`); `looped`
+    /// Decodes `path` (any format libsndfile reads; at most `MAX_FILE_SECONDS`); `looped`
     /// starts over at the end. Fails with [`LiveError::Audio`] naming the file.
     pub fn open(path: &Path, looped: bool) -> Result<AudioFileSource, LiveError> {
         let decoded = decode_file(path, Segment::ALL, MAX_FILE_SECONDS)?;
