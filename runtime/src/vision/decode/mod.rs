@@ -26,9 +26,11 @@
 //! [`ImageOptions::exif_rotate`] applies tags 1–8 like `PIL.ImageOps.exif_transpose`.
 
 use super::error::VisionError;
+
+mod jpeg;
+mod jpeg_header;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, Limits, RgbImage};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Cursor, Seek};
+use std::io::{BufRead, Cursor, Seek};
 use std::path::{Path, PathBuf};
 
 /// Default pixel budget: 100 megapixels (a 12 MP phone photo fits eight times over).
@@ -63,37 +65,107 @@ impl Default for ImageOptions {
 /// Loads an image file as 8-bit RGB, as `PIL.Image.open(path).convert("RGB")` does.
 ///
 /// Fails with a [`VisionError`] naming `path`: missing, unreadable, empty, unsupported format,
-/// corrupt/truncated, or above [`ImageOptions::max_pixels`]. The file is streamed, not read whole.
+/// corrupt, or above [`ImageOptions::max_pixels`]. The file is read whole (JPEG needs it in memory).
 pub fn load_rgb(path: &Path, opts: &ImageOptions) -> Result<RgbImage, VisionError> {
     let file = PathBuf::from(path);
-    let handle = File::open(path).map_err(|source| match source.kind() {
+    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => VisionError::NotFound { file: file.clone() },
         _ => VisionError::Io {
             file: file.clone(),
             source,
         },
     })?;
-    let len = handle
-        .metadata()
-        .map_err(|source| VisionError::Io {
-            file: file.clone(),
-            source,
-        })?
-        .len();
-    if len == 0 {
-        return Err(VisionError::Empty { file });
-    }
-    decode(BufReader::new(handle), &file, opts)
+    load_rgb_named(&bytes, &file, opts)
 }
 
 /// Decodes an in-memory encoded image (any supported format) as 8-bit RGB; errors name the
 /// source `<memory>`. Same rules as [`load_rgb`].
 pub fn load_rgb_from_bytes(bytes: &[u8], opts: &ImageOptions) -> Result<RgbImage, VisionError> {
-    let file = PathBuf::from("<memory>");
+    load_rgb_named(bytes, Path::new("<memory>"), opts)
+}
+
+/// Dispatches on the content: JPEG/MPO to libjpeg-turbo, everything else to the `image` crate.
+/// A partial decode (Pillow's truncated-image path) prints a warning naming the file.
+fn load_rgb_named(bytes: &[u8], file: &Path, opts: &ImageOptions) -> Result<RgbImage, VisionError> {
     if bytes.is_empty() {
-        return Err(VisionError::Empty { file });
+        return Err(VisionError::Empty {
+            file: file.to_path_buf(),
+        });
     }
-    decode(Cursor::new(bytes), &file, opts)
+    if !bytes.starts_with(JPEG_SIGNATURE) {
+        return decode(Cursor::new(bytes), file, opts);
+    }
+    let head = jpeg::header(bytes).map_err(|detail| VisionError::Corrupt {
+        file: file.to_path_buf(),
+        detail: format!("JPEG: {detail}"),
+    })?;
+    check_budget(file, head.width, head.height, opts)?;
+    let decoded = jpeg::decode(bytes, &head);
+    let orientation = match (&head.exif, opts.exif_rotate) {
+        (Some(exif), true) => image::metadata::Orientation::from_exif_chunk(exif),
+        _ => None,
+    };
+    decoded.into_rgb(file, orientation)
+}
+
+/// `FF D8 FF`: what Pillow's JPEG plugin accepts as a JPEG (MPO files start the same way).
+const JPEG_SIGNATURE: &[u8] = &[0xFF, 0xD8, 0xFF];
+
+/// Pixels decoded by one of our own format modules, before orientation.
+pub(super) struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    /// `width × height` RGB triples, row-major.
+    pub rgb: Vec<u8>,
+    /// Set when the data ended or broke before the last row (Pillow fills the rest).
+    pub warning: Option<String>,
+}
+
+impl Decoded {
+    /// Prints the truncation warning, applies the orientation and wraps the pixels.
+    fn into_rgb(
+        self,
+        file: &Path,
+        orientation: Option<image::metadata::Orientation>,
+    ) -> Result<RgbImage, VisionError> {
+        if let Some(warning) = &self.warning {
+            eprintln!("warning: image file {}: {warning}", file.display());
+        }
+        let rgb = RgbImage::from_raw(self.width, self.height, self.rgb).ok_or_else(|| {
+            VisionError::Corrupt {
+                file: file.to_path_buf(),
+                detail: "decoder returned a buffer of the wrong size".into(),
+            }
+        })?;
+        Ok(match orientation {
+            Some(o) => {
+                let mut img = DynamicImage::ImageRgb8(rgb);
+                img.apply_orientation(o);
+                img.into_rgb8()
+            }
+            None => rgb,
+        })
+    }
+}
+
+/// Refuses images whose header announces more than [`ImageOptions::max_pixels`].
+fn check_budget(
+    file: &Path,
+    width: u32,
+    height: u32,
+    opts: &ImageOptions,
+) -> Result<(), VisionError> {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > opts.max_pixels {
+        return Err(VisionError::TooLarge {
+            file: file.to_path_buf(),
+            width,
+            height,
+            pixels,
+            max_pixels: opts.max_pixels,
+        });
+    }
+    Ok(())
 }
 
 /// Header check, bounded decode, optional EXIF orientation, Pillow RGB conversion.
@@ -119,16 +191,7 @@ fn decode<R: BufRead + Seek>(
     reader.no_limits();
     let mut decoder = reader.into_decoder().map_err(|e| image_error(file, e))?;
     let (width, height) = decoder.dimensions();
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > opts.max_pixels {
-        return Err(VisionError::TooLarge {
-            file: file.to_path_buf(),
-            width,
-            height,
-            pixels,
-            max_pixels: opts.max_pixels,
-        });
-    }
+    check_budget(file, width, height, opts)?;
     let mut limits = Limits::default();
     limits.max_alloc = Some(
         opts.max_pixels
