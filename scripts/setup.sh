@@ -53,3 +53,4 @@ if [ -z "$lib" ]; then
   lib="$(ls "$cache"/libonnxruntime.so.* | head -n1)"
 fi
 echo "setup: ONNX Runtime library: $lib" >&2
+"$root/scripts/setup_image_suites.sh"

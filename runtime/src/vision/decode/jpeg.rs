@@ -24,6 +24,7 @@ extern "C" {
         height: u32,
         components: c_int,
         rows_done: *mut u32,
+        damaged: *mut c_int,
         message: *mut c_char,
         message_len: usize,
     ) -> c_int;
@@ -42,35 +43,44 @@ pub(super) fn decode(data: &[u8], head: &JpegHeader) -> Decoded {
     // Pillow's fresh memory is zero in its own storage; for CMYK that storage is inverted.
     let fresh = if head.layers == 4 { 0xFF } else { 0 };
     let mut raw = vec![fresh; row_bytes * head.height as usize];
+    // The file followed by the EOI marker Pillow appends at end of file (see jpeg_shim.c).
+    let mut input = Vec::with_capacity(data.len() + 2);
+    input.extend_from_slice(data);
+    input.extend_from_slice(&[0xFF, 0xD9]);
     let mut rows_done = 0u32;
+    let mut damaged: c_int = 0;
     let mut message = [0 as c_char; 200];
     // SAFETY: `raw` holds exactly `height` rows of `width * components` bytes, the size the shim
-    // writes; `data` and `message` are valid for the lengths passed; the shim keeps no pointer.
+    // writes; `input` holds `data.len() + 2` bytes as the shim requires; `message` is valid for
+    // its length; the shim keeps no pointer.
     let status = unsafe {
         unival_jpeg_decode(
-            data.as_ptr(),
+            input.as_ptr(),
             data.len(),
             raw.as_mut_ptr(),
             head.width,
             head.height,
             c_int::from(head.layers),
             &mut rows_done,
+            &mut damaged,
             message.as_mut_ptr(),
             message.len(),
         )
     };
-    let warning = if rows_done >= head.height {
-        None
-    } else if status == SHIM_COMPLETE || status == SHIM_SUSPENDED {
-        Some(format!(
-            "data ends after {rows_done} of {} rows; the rest is filled as Pillow fills it",
-            head.height
-        ))
+    let warning = if status == SHIM_COMPLETE || status == SHIM_SUSPENDED {
+        (rows_done < head.height || damaged != 0).then(|| {
+            format!(
+                "JPEG data is truncated or damaged ({rows_done} of {} rows decoded); decoded as \
+                 far as it goes, the rest filled as Pillow fills it",
+                head.height
+            )
+        })
     } else {
         // SAFETY: the shim always NUL-terminates `message` within its length.
         let text = unsafe { CStr::from_ptr(message.as_ptr()) }.to_string_lossy();
         Some(format!(
-            "libjpeg stopped after {rows_done} of {} rows ({text}); the rest is filled as Pillow fills it",
+            "libjpeg stopped after {rows_done} of {} rows ({text}); the rest is filled as \
+             Pillow fills it",
             head.height
         ))
     };

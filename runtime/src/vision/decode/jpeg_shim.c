@@ -37,48 +37,57 @@ typedef struct {
 
 typedef struct {
     struct jpeg_source_mgr pub;
-    const JOCTET *tail;     /* the fake EOI, served once the file is used up */
-    size_t tail_len;
-    int tail_served;
+    j_decompress_ptr cinfo;
+    size_t skip;     /* bytes still to skip when more data arrives */
+    int tail_served; /* whether the 2 bytes of fake EOI after the file were handed out */
 } shim_source_mgr;
-
-static const JOCTET fake_eoi[2] = {0xFF, 0xD9};
 
 static void noop(j_decompress_ptr cinfo) { (void)cinfo; }
 
-/* Serves the fake EOI once after the file; then suspends, as Pillow's decoder does when its
- * caller has no more bytes. */
+/* Always suspends, as Pillow's source does; the driver loop below then appends the fake EOI
+ * once (Pillow hands the unconsumed bytes back followed by the new ones, which the contiguous
+ * `file + FF D9` buffer reproduces) and resumes the same libjpeg call. */
 static boolean fill_input(j_decompress_ptr cinfo) {
-    shim_source_mgr *src = (shim_source_mgr *)cinfo->src;
-    if (src->pub.bytes_in_buffer == 0 && !src->tail_served) {
-        src->tail_served = 1;
-        src->pub.next_input_byte = src->tail;
-        src->pub.bytes_in_buffer = src->tail_len;
-        return TRUE;
-    }
+    (void)cinfo;
     return FALSE;
 }
 
-/* Skipping past the end of the data consumes everything (Pillow keeps the remaining skip for
- * bytes that never come). */
+/* Skipping past the end of the data consumes it and remembers the rest of the skip for the next
+ * bytes, like Pillow's `skip_input_data`. */
 static void skip_input(j_decompress_ptr cinfo, long num_bytes) {
     shim_source_mgr *src = (shim_source_mgr *)cinfo->src;
     if (num_bytes <= 0) {
         return;
     }
-    while ((size_t)num_bytes > src->pub.bytes_in_buffer) {
-        num_bytes -= (long)src->pub.bytes_in_buffer;
+    if ((size_t)num_bytes > src->pub.bytes_in_buffer) {
+        src->skip = (size_t)num_bytes - src->pub.bytes_in_buffer;
         src->pub.next_input_byte += src->pub.bytes_in_buffer;
         src->pub.bytes_in_buffer = 0;
-        if (src->tail_served) {
-            return;
-        }
-        src->tail_served = 1;
-        src->pub.next_input_byte = src->tail;
-        src->pub.bytes_in_buffer = src->tail_len;
+    } else {
+        src->pub.next_input_byte += num_bytes;
+        src->pub.bytes_in_buffer -= (size_t)num_bytes;
+        src->skip = 0;
     }
-    src->pub.next_input_byte += num_bytes;
-    src->pub.bytes_in_buffer -= (size_t)num_bytes;
+}
+
+/* Pillow's next `decode` call after a suspension, with the 2 bytes of fake EOI as its new data:
+ * returns 0 when there is nothing more to give or a pending skip swallows it all. */
+static int append_fake_eoi(shim_source_mgr *src) {
+    size_t pending;
+    if (src->tail_served) {
+        return 0;
+    }
+    src->tail_served = 1;
+    src->pub.bytes_in_buffer += 2; /* the buffer always ends at the end of the file here */
+    if (src->skip > 0) {
+        pending = src->skip;
+        src->skip = 0;
+        skip_input(src->cinfo, (long)pending);
+        if (src->skip > 0) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static void error_exit(j_common_ptr cinfo) {
@@ -89,25 +98,75 @@ static void error_exit(j_common_ptr cinfo) {
 
 static void silent(j_common_ptr cinfo) { (void)cinfo; }
 
+enum { STAGE_HEADER, STAGE_START, STAGE_SCANLINES, STAGE_DONE };
+
+/* One entry into Pillow's `ImagingJpegDecode` state machine: advances `*stage` as far as the data
+ * allows; returns 1 when libjpeg suspended for want of data. Errors longjmp out. */
+static int run_stage(j_decompress_ptr cinfo, int *stage, volatile uint32_t *y, uint8_t *out,
+                     uint32_t width, uint32_t height, int components, JSAMPARRAY *row) {
+    size_t row_bytes = (size_t)width * (size_t)components;
+    if (*stage == STAGE_HEADER) {
+        int ok;
+        do {
+            ok = jpeg_read_header(cinfo, FALSE);
+        } while (ok == JPEG_HEADER_TABLES_ONLY);
+        if (ok == JPEG_SUSPENDED) {
+            return 1;
+        }
+        cinfo->out_color_space =
+            components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
+        *stage = STAGE_START;
+    }
+    if (*stage == STAGE_START) {
+        if (!jpeg_start_decompress(cinfo)) {
+            return 1;
+        }
+        if (cinfo->output_width != width || cinfo->output_components != components) {
+            shim_error_mgr *err = (shim_error_mgr *)cinfo->err;
+            snprintf(err->message, sizeof err->message,
+                     "libjpeg decodes %u columns with %d components, the header says %u with %d",
+                     cinfo->output_width, cinfo->output_components, width, components);
+            longjmp(err->jump, 1);
+        }
+        *row = (*cinfo->mem->alloc_sarray)((j_common_ptr)cinfo, JPOOL_IMAGE,
+                                           (JDIMENSION)row_bytes, 1);
+        *stage = STAGE_SCANLINES;
+    }
+    while (*y < height) {
+        if (jpeg_read_scanlines(cinfo, *row, 1) != 1) {
+            return 1;
+        }
+        memcpy(out + (size_t)*y * row_bytes, (*row)[0], row_bytes);
+        *y += 1;
+    }
+    /* Pillow ignores whether finishing suspends once every row is out. */
+    (void)jpeg_finish_decompress(cinfo);
+    *stage = STAGE_DONE;
+    return 0;
+}
+
 /*
- * Decodes `data[0..len)` into `out`, `height` rows of `width * components` bytes, row by row;
- * rows never reached are left untouched. `components` is 1, 3 or 4 (Pillow's L, RGB, CMYK).
- * Returns a SHIM_* code; `rows_done` receives the number of rows written and `message` (of
- * `message_len` bytes) libjpeg's text for SHIM_ERROR.
+ * Decodes the file `data[0..len)` into `out`, `height` rows of `width * components` bytes, row
+ * by row; rows never reached are left untouched. `components` is 1, 3 or 4 (Pillow's L, RGB,
+ * CMYK). `data[len..len + 2)` must hold FF D9, the EOI marker Pillow appends at end of file.
+ * Returns a SHIM_* code; `rows_done` receives the number of rows written, `damaged` whether the
+ * data ran short or libjpeg warned about corrupt data, and `message` (of `message_len` bytes)
+ * libjpeg's text for SHIM_ERROR.
  */
 int unival_jpeg_decode(const uint8_t *data, size_t len, uint8_t *out, uint32_t width,
-                       uint32_t height, int components, uint32_t *rows_done, char *message,
-                       size_t message_len) {
+                       uint32_t height, int components, uint32_t *rows_done, int *damaged,
+                       char *message, size_t message_len) {
     /* volatile: read after longjmp. */
     struct jpeg_decompress_struct cinfo;
     shim_error_mgr err;
     shim_source_mgr src;
     volatile uint32_t y = 0;
     volatile int status = SHIM_COMPLETE;
+    int stage = STAGE_HEADER;
     JSAMPARRAY row = NULL;
-    size_t row_bytes = (size_t)width * (size_t)components;
 
     *rows_done = 0;
+    *damaged = 1;
     if (message_len > 0) {
         message[0] = '\0';
     }
@@ -132,45 +191,20 @@ int unival_jpeg_decode(const uint8_t *data, size_t len, uint8_t *out, uint32_t w
     src.pub.term_source = noop;
     src.pub.next_input_byte = data;
     src.pub.bytes_in_buffer = len;
-    src.tail = fake_eoi;
-    src.tail_len = sizeof fake_eoi;
     cinfo.src = &src.pub;
 
-    {
-        int ok;
-        do {
-            ok = jpeg_read_header(&cinfo, FALSE);
-        } while (ok == JPEG_HEADER_TABLES_ONLY);
-        if (ok == JPEG_SUSPENDED) {
+    src.cinfo = &cinfo;
+    for (;;) {
+        int suspended = run_stage(&cinfo, &stage, &y, out, width, height, components, &row);
+        if (stage == STAGE_DONE) {
+            break;
+        }
+        if (suspended && !append_fake_eoi(&src)) {
             status = SHIM_SUSPENDED;
-            goto done;
+            break;
         }
     }
-    cinfo.out_color_space =
-        components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
-    if (!jpeg_start_decompress(&cinfo)) {
-        status = SHIM_SUSPENDED;
-        goto done;
-    }
-    if (cinfo.output_width != width || cinfo.output_components != components) {
-        snprintf(err.message, sizeof err.message,
-                 "libjpeg decodes %ux%u with %d components, the header says %ux%u with %d",
-                 cinfo.output_width, cinfo.output_height, cinfo.output_components, width,
-                 height, components);
-        longjmp(err.jump, 1);
-    }
-    row = (*cinfo.mem->alloc_sarray)((j_common_ptr)&cinfo, JPOOL_IMAGE, (JDIMENSION)row_bytes, 1);
-    while (y < height) {
-        if (jpeg_read_scanlines(&cinfo, row, 1) != 1) {
-            status = SHIM_SUSPENDED;
-            goto done;
-        }
-        memcpy(out + (size_t)y * row_bytes, row[0], row_bytes);
-        y++;
-    }
-    /* Pillow ignores whether finishing suspends once every row is out. */
-    (void)jpeg_finish_decompress(&cinfo);
-done:
+    *damaged = src.tail_served || err.pub.num_warnings > 0;
     jpeg_destroy_decompress(&cinfo);
     *rows_done = y;
     return status;
