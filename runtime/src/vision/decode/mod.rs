@@ -27,14 +27,17 @@
 
 use super::error::VisionError;
 
+mod gif;
 mod jpeg;
 mod jpeg_header;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, Limits, RgbImage};
 use std::io::{BufRead, Cursor, Seek};
 use std::path::{Path, PathBuf};
 
-/// Default pixel budget: 100 megapixels (a 12 MP phone photo fits eight times over).
-pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+/// Default pixel budget: 2 × 89,478,485 pixels, the size at which Pillow's own default
+/// `MAX_IMAGE_PIXELS` turns its warning into a `DecompressionBombError`. The original disables the
+/// limit; on a device that means an out-of-memory kill, so we refuse before allocating instead.
+pub const DEFAULT_MAX_PIXELS: u64 = 2 * 89_478_485;
 
 /// Memory the decoder may use beyond the decoded pixels (scratch buffers, metadata).
 const DECODER_SLACK_BYTES: u64 = 64 << 20;
@@ -92,8 +95,24 @@ fn load_rgb_named(bytes: &[u8], file: &Path, opts: &ImageOptions) -> Result<RgbI
             file: file.to_path_buf(),
         });
     }
+    if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        let patched = gif::with_grey_table(bytes);
+        let frame = gif::open(patched.as_deref().unwrap_or(bytes)).map_err(|detail| {
+            VisionError::Corrupt {
+                file: file.to_path_buf(),
+                detail: format!("GIF: {detail}"),
+            }
+        })?;
+        check_budget(file, frame.width, frame.height, opts)?;
+        return gif::decode(frame).into_rgb(file, None);
+    }
     if !bytes.starts_with(JPEG_SIGNATURE) {
-        return decode(Cursor::new(bytes), file, opts);
+        let grey_alpha = if is_png_grey_without_alpha(bytes) {
+            GreyAlpha::FromTrns
+        } else {
+            GreyAlpha::Stored
+        };
+        return decode(Cursor::new(bytes), file, opts, grey_alpha);
     }
     let head = jpeg::header(bytes).map_err(|detail| VisionError::Corrupt {
         file: file.to_path_buf(),
@@ -106,6 +125,25 @@ fn load_rgb_named(bytes: &[u8], file: &Path, opts: &ImageOptions) -> Result<RgbI
         _ => None,
     };
     decoded.into_rgb(file, orientation)
+}
+
+/// Where a decoded grey + alpha image's alpha came from, which decides Pillow's mode for 16 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GreyAlpha {
+    /// A real alpha channel (PNG colour type 4): Pillow reads 16 bits as `LA;16B`, high bytes.
+    Stored,
+    /// Expanded from a grey PNG's tRNS chunk: Pillow reads 16 bits as mode `I`, whose RGB
+    /// conversion clips the value at 255 like `I;16`.
+    FromTrns,
+}
+
+/// Whether `bytes` is a PNG whose header says grey without alpha (colour type 0).
+fn is_png_grey_without_alpha(bytes: &[u8]) -> bool {
+    const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    // Signature, IHDR length and tag, width, height, bit depth, then the colour type at 25.
+    bytes.starts_with(PNG_SIGNATURE)
+        && bytes.get(12..16) == Some(b"IHDR")
+        && bytes.get(25) == Some(&0)
 }
 
 /// `FF D8 FF`: what Pillow's JPEG plugin accepts as a JPEG (MPO files start the same way).
@@ -173,6 +211,7 @@ fn decode<R: BufRead + Seek>(
     reader: R,
     file: &Path,
     opts: &ImageOptions,
+    grey_alpha: GreyAlpha,
 ) -> Result<RgbImage, VisionError> {
     let mut reader = ImageReader::new(reader)
         .with_guessed_format()
@@ -212,7 +251,7 @@ fn decode<R: BufRead + Seek>(
     };
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| image_error(file, e))?;
     img.apply_orientation(orientation);
-    to_rgb_like_pillow(img, file)
+    to_rgb_like_pillow(img, file, grey_alpha)
 }
 
 /// Maps an `image` error to ours, keeping the file name.
@@ -238,7 +277,11 @@ fn image_error(file: &Path, err: ImageError) -> VisionError {
 }
 
 /// Pillow's `convert("RGB")` for every pixel layout the enabled decoders produce (module table).
-fn to_rgb_like_pillow(img: DynamicImage, file: &Path) -> Result<RgbImage, VisionError> {
+fn to_rgb_like_pillow(
+    img: DynamicImage,
+    file: &Path,
+    grey_alpha: GreyAlpha,
+) -> Result<RgbImage, VisionError> {
     let (w, h) = (img.width(), img.height());
     let grey = |v: u8| image::Rgb([v, v, v]);
     Ok(match img {
@@ -251,9 +294,12 @@ fn to_rgb_like_pillow(img: DynamicImage, file: &Path) -> Result<RgbImage, Vision
         DynamicImage::ImageLumaA8(p) => {
             RgbImage::from_fn(w, h, |x, y| grey(p.get_pixel(x, y).0[0]))
         }
-        DynamicImage::ImageLuma16(p) => RgbImage::from_fn(w, h, |x, y| {
-            grey(u8::try_from(p.get_pixel(x, y).0[0]).unwrap_or(u8::MAX))
-        }),
+        DynamicImage::ImageLuma16(p) => {
+            RgbImage::from_fn(w, h, |x, y| grey(clip_to_u8(p.get_pixel(x, y).0[0])))
+        }
+        DynamicImage::ImageLumaA16(p) if grey_alpha == GreyAlpha::FromTrns => {
+            RgbImage::from_fn(w, h, |x, y| grey(clip_to_u8(p.get_pixel(x, y).0[0])))
+        }
         DynamicImage::ImageLumaA16(p) => {
             RgbImage::from_fn(w, h, |x, y| grey(high_byte(p.get_pixel(x, y).0[0])))
         }
@@ -271,6 +317,11 @@ fn to_rgb_like_pillow(img: DynamicImage, file: &Path) -> Result<RgbImage, Vision
             })
         }
     })
+}
+
+/// Pillow's `I;16`/`I` → RGB: values above 255 clip instead of rescaling.
+fn clip_to_u8(v: u16) -> u8 {
+    u8::try_from(v).unwrap_or(u8::MAX)
 }
 
 /// Most significant byte of a 16-bit sample (Pillow's `;16B` unpackers truncate).
