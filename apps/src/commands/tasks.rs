@@ -64,6 +64,9 @@ pub(super) fn open(common: &CommonArgs, task: TaskKind) -> anyhow::Result<Pipeli
         p.task.image_size = v;
     }
     p.image.exif_rotate = common.exif_rotate;
+    if let Some(v) = common.max_image_pixels {
+        p.image.max_pixels = v;
+    }
     Ok(p)
 }
 

@@ -100,12 +100,17 @@ static void silent(j_common_ptr cinfo) { (void)cinfo; }
 
 enum { STAGE_HEADER, STAGE_START, STAGE_SCANLINES, STAGE_DONE };
 
-/* One entry into Pillow's `ImagingJpegDecode` state machine: advances `*stage` as far as the data
+/* One entry into Pillow's `ImagingJpegDecode` state machine: advances `p->stage` as far as the data
  * allows; returns 1 when libjpeg suspended for want of data. Errors longjmp out. */
-static int run_stage(j_decompress_ptr cinfo, int *stage, volatile uint32_t *y, uint8_t *out,
-                     uint32_t width, uint32_t height, int components, JSAMPARRAY *row) {
+typedef struct {
+    int stage;
+    JSAMPARRAY row; /* one scanline, from libjpeg's image pool */
+} shim_progress;
+
+static int run_stage(j_decompress_ptr cinfo, shim_progress *p, volatile uint32_t *y, uint8_t *out,
+                     uint32_t width, uint32_t height, int components) {
     size_t row_bytes = (size_t)width * (size_t)components;
-    if (*stage == STAGE_HEADER) {
+    if (p->stage == STAGE_HEADER) {
         int ok;
         do {
             ok = jpeg_read_header(cinfo, FALSE);
@@ -115,9 +120,9 @@ static int run_stage(j_decompress_ptr cinfo, int *stage, volatile uint32_t *y, u
         }
         cinfo->out_color_space =
             components == 1 ? JCS_GRAYSCALE : components == 3 ? JCS_RGB : JCS_CMYK;
-        *stage = STAGE_START;
+        p->stage = STAGE_START;
     }
-    if (*stage == STAGE_START) {
+    if (p->stage == STAGE_START) {
         if (!jpeg_start_decompress(cinfo)) {
             return 1;
         }
@@ -128,20 +133,20 @@ static int run_stage(j_decompress_ptr cinfo, int *stage, volatile uint32_t *y, u
                      cinfo->output_width, cinfo->output_components, width, components);
             longjmp(err->jump, 1);
         }
-        *row = (*cinfo->mem->alloc_sarray)((j_common_ptr)cinfo, JPOOL_IMAGE,
-                                           (JDIMENSION)row_bytes, 1);
-        *stage = STAGE_SCANLINES;
+        p->row = (*cinfo->mem->alloc_sarray)((j_common_ptr)cinfo, JPOOL_IMAGE,
+                                            (JDIMENSION)row_bytes, 1);
+        p->stage = STAGE_SCANLINES;
     }
     while (*y < height) {
-        if (jpeg_read_scanlines(cinfo, *row, 1) != 1) {
+        if (jpeg_read_scanlines(cinfo, p->row, 1) != 1) {
             return 1;
         }
-        memcpy(out + (size_t)*y * row_bytes, (*row)[0], row_bytes);
+        memcpy(out + (size_t)*y * row_bytes, p->row[0], row_bytes);
         *y += 1;
     }
     /* Pillow ignores whether finishing suspends once every row is out. */
     (void)jpeg_finish_decompress(cinfo);
-    *stage = STAGE_DONE;
+    p->stage = STAGE_DONE;
     return 0;
 }
 
@@ -162,8 +167,7 @@ int unival_jpeg_decode(const uint8_t *data, size_t len, uint8_t *out, uint32_t w
     shim_source_mgr src;
     volatile uint32_t y = 0;
     volatile int status = SHIM_COMPLETE;
-    int stage = STAGE_HEADER;
-    JSAMPARRAY row = NULL;
+    shim_progress progress = {STAGE_HEADER, NULL};
 
     *rows_done = 0;
     *damaged = 1;
@@ -195,8 +199,8 @@ int unival_jpeg_decode(const uint8_t *data, size_t len, uint8_t *out, uint32_t w
 
     src.cinfo = &cinfo;
     for (;;) {
-        int suspended = run_stage(&cinfo, &stage, &y, out, width, height, components, &row);
-        if (stage == STAGE_DONE) {
+        int suspended = run_stage(&cinfo, &progress, &y, out, width, height, components);
+        if (progress.stage == STAGE_DONE) {
             break;
         }
         if (suspended && !append_fake_eoi(&src)) {
