@@ -19,7 +19,7 @@ cache="$root/.cache/onnxruntime/$ORT_VERSION"
 need_apt=()
 for pkg in unzip pkg-config clang libclang-dev \
   libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev \
-  libavutil-dev ffmpeg libasound2-dev libsndfile1-dev chromium chromium-driver; do
+  libavutil-dev ffmpeg libasound2-dev libsndfile1-dev libjpeg62-turbo-dev chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -54,3 +54,4 @@ if [ -z "$lib" ]; then
   lib="$(ls "$cache"/libonnxruntime.so.* | head -n1)"
 fi
 echo "setup: ONNX Runtime library: $lib" >&2
+"$root/scripts/setup_image_suites.sh"

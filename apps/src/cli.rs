@@ -320,6 +320,10 @@ pub struct ImageArgs {
     /// Apply the EXIF orientation tag (the original ignores it).
     #[arg(long)]
     pub exif_rotate: bool,
+    /// Largest image accepted, in pixels; larger ones are refused before decoding (default
+    /// 2 × 89,478,485, Pillow's decompression-bomb limit; the original has none).
+    #[arg(long)]
+    pub max_image_pixels: Option<u64>,
 }
 
 #[derive(Debug, Args)]

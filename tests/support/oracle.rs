@@ -89,7 +89,8 @@ impl OracleDir {
     }
 }
 
-fn is_ci() -> bool {
+/// Whether the tests run under CI (`CI=true` or `CI=1`), where a missing input must fail, not skip.
+pub fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 

@@ -71,6 +71,9 @@ pub(super) fn apply_image(task: &mut TaskConfig, image: &mut ImageOptions, a: &I
         task.image_size = v;
     }
     image.exif_rotate = a.exif_rotate;
+    if let Some(v) = a.max_image_pixels {
+        image.max_pixels = v;
+    }
 }
 
 /// Runs `request` on every image; prints results; reports failures and goes on.
