@@ -1,8 +1,13 @@
 //! Command-line definitions (clap). Validation that needs no I/O happens here; commands build
 //! the heavy objects.
 
+mod search;
+
+pub use search::SearchFlags;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use unival_runtime::Device;
 
 /// UnIVAL on the edge: export checkpoints to ONNX bundles and run every task of the paper.
 #[derive(Debug, Parser)]
@@ -60,7 +65,7 @@ pub struct BenchArgs {
     /// Where `--preset` bundles are kept (`<cache>/bench-<preset>`).
     #[arg(long, default_value = "models")]
     pub cache: PathBuf,
-    /// Input image (default: the first of models/demo-images).
+    /// Input image (default: a built-in 640×480 test pattern, so the command runs anywhere).
     #[arg(long)]
     pub image: Option<PathBuf>,
     /// Timed iterations.
@@ -72,6 +77,7 @@ pub struct BenchArgs {
     /// Decoder steps of every search (min length = max length, so each run does the same work).
     #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: u64,
+    /// Beam width of every search.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub beam: u64,
     #[command(flatten)]
@@ -94,9 +100,10 @@ pub struct BenchArgs {
 /// Where a command runs the model: the flags every model-running command shares.
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
-    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Where to run: cpu, cuda[:N], tensorrt[:N] (or trt[:N]), or auto (TensorRT, then CUDA,
+    /// then CPU: the first that works).
+    #[arg(long, default_value = "cpu", value_parser = parse_device, value_name = "DEVICE")]
+    pub device: Device,
     /// Intra-op threads (default: ONNX Runtime's choice, one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -105,12 +112,8 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     /// Session options for these flags, everything else at its default.
     pub fn session_options(&self) -> anyhow::Result<unival_runtime::SessionOptions> {
-        let device: unival_runtime::Device = self
-            .device
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
         Ok(unival_runtime::SessionOptions {
-            device,
+            device: self.device,
             intra_threads: self.threads,
             ..unival_runtime::SessionOptions::default()
         })
@@ -157,17 +160,14 @@ pub struct CompareArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub run_on: DeviceArgs,
-    /// Beam width (default: the bundle's; 1 gives greedy decoding).
-    #[arg(long)]
-    pub beam: Option<usize>,
-    #[arg(long)]
-    pub min_len: Option<usize>,
-    #[arg(long)]
-    pub max_len_b: Option<usize>,
+    /// Generation settings of both bundles' searches (the best caption of each is kept).
+    #[command(flatten)]
+    pub search: SearchFlags,
 }
 
 #[derive(Debug, Args)]
 pub struct AudioCaptionArgs {
+    /// Sound files (WAV, FLAC, MP3, Ogg Vorbis).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Segment start in seconds.
@@ -176,10 +176,9 @@ pub struct AudioCaptionArgs {
     /// Segment end in seconds.
     #[arg(long)]
     pub end: Option<f64>,
-    /// Where to cut audio longer than the model's 10 s: `start` (default), `center`, or
-    /// `rand` (seeded, like the original's random crop).
-    #[arg(long, default_value = "start", value_parser = ["start", "center", "rand"])]
-    pub crop: String,
+    /// Where to cut audio longer than the model's 10 s.
+    #[arg(long, value_enum, default_value_t = CropArg::Start)]
+    pub crop: CropArg,
     /// Seed of `--crop rand`.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -187,12 +186,32 @@ pub struct AudioCaptionArgs {
     pub common: CommonArgs,
 }
 
+/// `--crop`: which part of a long sound the model hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CropArg {
+    /// The first 10 s.
+    Start,
+    /// The middle 10 s.
+    Center,
+    /// A seeded random 10 s (`--seed`), like the original's random crop.
+    Rand,
+}
+
+/// `--sample`: which frame of each of the clip's T segments the model sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SampleArg {
+    /// The middle frame (deterministic).
+    Middle,
+    /// A seeded random frame (`--seed`), like the original's `sample_type=rand`.
+    Rand,
+}
+
 /// Which frames of a video the model sees (spec §5.5).
 #[derive(Debug, Args)]
 pub struct VideoArgs {
-    /// `middle` of each of the T segments (deterministic, default) or `rand` (seeded).
-    #[arg(long, default_value = "middle", value_parser = ["middle", "rand"])]
-    pub sample: String,
+    /// Frame of each of the T segments (ignored with --frame-indices).
+    #[arg(long, value_enum, default_value_t = SampleArg::Middle)]
+    pub sample: SampleArg,
     /// Seed of `--sample rand`.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -215,6 +234,7 @@ pub struct VideoArgs {
 
 #[derive(Debug, Args)]
 pub struct VideoCaptionArgs {
+    /// Video files (mp4, webm, avi, mov, …) or directories of frames.
     #[arg(required = true)]
     pub videos: Vec<PathBuf>,
     #[command(flatten)]
@@ -225,6 +245,7 @@ pub struct VideoCaptionArgs {
 
 #[derive(Debug, Args)]
 pub struct VideoQaArgs {
+    /// Video files (mp4, webm, avi, mov, …) or directories of frames.
     #[arg(required = true)]
     pub videos: Vec<PathBuf>,
     /// The question.
@@ -251,28 +272,12 @@ pub struct CommonArgs {
     /// One JSON object per input on stdout.
     #[arg(long)]
     pub json: bool,
-    #[arg(long)]
-    pub beam: Option<usize>,
-    #[arg(long)]
-    pub max_len_a: Option<f64>,
-    #[arg(long)]
-    pub max_len_b: Option<usize>,
-    #[arg(long)]
-    pub min_len: Option<usize>,
-    #[arg(long)]
-    pub no_repeat_ngram_size: Option<usize>,
-    /// Rank by raw summed log-probs (fairseq --unnormalized).
-    #[arg(long, conflicts_with = "normalized")]
-    pub unnormalized: bool,
-    /// Rank by length-normalised scores even if the task default is unnormalized.
-    #[arg(long)]
-    pub normalized: bool,
-    #[arg(long)]
-    pub lenpen: Option<f64>,
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// Also print every beam (text mode).
-    #[arg(long)]
+    #[command(flatten)]
+    pub search: SearchFlags,
+    /// Report the N best hypotheses (at most --beam; default: all of them in --json's
+    /// `beams`). In text mode one line each, FILE, rank, score and text tab-separated, best
+    /// first (grounding and entailment keep their one line).
+    #[arg(long, value_name = "N")]
     pub nbest: Option<usize>,
     /// Square side images are resized to (default: the bundle's).
     #[arg(long)]
@@ -293,6 +298,7 @@ pub struct CaptionArgs {
 
 #[derive(Debug, Args)]
 pub struct VqaArgs {
+    /// Image files (JPEG, PNG, WebP, BMP, GIF).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// The question.
@@ -308,6 +314,7 @@ pub struct VqaArgs {
 
 #[derive(Debug, Args)]
 pub struct GroundArgs {
+    /// Image files (JPEG, PNG, WebP, BMP, GIF).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// The referring expression.
@@ -322,6 +329,7 @@ pub struct GroundArgs {
 
 #[derive(Debug, Args)]
 pub struct EntailArgs {
+    /// Image files (JPEG, PNG, WebP, BMP, GIF).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// The hypothesis to test against the image.
@@ -348,6 +356,7 @@ pub enum ExportSub {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PrecisionArg {
+    /// 32-bit floats throughout (the reference).
     Fp32,
     /// fp16 weights and activations, LayerNorm/softmax in fp32 (GPU bundles).
     Fp16,
@@ -369,6 +378,7 @@ pub struct ExportArgs {
     /// Bundle directory to write, e.g. models/caption.
     #[arg(long, required = true)]
     pub out: Option<PathBuf>,
+    /// Numeric precision of the graphs' weights.
     #[arg(long, value_enum, default_value = "fp32")]
     pub precision: PrecisionArg,
     /// Use the EMA weights (default: when present and the task is evaluated with them).
@@ -416,15 +426,21 @@ pub enum ConvKernelsArg {
     Spatial,
 }
 
+/// Model sizes of `export synth` and `bench --preset`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PresetArg {
+    /// A few layers of small width: seconds to export and run (tests).
     Tiny,
+    /// The released base model's shape (about 250M parameters).
     Base,
 }
 
+/// Storage dtype of a synthetic checkpoint's floating tensors.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StoreDTypeArg {
+    /// 32-bit floats.
     Fp32,
+    /// 16-bit floats.
     Fp16,
 }
 
@@ -433,6 +449,7 @@ pub struct SynthArgs {
     /// Model size: `tiny` for tests, `base` for the full 250M model.
     #[arg(long, value_enum, default_value = "tiny")]
     pub preset: PresetArg,
+    /// Seed of the random initial weights (the same seed writes the same file).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output `.pt` file.
@@ -562,6 +579,13 @@ pub struct LiveAudioArgs {
     pub live: LiveArgs,
 }
 
+/// `--device`: parsed by the runtime's own [`Device`] parser (`cpu`, `cuda[:N]`,
+/// `tensorrt[:N]`, `auto`).
+fn parse_device(s: &str) -> Result<Device, String> {
+    s.parse()
+        .map_err(|e: unival_runtime::RuntimeError| e.to_string())
+}
+
 /// A positive, finite number (seconds, frames per second).
 fn positive_number(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -583,6 +607,60 @@ fn parse_resolution(s: &str) -> Result<(u32, u32), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    /// Every flag and positional argument of every command says what it does in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "unival", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    #[test]
+    fn device_sample_and_crop_are_typed() {
+        let cli = Cli::try_parse_from(["unival", "caption", "x.png", "--device", "cuda:1"]);
+        let Ok(Cli {
+            command: Command::Caption(a),
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(a.common.run_on.device, Device::Cuda(1));
+        let err = Cli::try_parse_from(["unival", "caption", "x.png", "--device", "gpu"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown device `gpu`"), "{err}");
+        let cli = Cli::try_parse_from(["unival", "video-caption", "v.mp4", "--sample", "rand"]);
+        let Ok(Cli {
+            command: Command::VideoCaption(v),
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(v.video.sample, SampleArg::Rand);
+        let cli = Cli::try_parse_from(["unival", "audio-caption", "a.wav", "--crop", "center"]);
+        let Ok(Cli {
+            command: Command::AudioCaption(a),
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        assert_eq!(a.crop, CropArg::Center);
+        assert!(
+            Cli::try_parse_from(["unival", "audio-caption", "a.wav", "--crop", "end"]).is_err()
+        );
+    }
 
     #[test]
     fn resolution_and_seconds_flags() {
