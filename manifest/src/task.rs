@@ -189,17 +189,25 @@ impl FromStr for TaskKind {
     }
 }
 
-/// fairseq `SequenceGenerator` settings (names as fairseq's flags).
+/// fairseq `SequenceGenerator` settings (names as fairseq's flags): the bundle's defaults, which
+/// the runtime's `SearchOverrides` (the CLI's generation flags) may change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationDefaults {
+    /// Beam width.
     pub beam: usize,
+    /// Maximum output length is `max_len_a · source length + max_len_b`.
     pub max_len_a: f64,
+    /// See `max_len_a`.
     pub max_len_b: usize,
+    /// End of sentence is forbidden before this many output tokens.
     pub min_len: usize,
+    /// Repeated n-grams of this size are banned; 0 = off.
     pub no_repeat_ngram_size: usize,
     /// Raw summed log-probs instead of length-normalised scores.
     pub unnormalized: bool,
+    /// Normalised scores are divided by `length^lenpen`.
     pub lenpen: f64,
+    /// Logits are divided by it before the softmax.
     pub temperature: f64,
 }
 

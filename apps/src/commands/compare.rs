@@ -34,6 +34,7 @@ struct ImageReport {
     #[serde(flatten)]
     logits: LogitSummary,
     encoder_out_rel_error: f64,
+    /// Each bundle's best caption, post-processed as `unival caption` prints it.
     caption_a: String,
     caption_b: String,
     caption_equal: bool,
