@@ -1,5 +1,6 @@
-//! `unival bench`: times captioning stage by stage on one image and sets each stage against its
-//! hardware floor (FLOPs at the measured GFLOP/s or bytes at the measured bandwidth).
+//! `unival bench`: times captioning stage by stage on one image (`--image`, else a built-in
+//! test pattern) and sets each stage against its hardware floor (FLOPs at the measured GFLOP/s
+//! or bytes at the measured bandwidth, counted by [`unival_export::onnx::cost`]).
 //!
 //! Order matters: the model is loaded (timed) and run first, the peak resident memory is read
 //! right after, and only then are the graphs parsed for their FLOP counts and the machine
