@@ -313,7 +313,7 @@ impl Pipeline {
                     .map(|a| self.tokenizer.encode(&format!(" {a}")))
                     .collect::<Result<Vec<_>, _>>()?;
                 let specials = self.search.specials;
-                let mut decoder = self.model.decoder(&enc);
+                let mut decoder = self.model.decoder(enc);
                 let scores = score_options(&mut decoder, &inner, &candidates, &specials)?;
                 let best = scores
                     .iter()
@@ -342,7 +342,7 @@ impl Pipeline {
                     _ => Constraints::none(),
                 };
                 let search = self.search.clone();
-                let mut decoder = StepTimer::new(self.model.decoder(&enc));
+                let mut decoder = StepTimer::new(self.model.decoder(enc));
                 let hyps = beam_search(&mut decoder, &search, &constraints, enc.src_len)?;
                 timings.decoder_steps = std::mem::take(&mut decoder.steps_ms);
                 let skip = constraints.prefix.len();
