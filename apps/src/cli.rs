@@ -1,8 +1,13 @@
 //! Command-line definitions (clap). Validation that needs no I/O happens here; commands build
 //! the heavy objects.
 
+mod search;
+
+pub use search::SearchFlags;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use unival_runtime::Device;
 
 /// UnIVAL on the edge: export checkpoints to ONNX bundles and run every task of the paper.
 #[derive(Debug, Parser)]
@@ -64,7 +69,7 @@ pub struct BenchArgs {
     /// Where `--preset` bundles are kept (`<cache>/bench-<preset>`).
     #[arg(long, default_value = "models")]
     pub cache: PathBuf,
-    /// Input image (default: the first of models/demo-images).
+    /// Input image (default: a built-in 640×480 test pattern, so the command runs anywhere).
     #[arg(long)]
     pub image: Option<PathBuf>,
     /// Timed iterations.
@@ -76,6 +81,7 @@ pub struct BenchArgs {
     /// Decoder steps of every search (min length = max length, so each run does the same work).
     #[arg(long, default_value_t = 23, value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: u64,
+    /// Beam width of every search.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub beam: u64,
     #[command(flatten)]
@@ -98,9 +104,10 @@ pub struct BenchArgs {
 /// Where a command runs the model: the flags every model-running command shares.
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
-    /// Where to run: cpu, cuda[:N], tensorrt[:N] or auto.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Where to run: cpu, cuda[:N], tensorrt[:N] (or trt[:N]), or auto (TensorRT, then CUDA,
+    /// then CPU: the first that works).
+    #[arg(long, default_value = "cpu", value_parser = parse_device, value_name = "DEVICE")]
+    pub device: Device,
     /// Intra-op threads (default: ONNX Runtime's choice, one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -109,12 +116,8 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     /// Session options for these flags, everything else at its default.
     pub fn session_options(&self) -> anyhow::Result<unival_runtime::SessionOptions> {
-        let device: unival_runtime::Device = self
-            .device
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
         Ok(unival_runtime::SessionOptions {
-            device,
+            device: self.device,
             intra_threads: self.threads,
             ..unival_runtime::SessionOptions::default()
         })
@@ -161,17 +164,14 @@ pub struct CompareArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub run_on: DeviceArgs,
-    /// Beam width (default: the bundle's; 1 gives greedy decoding).
-    #[arg(long)]
-    pub beam: Option<usize>,
-    #[arg(long)]
-    pub min_len: Option<usize>,
-    #[arg(long)]
-    pub max_len_b: Option<usize>,
+    /// Generation settings of both bundles' searches (the best caption of each is kept).
+    #[command(flatten)]
+    pub search: SearchFlags,
 }
 
 #[derive(Debug, Args)]
 pub struct AudioCaptionArgs {
+    /// Sound files (WAV, FLAC, MP3, Ogg Vorbis).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Segment start in seconds.
@@ -192,10 +192,9 @@ pub struct AudioCaptionArgs {
 /// How audio longer than the model's window is cut.
 #[derive(Debug, Args)]
 pub struct AudioCropArgs {
-    /// Where to cut audio longer than the model's 10 s: `start` (default), `center`, or
-    /// `rand` (seeded, like the original's random crop).
-    #[arg(long, default_value = "start", value_parser = ["start", "center", "rand"])]
-    pub crop: String,
+    /// Where to cut audio longer than the model's 10 s.
+    #[arg(long, value_enum, default_value_t = CropArg::Start)]
+    pub crop: CropArg,
 }
 
 /// `unival preprocess`: the bundle's task decides the modality; its media flags apply.
@@ -220,12 +219,32 @@ pub struct PreprocessArgs {
     pub audio: AudioCropArgs,
 }
 
+/// `--crop`: which part of a long sound the model hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CropArg {
+    /// The first 10 s.
+    Start,
+    /// The middle 10 s.
+    Center,
+    /// A seeded random 10 s (`--seed`), like the original's random crop.
+    Rand,
+}
+
+/// `--sample`: which frame of each of the clip's T segments the model sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SampleArg {
+    /// The middle frame (deterministic).
+    Middle,
+    /// A seeded random frame (`--seed`), like the original's `sample_type=rand`.
+    Rand,
+}
+
 /// Which frames of a video the model sees (spec §5.5).
 #[derive(Debug, Args)]
 pub struct VideoArgs {
-    /// `middle` of each of the T segments (deterministic, default) or `rand` (seeded).
-    #[arg(long, default_value = "middle", value_parser = ["middle", "rand"])]
-    pub sample: String,
+    /// Frame of each of the T segments (ignored with --frame-indices).
+    #[arg(long, value_enum, default_value_t = SampleArg::Middle)]
+    pub sample: SampleArg,
     /// Seed of `--sample rand`.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -248,6 +267,7 @@ pub struct VideoArgs {
 
 #[derive(Debug, Args)]
 pub struct VideoCaptionArgs {
+    /// Video files (mp4, webm, avi, mov, …) or directories of frames.
     #[arg(required = true)]
     pub videos: Vec<PathBuf>,
     #[command(flatten)]
@@ -258,6 +278,7 @@ pub struct VideoCaptionArgs {
 
 #[derive(Debug, Args)]
 pub struct VideoQaArgs {
+    /// Video files (mp4, webm, avi, mov, …) or directories of frames.
     #[arg(required = true)]
     pub videos: Vec<PathBuf>,
     /// The question.
@@ -284,28 +305,12 @@ pub struct CommonArgs {
     /// One JSON object per input on stdout.
     #[arg(long)]
     pub json: bool,
-    #[arg(long)]
-    pub beam: Option<usize>,
-    #[arg(long)]
-    pub max_len_a: Option<f64>,
-    #[arg(long)]
-    pub max_len_b: Option<usize>,
-    #[arg(long)]
-    pub min_len: Option<usize>,
-    #[arg(long)]
-    pub no_repeat_ngram_size: Option<usize>,
-    /// Rank by raw summed log-probs (fairseq --unnormalized).
-    #[arg(long, conflicts_with = "normalized")]
-    pub unnormalized: bool,
-    /// Rank by length-normalised scores even if the task default is unnormalized.
-    #[arg(long)]
-    pub normalized: bool,
-    #[arg(long)]
-    pub lenpen: Option<f64>,
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// Also print every beam (text mode).
-    #[arg(long)]
+    #[command(flatten)]
+    pub search: SearchFlags,
+    /// Report the N best hypotheses (at most --beam; default: all of them in --json's
+    /// `beams`). In text mode one line each, FILE, rank, score and text tab-separated, best
+    /// first (grounding and entailment keep their one line).
+    #[arg(long, value_name = "N")]
     pub nbest: Option<usize>,
     #[command(flatten)]
     pub image: ImageArgs,
@@ -337,6 +342,7 @@ pub struct CaptionArgs {
 
 #[derive(Debug, Args)]
 pub struct VqaArgs {
+    /// Image files (JPEG, PNG, WebP, BMP, GIF).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// The question.
@@ -352,6 +358,7 @@ pub struct VqaArgs {
 
 #[derive(Debug, Args)]
 pub struct GroundArgs {
+    /// Image files (JPEG, PNG, WebP, BMP, GIF).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// The referring expression.
@@ -366,6 +373,7 @@ pub struct GroundArgs {
 
 #[derive(Debug, Args)]
 pub struct EntailArgs {
+    /// Image files (JPEG, PNG, WebP, BMP, GIF).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// The hypothesis to test against the image.
@@ -392,6 +400,7 @@ pub enum ExportSub {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PrecisionArg {
+    /// 32-bit floats throughout (the reference).
     Fp32,
     /// fp16 weights and activations, LayerNorm/softmax in fp32 (GPU bundles).
     Fp16,
@@ -413,6 +422,7 @@ pub struct ExportArgs {
     /// Bundle directory to write, e.g. models/caption.
     #[arg(long, required = true)]
     pub out: Option<PathBuf>,
+    /// Numeric precision of the graphs' weights.
     #[arg(long, value_enum, default_value = "fp32")]
     pub precision: PrecisionArg,
     /// Use the EMA weights (default: when present and the task is evaluated with them).
@@ -460,15 +470,21 @@ pub enum ConvKernelsArg {
     Spatial,
 }
 
+/// Model sizes of `export synth` and `bench --preset`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PresetArg {
+    /// A few layers of small width: seconds to export and run (tests).
     Tiny,
+    /// The released base model's shape (about 250M parameters).
     Base,
 }
 
+/// Storage dtype of a synthetic checkpoint's floating tensors.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StoreDTypeArg {
+    /// 32-bit floats.
     Fp32,
+    /// 16-bit floats.
     Fp16,
 }
 
@@ -477,6 +493,7 @@ pub struct SynthArgs {
     /// Model size: `tiny` for tests, `base` for the full 250M model.
     #[arg(long, value_enum, default_value = "tiny")]
     pub preset: PresetArg,
+    /// Seed of the random initial weights (the same seed writes the same file).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output `.pt` file.
@@ -606,6 +623,13 @@ pub struct LiveAudioArgs {
     pub live: LiveArgs,
 }
 
+/// `--device`: parsed by the runtime's own [`Device`] parser (`cpu`, `cuda[:N]`,
+/// `tensorrt[:N]`, `auto`).
+fn parse_device(s: &str) -> Result<Device, String> {
+    s.parse()
+        .map_err(|e: unival_runtime::RuntimeError| e.to_string())
+}
+
 /// A positive, finite number (seconds, frames per second).
 fn positive_number(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -625,66 +649,4 @@ fn parse_resolution(s: &str) -> Result<(u32, u32), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolution_and_seconds_flags() {
-        assert_eq!(parse_resolution("1280x720"), Ok((1280, 720)));
-        assert_eq!(parse_resolution("640X480"), Ok((640, 480)));
-        for bad in ["1280", "0x720", "ax b", "1280x"] {
-            assert!(parse_resolution(bad).is_err(), "{bad}");
-        }
-        assert_eq!(positive_number("2.5"), Ok(2.5));
-        assert!(positive_number("0").is_err() && positive_number("-1").is_err());
-        assert!(positive_number("inf").is_err());
-    }
-
-    #[test]
-    fn live_command_lines_parse() {
-        let cli = Cli::try_parse_from([
-            "unival",
-            "live",
-            "audio-caption",
-            "--silence-db",
-            "-40",
-            "--hop",
-            "1",
-            "--json",
-        ])
-        .unwrap();
-        let Command::Live(LiveCmd {
-            task: LiveTask::AudioCaption(a),
-        }) = cli.command
-        else {
-            panic!("parsed as {:?}", cli.command);
-        };
-        assert_eq!(
-            (a.hop, a.silence_db, a.live.common.json),
-            (1.0, -40.0, true)
-        );
-        let cli = Cli::try_parse_from([
-            "unival",
-            "live",
-            "vqa",
-            "--source",
-            "images:x",
-            "--loop",
-            "--every",
-            "--serve",
-            "8080",
-            "--resolution",
-            "640x480",
-        ])
-        .unwrap();
-        let Command::Live(LiveCmd {
-            task: LiveTask::Vqa(v),
-        }) = cli.command
-        else {
-            panic!("parsed as {:?}", cli.command);
-        };
-        assert!(v.every && v.live.looped);
-        assert_eq!(v.frames.resolution, Some((640, 480)));
-        assert_eq!(v.live.serve.as_deref(), Some("8080"));
-    }
-}
+mod tests;

@@ -159,6 +159,33 @@ fn check_profile(r: &Value, steps: u64) {
     );
 }
 
+/// Without `--image` the built-in test pattern is captioned, from any directory (no
+/// `models/demo-images` needed).
+#[test]
+fn without_an_image_the_built_in_pattern_runs_anywhere() {
+    let dir = scratch();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unival"))
+        .current_dir(dir.path())
+        .args(["bench", "--model"])
+        .arg(common::tiny_caption_bundle())
+        .args([
+            "--iterations",
+            "2",
+            "--warmup",
+            "0",
+            "--steps",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_report(&report, 2);
+    assert_eq!(report["image"], "built-in 640x480 test pattern");
+}
+
 #[test]
 fn bad_flags_fail_cleanly() {
     let run = unival(["bench", "--iterations", "0"]);

@@ -77,6 +77,32 @@ fn caption_cli_reproduces_the_oracle_beams() {
     let got = &json_lines(&out)[0];
     assert_beams("caption", got, &meta(&s, "caption")["beam_hypos"][0]);
     assert!(got["timings_ms"]["total"].as_f64().unwrap() > 0.0);
+
+    // Text mode with --nbest: one line per beam, best first, the texts of --json's beams.
+    let out = run_ok(
+        unival()
+            .args([
+                "caption",
+                "--nbest",
+                "3",
+                "--beam",
+                "5",
+                "--max-len-b",
+                "22",
+            ])
+            .args(["--unnormalized", "--no-repeat-ngram-size", "3", "--model"])
+            .arg(dir.path())
+            .arg(s.join("oracle/dev/caption/img0.png")),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (i, line) in lines.iter().enumerate() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 4, "{line}");
+        assert_eq!(fields[1], (i + 1).to_string());
+        assert_eq!(fields[3], got["beams"][i]["text"].as_str().unwrap());
+    }
 }
 
 #[test]

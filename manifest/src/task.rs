@@ -73,6 +73,20 @@ impl TaskKind {
         }
     }
 
+    /// The fixed encoder text of the captioning tasks (spec §5.1, §5.5, §5.7); `None` for the
+    /// tasks whose text comes from the user. The one place these prompts are written.
+    pub fn caption_prompt(self) -> Option<&'static str> {
+        match self {
+            TaskKind::Caption => Some(" what does the image describe?"),
+            // The audio models were trained with the video prompt (a copy-paste in the
+            // original).
+            TaskKind::VideoCaption | TaskKind::AudioCaption => {
+                Some(" what does the video describe?")
+            }
+            _ => None,
+        }
+    }
+
     /// Built-in defaults of spec §5 for this task.
     pub fn defaults(self) -> TaskConfig {
         let caption_gen = GenerationDefaults {
@@ -96,7 +110,7 @@ impl TaskKind {
         };
         let base = TaskConfig {
             task: self,
-            prompt: None,
+            prompt: self.caption_prompt().map(str::to_string),
             image_size: 480,
             num_frames: 0,
             frame_size: 0,
@@ -108,10 +122,7 @@ impl TaskKind {
             generation: caption_gen.clone(),
         };
         match self {
-            TaskKind::Caption => TaskConfig {
-                prompt: Some(" what does the image describe?".into()),
-                ..base
-            },
+            TaskKind::Caption => base,
             TaskKind::Vqa => TaskConfig {
                 uses_ema: true,
                 generation: vqa_gen,
@@ -136,7 +147,6 @@ impl TaskKind {
                 ..base
             },
             TaskKind::VideoCaption => TaskConfig {
-                prompt: Some(" what does the video describe?".into()),
                 num_frames: 16,
                 frame_size: 384,
                 generation: normalized_caption,
@@ -150,8 +160,6 @@ impl TaskKind {
                 ..base
             },
             TaskKind::AudioCaption => TaskConfig {
-                // The prompt the audio models were trained with (a copy-paste in the original).
-                prompt: Some(" what does the video describe?".into()),
                 sample_rate: 48000,
                 max_audio_len: 480000,
                 generation: normalized_caption,
@@ -181,17 +189,25 @@ impl FromStr for TaskKind {
     }
 }
 
-/// fairseq `SequenceGenerator` settings (names as fairseq's flags).
+/// fairseq `SequenceGenerator` settings (names as fairseq's flags): the bundle's defaults, which
+/// the runtime's `SearchOverrides` (the CLI's generation flags) may change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationDefaults {
+    /// Beam width.
     pub beam: usize,
+    /// Maximum output length is `max_len_a · source length + max_len_b`.
     pub max_len_a: f64,
+    /// See `max_len_a`.
     pub max_len_b: usize,
+    /// End of sentence is forbidden before this many output tokens.
     pub min_len: usize,
+    /// Repeated n-grams of this size are banned; 0 = off.
     pub no_repeat_ngram_size: usize,
     /// Raw summed log-probs instead of length-normalised scores.
     pub unnormalized: bool,
+    /// Normalised scores are divided by `length^lenpen`.
     pub lenpen: f64,
+    /// Logits are divided by it before the softmax.
     pub temperature: f64,
 }
 
@@ -221,6 +237,14 @@ pub struct TaskConfig {
 }
 
 impl TaskConfig {
+    /// The fixed encoder text when this bundle runs captioning task `task`: the manifest's
+    /// prompt, else the task's built-in one ([`TaskKind::caption_prompt`]); `None` for tasks
+    /// whose text comes from the user.
+    pub fn caption_prompt(&self, task: TaskKind) -> Option<&str> {
+        let builtin = task.caption_prompt()?;
+        Some(self.prompt.as_deref().unwrap_or(builtin))
+    }
+
     /// Per-channel normalisation `(mean, std)` for pixel values in `[0, 1]`.
     pub fn mean_std(&self) -> ([f32; 3], [f32; 3]) {
         if self.imagenet_mean_std {
@@ -256,5 +280,27 @@ mod tests {
         assert!(c.generation.unnormalized);
         assert_eq!(c.generation.no_repeat_ngram_size, 3);
         assert_eq!(TaskKind::VideoQa.defaults().num_frames, 8);
+    }
+
+    #[test]
+    fn caption_prompts_come_from_the_task_unless_the_manifest_sets_one() {
+        let image = " what does the image describe?";
+        let video = " what does the video describe?";
+        let caption = TaskKind::Caption.defaults();
+        assert_eq!(caption.prompt.as_deref(), Some(image));
+        assert_eq!(
+            TaskKind::AudioCaption.defaults().prompt.as_deref(),
+            Some(video)
+        );
+        assert_eq!(TaskKind::Vqa.defaults().prompt, None);
+        // A VQA bundle asked to caption uses the built-in prompt; a user-text task has none.
+        let vqa = TaskKind::Vqa.defaults();
+        assert_eq!(vqa.caption_prompt(TaskKind::Caption), Some(image));
+        assert_eq!(vqa.caption_prompt(TaskKind::Vqa), None);
+        let custom = TaskConfig {
+            prompt: Some(" describe".into()),
+            ..caption
+        };
+        assert_eq!(custom.caption_prompt(TaskKind::Caption), Some(" describe"));
     }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use std::path::Path;
-use unival_export::Checkpoint;
+use unival_export::checkpoint::read_pickle_json;
 
 /// Pickle protocol ≥ 2 files start with the PROTO opcode.
 const PICKLE_PROTO: u8 = 0x80;
@@ -34,7 +34,7 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 fn from_pickle(path: &Path) -> anyhow::Result<Vec<String>> {
-    let value = Checkpoint::read_pickle_json(path)?;
+    let value = read_pickle_json(path)?;
     let Some(map) = value.as_object() else {
         bail!(
             "{}: expected an ans2label dict {{answer: label}}",

@@ -2,23 +2,21 @@
 //! model (e.g. fp32 against int8), on captioning.
 //!
 //! Per image: both bundles encode it (encoder output compared), both caption it freely (beam
-//! search, caption equality), and bundle A's best caption is fed through both decoders at once
-//! (teacher forcing, [`SequenceScorer::full_logits`]) so every step's logits are compared on
-//! the same prefix: ‖Δ‖/‖A‖, KL(softmax A ‖ softmax B) and top-1 agreement ([`super::parity`]).
+//! search and caption post-processing as `unival caption` does; caption equality), and bundle
+//! A's best caption is fed through both decoders at once (teacher forcing,
+//! [`unival_runtime::model::Model::teacher_force`]) so every step's logits are compared on the
+//! same prefix: ‖Δ‖/‖A‖, KL(softmax A ‖ softmax B) and top-1 agreement ([`super::parity`]).
+//! All model work is the runtime's [`Pipeline`]; this module only compares and reports.
 
 use super::parity::{LogitStats, LogitSummary, RelError};
 use crate::cli::CompareArgs;
 use anyhow::{bail, Context};
-use ndarray::Array2;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 use unival_manifest::{io, TaskKind};
-use unival_runtime::generate::{beam_search, Constraints, SearchOptions, SequenceScorer};
-use unival_runtime::model::{Model, PerceptionInput};
-use unival_runtime::text::Tokenizer;
-use unival_runtime::vision::{preprocess_image, ImageOptions};
+use unival_runtime::generate::SearchOverrides;
+use unival_runtime::tasks::{EncodedInput, Pipeline, Request, TaskOutput};
 use unival_runtime::SessionOptions;
 
 /// What the report says about caption equality and real weights, always.
@@ -36,6 +34,7 @@ struct ImageReport {
     #[serde(flatten)]
     logits: LogitSummary,
     encoder_out_rel_error: f64,
+    /// Each bundle's best caption, post-processed as `unival caption` prints it.
     caption_a: String,
     caption_b: String,
     caption_equal: bool,
@@ -71,37 +70,38 @@ struct Report {
     note: &'static str,
 }
 
-/// One bundle, loaded.
-struct Side {
-    model: Model,
-    search: SearchOptions,
-}
-
-fn open_side(dir: &Path, opts: &SessionOptions, args: &CompareArgs) -> anyhow::Result<Side> {
-    let model =
-        Model::open(dir, opts).with_context(|| format!("loading model {}", dir.display()))?;
-    let m = model.manifest();
-    if m.task.task.modality() != TaskKind::Caption.modality() {
+/// Opens one bundle with the search settings of the report.
+fn open_side(
+    dir: &Path,
+    opts: &SessionOptions,
+    overrides: &SearchOverrides,
+) -> anyhow::Result<Pipeline> {
+    let mut pipeline =
+        Pipeline::open(dir, opts).with_context(|| format!("loading model {}", dir.display()))?;
+    let task = pipeline.model().manifest().task.task;
+    if task.modality() != TaskKind::Caption.modality() {
         bail!(
-            "{}: compare runs image captioning; this bundle serves `{}`",
-            dir.display(),
-            m.task.task
+            "{}: compare runs image captioning; this bundle serves `{task}`",
+            dir.display()
         );
     }
-    let mut search = SearchOptions::from_defaults(&m.task.generation)?;
-    search.specials = (&m.vocab).into();
-    if let Some(b) = args.beam {
-        search.beam = b;
-    }
-    if let Some(v) = args.min_len {
-        search.min_len = v;
-    }
-    if let Some(v) = args.max_len_b {
-        search.max_len_b = v;
-    }
-    search.nbest = 1;
-    search.validate()?;
-    Ok(Side { model, search })
+    pipeline.override_search(overrides)?;
+    Ok(pipeline)
+}
+
+/// One bundle's caption of `path` and the encoding it came from (kept for teacher forcing).
+fn caption(side: &mut Pipeline, path: &Path) -> anyhow::Result<(EncodedInput, TaskOutput)> {
+    let input = side
+        .encode(path, &Request::Caption)
+        .with_context(|| path.display().to_string())?;
+    let out = side.decode(&path.display().to_string(), &input, &Request::Caption)?;
+    Ok((input, out))
+}
+
+/// Perception + encoder + beam search, milliseconds.
+fn model_ms(out: &TaskOutput) -> f64 {
+    let t = &out.timings_ms;
+    t.perception + t.encoder + t.decode
 }
 
 /// Expands `--images`: files as given, directories to their image files (sorted).
@@ -133,9 +133,14 @@ fn image_list(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let opts = args.run_on.session_options()?;
     let images = image_list(&args.images)?;
-    let mut a = open_side(&args.bundle_a, &opts, &args)?;
-    let mut b = open_side(&args.bundle_b, &opts, &args)?;
-    let (ma, mb) = (a.model.manifest().clone(), b.model.manifest().clone());
+    // Only each bundle's best caption is compared.
+    let overrides = SearchOverrides {
+        nbest: Some(1),
+        ..(&args.search).into()
+    };
+    let mut a = open_side(&args.bundle_a, &opts, &overrides)?;
+    let mut b = open_side(&args.bundle_b, &opts, &overrides)?;
+    let (ma, mb) = (a.model().manifest().clone(), b.model().manifest().clone());
     if ma.task.image_size != mb.task.image_size || ma.vocab != mb.vocab {
         bail!(
             "the bundles differ in image size ({} vs {}) or vocabulary; compare bundles of one model",
@@ -143,57 +148,28 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             mb.task.image_size
         );
     }
-    let tokenizer = Tokenizer::with_vocab(&ma.vocab)?;
-    let prompt = ma
-        .task
-        .prompt
-        .clone()
-        .unwrap_or_else(|| " what does the image describe?".to_string());
-    let src = tokenizer.source_tokens(&prompt)?;
-    let (mean, std) = ma.task.mean_std();
 
     let mut per_image = Vec::new();
     let mut all = LogitStats::default();
     let mut enc_all = RelError::default();
     for path in &images {
-        let img = preprocess_image(
-            path,
-            ma.task.image_size,
-            mean,
-            std,
-            &ImageOptions::default(),
-        )
-        .with_context(|| path.display().to_string())?;
-        let input = PerceptionInput::Image(img.tensor.view());
-        let caption = |side: &mut Side| -> anyhow::Result<_> {
-            let t = Instant::now();
-            let enc = side.model.encode_input(input, &src)?;
-            let hyps = beam_search(
-                &mut side.model.decoder(&enc),
-                &side.search,
-                &Constraints::none(),
-                enc.src_len,
-            )?;
-            let ms = t.elapsed().as_secs_f64() * 1e3;
-            let tokens = hyps.first().map(|h| h.tokens.clone()).unwrap_or_default();
-            Ok((enc, tokens, ms))
-        };
-        let (enc_a, tokens_a, ms_a) = caption(&mut a)?;
-        let (enc_b, tokens_b, ms_b) = caption(&mut b)?;
+        let (enc_a, out_a) = caption(&mut a, path)?;
+        let (enc_b, out_b) = caption(&mut b, path)?;
         let mut enc_err = RelError::default();
         let (ea, eb) = (
-            enc_a.outputs().view::<f32>(io::ENCODER_OUT)?,
-            enc_b.outputs().view::<f32>(io::ENCODER_OUT)?,
+            enc_a.encoded().outputs().view::<f32>(io::ENCODER_OUT)?,
+            enc_b.encoded().outputs().view::<f32>(io::ENCODER_OUT)?,
         );
         enc_err.add(ea.as_slice().unwrap_or(&[]), eb.as_slice().unwrap_or(&[]));
         enc_all.merge(&enc_err);
 
-        // Teacher forcing on A's caption: BOS + tokens[..len-1] predicts tokens.
-        let mut prev = vec![ma.vocab.bos];
-        prev.extend(tokens_a.iter().take(tokens_a.len().saturating_sub(1)));
-        let prev = Array2::from_shape_vec((1, prev.len()), prev)?;
-        let la = a.model.decoder(&enc_a).full_logits(&prev)?;
-        let lb = b.model.decoder(&enc_b).full_logits(&prev)?;
+        // Teacher forcing on A's caption through both decoders.
+        let la = a
+            .model_mut()
+            .teacher_force(enc_a.encoded(), &out_a.tokens)?;
+        let lb = b
+            .model_mut()
+            .teacher_force(enc_b.encoded(), &out_a.tokens)?;
         let mut stats = LogitStats::default();
         for (ra, rb) in la.outer_iter().zip(lb.outer_iter()) {
             for (sa, sb) in ra.outer_iter().zip(rb.outer_iter()) {
@@ -206,11 +182,11 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             file: path.display().to_string(),
             logits: stats.summary(),
             encoder_out_rel_error: enc_err.value(),
-            caption_a: tokenizer.decode(&tokens_a),
-            caption_b: tokenizer.decode(&tokens_b),
-            caption_equal: tokens_a == tokens_b,
-            ms_a,
-            ms_b,
+            caption_equal: out_a.tokens == out_b.tokens,
+            ms_a: model_ms(&out_a),
+            ms_b: model_ms(&out_b),
+            caption_a: out_a.text,
+            caption_b: out_b.text,
         });
     }
     let n = per_image.len().max(1) as f64;

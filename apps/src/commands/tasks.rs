@@ -5,7 +5,8 @@
 
 use super::{answers, draw};
 use crate::cli::{
-    AudioCaptionArgs, AudioCropArgs, CaptionArgs, CommonArgs, EntailArgs, GroundArgs, ImageArgs,
+    AudioCaptionArgs, AudioCropArgs, CaptionArgs, CommonArgs, CropArg, EntailArgs, GroundArgs,
+    ImageArgs, SampleArg,
     VideoArgs, VideoCaptionArgs, VideoQaArgs, VqaArgs,
 };
 use anyhow::{anyhow, Context};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use unival_manifest::{TaskConfig, TaskKind};
 use unival_runtime::audio::{AudioOptions, Crop, Segment};
+use unival_runtime::generate::SearchOverrides;
 use unival_runtime::tasks::{Pipeline, Request, TaskOutput, VideoSettings};
 use unival_runtime::vision::video::Sampling;
 use unival_runtime::vision::ImageOptions;
@@ -24,43 +26,18 @@ pub(super) fn default_model(task: TaskKind) -> PathBuf {
     PathBuf::from("models").join(task.name())
 }
 
+/// Opens the bundle for `task` with the command's flags applied: the generation flags resolved
+/// once against the manifest's defaults, the image size and EXIF handling.
 pub(super) fn open(common: &CommonArgs, task: TaskKind) -> anyhow::Result<Pipeline> {
     let dir = common.model.clone().unwrap_or_else(|| default_model(task));
     let opts = common.run_on.session_options()?;
     let mut p =
         Pipeline::open(&dir, &opts).with_context(|| format!("loading model {}", dir.display()))?;
     p.check_task(task)?;
-    let s = &mut p.search;
-    if let Some(v) = common.beam {
-        s.beam = v;
-    }
-    if let Some(v) = common.max_len_a {
-        s.max_len_a = v;
-    }
-    if let Some(v) = common.max_len_b {
-        s.max_len_b = v;
-    }
-    if let Some(v) = common.min_len {
-        s.min_len = v;
-    }
-    if let Some(v) = common.no_repeat_ngram_size {
-        s.no_repeat_ngram_size = v;
-    }
-    if common.unnormalized {
-        s.unnormalized = true;
-    }
-    if common.normalized {
-        s.unnormalized = false;
-    }
-    if let Some(v) = common.lenpen {
-        s.lenpen = v;
-    }
-    if let Some(v) = common.temperature {
-        s.temperature = v;
-    }
-    // Every finished hypothesis is reported (`beams`) unless --nbest limits it.
-    s.nbest = common.nbest.unwrap_or(s.beam);
-    s.validate()?;
+    p.override_search(&SearchOverrides {
+        nbest: common.nbest,
+        ..(&common.search).into()
+    })?;
     apply_image(&mut p.task, &mut p.image, &common.image);
     Ok(p)
 }
@@ -76,12 +53,30 @@ pub(super) fn apply_image(task: &mut TaskConfig, image: &mut ImageOptions, a: &I
     }
 }
 
+/// How results are printed on stdout.
+#[derive(Debug, Clone, Copy)]
+struct Printing {
+    /// One JSON object per input.
+    json: bool,
+    /// Text mode: one line per reported beam (`--nbest`), not just the best.
+    every_beam: bool,
+}
+
+impl Printing {
+    fn of(common: &CommonArgs) -> Printing {
+        Printing {
+            json: common.json,
+            every_beam: common.nbest.is_some(),
+        }
+    }
+}
+
 /// Runs `request` on every image; prints results; reports failures and goes on.
 fn run_all(
     pipeline: &mut Pipeline,
     images: &[PathBuf],
     request: &Request,
-    json: bool,
+    printing: Printing,
     mut after: impl FnMut(&Path, &TaskOutput) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
     let bar = if images.len() > 1 {
@@ -102,10 +97,10 @@ fn run_all(
         bar.set_message(path.display().to_string());
         match pipeline.run(path, request) {
             Ok(out) => {
-                let line = if json {
+                let line = if printing.json {
                     serde_json::to_string(&out)?
                 } else {
-                    text_line(&out)
+                    text_lines(&out, printing.every_beam)
                 };
                 bar.suspend(|| -> anyhow::Result<()> {
                     let mut lock = stdout.lock();
@@ -130,7 +125,9 @@ fn run_all(
     Ok(ExitCode::SUCCESS)
 }
 
-fn text_line(out: &TaskOutput) -> String {
+/// Text mode: `FILE<TAB>result`; with `every_beam`, one `FILE<TAB>rank<TAB>score<TAB>text`
+/// line per beam, best first (boxes and entailment labels keep their one line).
+fn text_lines(out: &TaskOutput, every_beam: bool) -> String {
     if let Some(b) = out.bbox {
         return format!(
             "{}\t{:.1} {:.1} {:.1} {:.1}",
@@ -141,6 +138,15 @@ fn text_line(out: &TaskOutput) -> String {
         let s: Vec<String> = scores.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
         return format!("{}\t{label}\t{}", out.file, s.join(" "));
     }
+    if every_beam && !out.beams.is_empty() {
+        let lines: Vec<String> = out
+            .beams
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("{}\t{}\t{:.4}\t{}", out.file, i + 1, b.score, b.text))
+            .collect();
+        return lines.join("\n");
+    }
     format!("{}\t{}", out.file, out.text)
 }
 
@@ -150,7 +156,7 @@ pub fn caption(a: CaptionArgs) -> anyhow::Result<ExitCode> {
         &mut p,
         &a.images,
         &Request::Caption,
-        a.common.json,
+        Printing::of(&a.common),
         |_, _| Ok(()),
     )
 }
@@ -168,7 +174,13 @@ pub fn vqa(a: VqaArgs) -> anyhow::Result<ExitCode> {
         question: &a.question,
         answers: trie.as_ref(),
     };
-    run_all(&mut p, &a.images, &request, a.common.json, |_, _| Ok(()))
+    run_all(
+        &mut p,
+        &a.images,
+        &request,
+        Printing::of(&a.common),
+        |_, _| Ok(()),
+    )
 }
 
 pub fn ground(a: GroundArgs) -> anyhow::Result<ExitCode> {
@@ -181,12 +193,18 @@ pub fn ground(a: GroundArgs) -> anyhow::Result<ExitCode> {
     let mut p = open(&a.common, TaskKind::Refcoco)?;
     let request = Request::Ground { text: &a.text };
     let draw_to = a.draw.clone();
-    run_all(&mut p, &a.images, &request, a.common.json, |path, out| {
-        if let (Some(to), Some(b)) = (&draw_to, out.bbox) {
-            draw::draw_box(path, b, to)?;
-        }
-        Ok(())
-    })
+    run_all(
+        &mut p,
+        &a.images,
+        &request,
+        Printing::of(&a.common),
+        |path, out| {
+            if let (Some(to), Some(b)) = (&draw_to, out.bbox) {
+                draw::draw_box(path, b, to)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 pub fn entail(a: EntailArgs) -> anyhow::Result<ExitCode> {
@@ -197,15 +215,21 @@ pub fn entail(a: EntailArgs) -> anyhow::Result<ExitCode> {
     let request = Request::Entail {
         hypothesis: &a.hypothesis,
     };
-    run_all(&mut p, &a.images, &request, a.common.json, |_, _| Ok(()))
+    run_all(
+        &mut p,
+        &a.images,
+        &request,
+        Printing::of(&a.common),
+        |_, _| Ok(()),
+    )
 }
 
 /// Applies the video flags to task settings and frame selection.
 pub(super) fn apply_video(task: &mut TaskConfig, video: &mut VideoSettings, v: &VideoArgs) {
-    let sampling = match (&v.frame_indices, v.sample.as_str()) {
+    let sampling = match (&v.frame_indices, v.sample) {
         (Some(ix), _) => Sampling::Indices(ix.clone()),
-        (None, "rand") => Sampling::Rand { seed: v.seed },
-        _ => Sampling::Middle,
+        (None, SampleArg::Rand) => Sampling::Rand { seed: v.seed },
+        (None, SampleArg::Middle) => Sampling::Middle,
     };
     *video = VideoSettings {
         sampling,
@@ -232,10 +256,10 @@ pub(super) fn apply_audio(
         start_s: start,
         end_s: end,
     };
-    audio.crop = match crop.crop.as_str() {
-        "center" => Crop::Center,
-        "rand" => Crop::Random { seed },
-        _ => Crop::Start,
+    audio.crop = match crop.crop {
+        CropArg::Start => Crop::Start,
+        CropArg::Center => Crop::Center,
+        CropArg::Rand => Crop::Random { seed },
     };
 }
 
@@ -246,7 +270,7 @@ pub fn video_caption(a: VideoCaptionArgs) -> anyhow::Result<ExitCode> {
         &mut p,
         &a.videos,
         &Request::VideoCaption,
-        a.common.json,
+        Printing::of(&a.common),
         |_, _| Ok(()),
     )
 }
@@ -265,7 +289,13 @@ pub fn video_qa(a: VideoQaArgs) -> anyhow::Result<ExitCode> {
         question: &a.question,
         answers: trie.as_ref(),
     };
-    run_all(&mut p, &a.videos, &request, a.common.json, |_, _| Ok(()))
+    run_all(
+        &mut p,
+        &a.videos,
+        &request,
+        Printing::of(&a.common),
+        |_, _| Ok(()),
+    )
 }
 
 pub fn audio_caption(a: AudioCaptionArgs) -> anyhow::Result<ExitCode> {
@@ -275,7 +305,38 @@ pub fn audio_caption(a: AudioCaptionArgs) -> anyhow::Result<ExitCode> {
         &mut p,
         &a.files,
         &Request::AudioCaption,
-        a.common.json,
+        Printing::of(&a.common),
         |_, _| Ok(()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unival_runtime::tasks::Beam;
+
+    fn caption_output() -> TaskOutput {
+        let mut out = TaskOutput::empty("a.png", "caption");
+        out.text = "a dog".into();
+        let beam = |text: &str, score| Beam {
+            text: text.into(),
+            tokens: vec![],
+            score,
+        };
+        out.beams = vec![beam("a dog", -0.5), beam("a cat", -1.25)];
+        out
+    }
+
+    #[test]
+    fn text_mode_prints_the_best_or_every_beam() {
+        let out = caption_output();
+        assert_eq!(text_lines(&out, false), "a.png\ta dog");
+        assert_eq!(
+            text_lines(&out, true),
+            "a.png\t1\t-0.5000\ta dog\na.png\t2\t-1.2500\ta cat"
+        );
+        let mut boxed = caption_output();
+        boxed.bbox = Some([1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(text_lines(&boxed, true), "a.png\t1.0 2.0 3.0 4.0");
+    }
 }

@@ -7,11 +7,13 @@
 //! `cfg['task']` and `cfg['generation']`, and never materialises `last_optimizer_state`: storages
 //! are only touched for the state dict that was chosen.
 //!
-//! Writing checkpoints in the same format (for tests and benchmarks) lives in [`writer`].
+//! Writing checkpoints in the same format (for tests and benchmarks) lives in [`writer`];
+//! [`read_pickle_json`] reads the original's plain pickle side files (`ans2label.pkl`).
 
 mod container;
 mod error;
 mod pickle;
+mod plain_pickle;
 mod safetensors;
 mod state_dict;
 mod tensor;
@@ -26,6 +28,7 @@ use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 
 pub use error::{CheckpointError, Result};
+pub use plain_pickle::read_pickle_json;
 pub use safetensors::write_safetensors;
 pub use state_dict::StateDict;
 pub use tensor::{DType, Storage, Tensor};
@@ -103,24 +106,6 @@ impl Checkpoint {
             detail: f.detail.clone(),
         })?;
         Self::from_pickle(path, map, &zip, &heap, &root, choice)
-    }
-
-    /// Reads a plain pickle file (not a torch zip), e.g. the original's `ans2label.pkl`, with
-    /// the same safe interpreter, as JSON data. Nothing in the file is executed.
-    pub fn read_pickle_json(path: impl AsRef<Path>) -> Result<serde_json::Value> {
-        let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|source| CheckpointError::Io {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        let (heap, root) = pickle::load(&data).map_err(|f| CheckpointError::Pickle {
-            file: path.to_path_buf(),
-            offset: f.offset,
-            opcode: f.opcode_text(),
-            detail: f.detail.clone(),
-        })?;
-        heap.to_json(&root)
-            .map_err(|e| CheckpointError::not_unival(path, format!("pickle content: {e}")))
     }
 
     /// Opens `weights` (safetensors) with its JSON config

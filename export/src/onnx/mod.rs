@@ -2,6 +2,7 @@
 //! ([`ops`]) and the file writer ([`write`](mod@write)).
 
 pub mod builder;
+pub mod cost;
 pub mod ops;
 pub mod proto;
 pub mod write;

@@ -6,7 +6,8 @@
 //! rule is unit-tested with fake scorers.
 //!
 //! Layout:
-//! - [`options`]: [`SearchOptions`] (fairseq's flag names) and their validation;
+//! - [`options`]: [`SearchOptions`] (fairseq's flag names), the caller's [`SearchOverrides`]
+//!   resolved against the bundle's defaults, and their validation;
 //! - [`scorer`]: the model-side traits;
 //! - [`logits`], [`ngram`], [`constraints`]: the logits processors, each a small type;
 //! - [`trie`]: the answer-constraint trie (`utils/trie.py`);
@@ -40,7 +41,7 @@ pub use constraints::Constraints;
 pub use greedy::greedy;
 pub use hypotheses::{BeamHypotheses, Hypothesis};
 pub use option_scoring::score_options;
-pub use options::{SearchOptions, SpecialTokens};
+pub use options::{SearchOptions, SearchOverrides, SpecialTokens};
 pub use scorer::{Scorer, SequenceScorer};
 pub use trie::Trie;
 

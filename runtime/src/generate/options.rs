@@ -90,23 +90,69 @@ impl Default for SearchOptions {
     }
 }
 
-impl SearchOptions {
-    /// Options from a bundle's task defaults (unk penalty 0, nbest 1, standard specials),
-    /// validated.
-    pub fn from_defaults(g: &GenerationDefaults) -> Result<Self> {
+/// The caller's changes to a bundle's generation settings: every field `None` keeps the
+/// bundle's value. The CLI's generation flags fill it (named as fairseq's); [`Self::resolve`]
+/// is the one place they meet the manifest's [`GenerationDefaults`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchOverrides {
+    /// `--beam`.
+    pub beam: Option<usize>,
+    /// `--max-len-a`.
+    pub max_len_a: Option<f64>,
+    /// `--max-len-b`.
+    pub max_len_b: Option<usize>,
+    /// `--min-len`.
+    pub min_len: Option<usize>,
+    /// `--no-repeat-ngram-size`.
+    pub no_repeat_ngram_size: Option<usize>,
+    /// `Some(true)`: `--unnormalized`; `Some(false)`: `--normalized`.
+    pub unnormalized: Option<bool>,
+    /// `--lenpen`.
+    pub lenpen: Option<f64>,
+    /// `--temperature`.
+    pub temperature: Option<f64>,
+    /// `--nbest`; `None` returns every finished hypothesis (`nbest = beam`).
+    pub nbest: Option<usize>,
+}
+
+impl SearchOverrides {
+    /// The search settings: each override, else the bundle's default; `unk_penalty` 0 and
+    /// `specials` as given; validated, so a bad flag fails here with a typed error.
+    pub fn resolve(
+        &self,
+        defaults: &GenerationDefaults,
+        specials: SpecialTokens,
+    ) -> Result<SearchOptions> {
+        let beam = self.beam.unwrap_or(defaults.beam);
         let opts = SearchOptions {
-            beam: g.beam,
-            max_len_a: g.max_len_a,
-            max_len_b: g.max_len_b,
-            min_len: g.min_len,
-            no_repeat_ngram_size: g.no_repeat_ngram_size,
-            unnormalized: g.unnormalized,
-            lenpen: g.lenpen,
-            temperature: g.temperature,
-            ..SearchOptions::default()
+            beam,
+            max_len_a: self.max_len_a.unwrap_or(defaults.max_len_a),
+            max_len_b: self.max_len_b.unwrap_or(defaults.max_len_b),
+            min_len: self.min_len.unwrap_or(defaults.min_len),
+            no_repeat_ngram_size: self
+                .no_repeat_ngram_size
+                .unwrap_or(defaults.no_repeat_ngram_size),
+            unnormalized: self.unnormalized.unwrap_or(defaults.unnormalized),
+            lenpen: self.lenpen.unwrap_or(defaults.lenpen),
+            temperature: self.temperature.unwrap_or(defaults.temperature),
+            unk_penalty: 0.0,
+            nbest: self.nbest.unwrap_or(beam),
+            specials,
         };
         opts.validate()?;
         Ok(opts)
+    }
+}
+
+impl SearchOptions {
+    /// Options from a bundle's task defaults (unk penalty 0, nbest 1, standard specials),
+    /// validated: fairseq's own `--nbest` default, for callers that want the best only.
+    pub fn from_defaults(g: &GenerationDefaults) -> Result<Self> {
+        SearchOverrides {
+            nbest: Some(1),
+            ..SearchOverrides::default()
+        }
+        .resolve(g, SpecialTokens::default())
     }
 
     /// Checks every field; the search calls it too, so hand-built options are safe.
@@ -193,6 +239,77 @@ mod tests {
         let c = SearchOptions::from_defaults(&TaskKind::Caption.defaults().generation).unwrap();
         assert!(c.unnormalized);
         assert_eq!(c.no_repeat_ngram_size, 3);
+    }
+
+    #[test]
+    fn overrides_replace_only_what_they_name() {
+        let defaults = TaskKind::Caption.defaults().generation;
+        let specials = SpecialTokens {
+            bos: 7,
+            ..SpecialTokens::default()
+        };
+        let none = SearchOverrides::default()
+            .resolve(&defaults, specials)
+            .unwrap();
+        assert_eq!(
+            (none.beam, none.max_len_b, none.no_repeat_ngram_size),
+            (5, 22, 3)
+        );
+        assert!(none.unnormalized);
+        assert_eq!(none.nbest, 5, "every beam unless --nbest limits it");
+        assert_eq!(none.specials.bos, 7);
+        let some = SearchOverrides {
+            beam: Some(3),
+            max_len_a: Some(0.5),
+            max_len_b: Some(9),
+            min_len: Some(2),
+            no_repeat_ngram_size: Some(0),
+            unnormalized: Some(false),
+            lenpen: Some(0.7),
+            temperature: Some(0.9),
+            nbest: Some(2),
+        }
+        .resolve(&defaults, specials)
+        .unwrap();
+        let want = SearchOptions {
+            beam: 3,
+            max_len_a: 0.5,
+            max_len_b: 9,
+            min_len: 2,
+            no_repeat_ngram_size: 0,
+            unnormalized: false,
+            lenpen: 0.7,
+            temperature: 0.9,
+            unk_penalty: 0.0,
+            nbest: 2,
+            specials,
+        };
+        assert_eq!(some, want);
+    }
+
+    #[test]
+    fn bad_overrides_fail_at_resolution() {
+        let defaults = TaskKind::Caption.defaults().generation;
+        let resolve = |o: SearchOverrides| o.resolve(&defaults, SpecialTokens::default());
+        let err = resolve(SearchOverrides {
+            nbest: Some(6),
+            ..Default::default()
+        });
+        assert!(matches!(
+            err,
+            Err(GenerateError::InvalidOption {
+                option: "nbest",
+                ..
+            })
+        ));
+        let err = resolve(SearchOverrides {
+            beam: Some(0),
+            ..Default::default()
+        });
+        assert!(matches!(
+            err,
+            Err(GenerateError::InvalidOption { option: "beam", .. })
+        ));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! encoder once per input; [`StepDecoder`] then serves the search as a
 //! [`crate::generate::Scorer`] (one new token per row per step, the cache kept as ONNX Runtime
 //! values between steps) and as a
-//! [`crate::generate::SequenceScorer`] (N candidates in one batched pass).
+//! [`crate::generate::SequenceScorer`] (N candidates in one batched pass, and
+//! [`Model::teacher_force`]).
 
 mod decoder;
 #[cfg(test)]
@@ -15,8 +16,9 @@ pub use decoder::{StepDecoder, StepMode};
 use crate::bundle::Bundle;
 use crate::ep::SessionOptions;
 use crate::error::RuntimeError;
+use crate::generate::SequenceScorer;
 use crate::session::{GraphOutputs, GraphSession, Input};
-use ndarray::{Array2, ArrayView4, ArrayView5};
+use ndarray::{Array2, Array3, ArrayView4, ArrayView5};
 use std::path::Path;
 use unival_manifest::{io, Manifest};
 
@@ -157,6 +159,25 @@ impl Model {
             src_len: src_tokens.len(),
             patches: n_patches,
         })
+    }
+
+    /// Teacher forcing: the decoder fed `[BOS] + tokens[..n−1]` in one causal pass, so step `i`
+    /// predicts `tokens[i]` (`tokens` as a search returns them, final EOS included). Returns the
+    /// pre-softmax logits `[1, n, vocab]` (`[1, 1, vocab]` for no tokens): what parity reports
+    /// compare between two bundles on the same prefix.
+    pub fn teacher_force(
+        &mut self,
+        enc: &Encoded,
+        tokens: &[i64],
+    ) -> Result<Array3<f32>, RuntimeError> {
+        let mut prev = vec![self.manifest.vocab.bos];
+        prev.extend(tokens.iter().take(tokens.len().saturating_sub(1)));
+        let prev =
+            Array2::from_shape_vec((1, prev.len()), prev).map_err(|e| RuntimeError::BadShape {
+                graph: io::graph::DECODER.to_string(),
+                reason: e.to_string(),
+            })?;
+        self.decoder(enc).full_logits(&prev)
     }
 
     /// Closes every graph's profile (see [`SessionOptions::profile_dir`]): `(graph, file)`.

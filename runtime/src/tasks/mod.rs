@@ -1,13 +1,15 @@
 //! The image tasks of the paper on one loaded bundle (spec §5.1–5.4): captioning, VQA,
 //! grounding (RefCOCO) and visual entailment (SNLI-VE). Each request goes file → preprocessing →
-//! perception + encoder → search or option scoring → a [`TaskOutput`] whose fields are the
-//! CLI's `--json` schema.
+//! perception + encoder ([`Pipeline::encode`], an [`EncodedInput`]) → search or option scoring
+//! ([`Pipeline::decode`]) → a [`TaskOutput`] whose fields are the CLI's `--json` schema.
 
+mod encoded;
 mod media;
 mod output;
 mod perception;
 mod requests;
 
+pub use encoded::EncodedInput;
 pub use media::Media;
 pub use output::{Beam, TaskOutput, Timings};
 pub use perception::{MediaSettings, PerceptionTensor};
@@ -16,7 +18,7 @@ pub use requests::Request;
 use crate::audio::{AudioOptions, LogMel, LogMelConfig};
 use crate::ep::SessionOptions;
 use crate::error::RuntimeError;
-use crate::generate::{GenerateError, SearchOptions};
+use crate::generate::{GenerateError, SearchOptions, SearchOverrides};
 use crate::model::Model;
 use crate::text::{TextError, Tokenizer};
 use crate::vision::video::Sampling;
@@ -51,6 +53,8 @@ pub enum TaskError {
     },
     #[error("task `{task}` cannot run on {given}")]
     WrongMedia { task: TaskKind, given: &'static str },
+    #[error("the input was encoded for the prompt `{encoded}`, not for `{asked}`")]
+    EncodedForAnotherRequest { encoded: String, asked: String },
     #[error("the model produced {got} instead of 4 location tokens (<bin_k>) for a box")]
     NotABox { got: String },
 }
@@ -129,6 +133,13 @@ impl Pipeline {
             audio,
             log_mel,
         })
+    }
+
+    /// Sets the search to `overrides` resolved against the bundle's generation defaults
+    /// ([`SearchOverrides::resolve`]): the one way a caller changes search settings, validated.
+    pub fn override_search(&mut self, overrides: &SearchOverrides) -> Result<(), TaskError> {
+        self.search = overrides.resolve(&self.task.generation, self.search.specials)?;
+        Ok(())
     }
 
     /// The loaded model (manifest, graphs).

@@ -2,7 +2,7 @@
 
 use super::output::StepTimer;
 use super::perception::load_perception;
-use super::{Beam, Media, PerceptionTensor, Pipeline, TaskError, TaskOutput, Timings};
+use super::{Beam, EncodedInput, Media, PerceptionTensor, Pipeline, TaskError, TaskOutput, Timings};
 use crate::audio::{prepare_samples, LogMel};
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
 use crate::model::PerceptionInput;
@@ -98,21 +98,21 @@ impl Pipeline {
         Ok(trie)
     }
 
+    /// The encoder's text for `request` on this bundle: `[BOS] + BPE(prompt) + [EOS]`.
+    pub fn source_tokens(&self, request: &Request) -> Result<Vec<i64>, TaskError> {
+        self.prompt_tokens(&self.prompt(request)?)
+    }
+
     /// The prompt text of `request` (spec §5), validated.
     fn prompt(&self, request: &Request) -> Result<String, TaskError> {
         let max_words = self.task.max_src_length;
         Ok(match request {
-            Request::Caption => self
+            // Every captioning task has a built-in prompt, so the default is never taken.
+            Request::Caption | Request::VideoCaption | Request::AudioCaption => self
                 .task
-                .prompt
-                .clone()
-                .unwrap_or_else(|| " what does the image describe?".to_string()),
-            // The audio models were trained with the video prompt (spec §5.7).
-            Request::VideoCaption | Request::AudioCaption => self
-                .task
-                .prompt
-                .clone()
-                .unwrap_or_else(|| " what does the video describe?".to_string()),
+                .caption_prompt(request.task())
+                .unwrap_or_default()
+                .to_string(),
             Request::Vqa { question, .. } | Request::VideoQa { question, .. } => {
                 if question.trim().is_empty() {
                     return Err(TaskError::EmptyText {
@@ -148,7 +148,7 @@ impl Pipeline {
     /// bucket table) fails there. So every source the original accepts is kept whole, and a
     /// longer one is cut the way `encode_text(prompt, length=max_source_positions − 2)` cuts
     /// (ids before BOS/EOS are added), so that no input length reaches a graph error.
-    fn source_tokens(&self, prompt: &str) -> Result<Vec<i64>, TaskError> {
+    fn prompt_tokens(&self, prompt: &str) -> Result<Vec<i64>, TaskError> {
         let capacity = self
             .model
             .manifest()
@@ -161,6 +161,13 @@ impl Pipeline {
     /// Runs `request` on the file at `path` (an image, a video or a frame directory, or a sound,
     /// as the request's modality says).
     pub fn run(&mut self, path: &Path, request: &Request) -> Result<TaskOutput, TaskError> {
+        let input = self.encode(path, request)?;
+        self.decode(&path.display().to_string(), &input, request)
+    }
+
+    /// Preprocesses the file at `path` for `request` and runs perception and the encoder: the
+    /// first half of [`Self::run`], for callers that reuse one encoding.
+    pub fn encode(&mut self, path: &Path, request: &Request) -> Result<EncodedInput, TaskError> {
         let start = Instant::now();
         let prompt = self.prompt(request)?;
         let input = match load_perception(
@@ -181,7 +188,7 @@ impl Pipeline {
                 Prepared::Audio(self.log_mel_front()?.compute(&samples)?)
             }
         };
-        self.run_prepared(&path.display().to_string(), &prompt, input, request, start)
+        self.encode_prepared(prompt, input, start)
     }
 
     /// Runs `request` on media already in memory (a camera frame, a window of frames, a window
@@ -195,6 +202,18 @@ impl Pipeline {
         media: &Media,
         request: &Request,
     ) -> Result<TaskOutput, TaskError> {
+        let input = self.encode_media(label, media, request)?;
+        self.decode(label, &input, request)
+    }
+
+    /// Preprocesses in-memory media for `request` and runs perception and the encoder: the
+    /// first half of [`Self::run_media`] (`label` names the media in errors).
+    pub fn encode_media(
+        &mut self,
+        label: &str,
+        media: &Media,
+        request: &Request,
+    ) -> Result<EncodedInput, TaskError> {
         let start = Instant::now();
         let prompt = self.prompt(request)?;
         let (mean, std) = self.task.mean_std();
@@ -228,7 +247,7 @@ impl Pipeline {
                 })
             }
         };
-        self.run_prepared(label, &prompt, input, request, start)
+        self.encode_prepared(prompt, input, start)
     }
 
     /// The bundle's log-mel front end, or [`TaskError::WrongTask`] for a bundle without audio.
@@ -240,16 +259,14 @@ impl Pipeline {
         })
     }
 
-    /// Perception, encoder and search (or option scoring) on a preprocessed input.
-    fn run_prepared(
+    /// Perception and encoder on a preprocessed input.
+    fn encode_prepared(
         &mut self,
-        label: &str,
-        prompt: &str,
+        prompt: String,
         input: Prepared,
-        request: &Request,
         start: Instant,
-    ) -> Result<TaskOutput, TaskError> {
-        let src = self.source_tokens(prompt)?;
+    ) -> Result<EncodedInput, TaskError> {
+        let src = self.prompt_tokens(&prompt)?;
         let mut timings = Timings {
             preprocess: ms(start),
             ..Timings::default()
@@ -259,10 +276,40 @@ impl Pipeline {
         let patches = self.model.perceive(input.perception())?;
         timings.perception = ms(t);
         let t = Instant::now();
-        let enc = self.model.encode(&patches, &src)?;
+        let encoded = self.model.encode(&patches, &src)?;
         timings.encoder = ms(t);
-        drop(patches);
+        let original_size = match input {
+            Prepared::Image(_, original) => Some(original),
+            _ => None,
+        };
+        Ok(EncodedInput {
+            encoded,
+            prompt,
+            src,
+            original_size,
+            timings,
+            started: start,
+        })
+    }
 
+    /// Search (or option scoring) on an encoded input, and the original's post-processing of
+    /// its text: the second half of [`Self::run`]. `request` must be the one `input` was
+    /// encoded for (same prompt); `label` fills the output's `file` field.
+    pub fn decode(
+        &mut self,
+        label: &str,
+        input: &EncodedInput,
+        request: &Request,
+    ) -> Result<TaskOutput, TaskError> {
+        let asked = self.prompt(request)?;
+        if asked != input.prompt {
+            return Err(TaskError::EncodedForAnotherRequest {
+                encoded: input.prompt.clone(),
+                asked,
+            });
+        }
+        let (enc, src) = (&input.encoded, &input.src);
+        let mut timings = input.timings.clone();
         let t = Instant::now();
         // The prompt without BOS/EOS: VQA's forced prefix, SNLI-VE's scored prompt.
         let inner = src
@@ -278,7 +325,7 @@ impl Pipeline {
                     .map(|a| self.tokenizer.encode(&format!(" {a}")))
                     .collect::<Result<Vec<_>, _>>()?;
                 let specials = self.search.specials;
-                let mut decoder = self.model.decoder(&enc);
+                let mut decoder = self.model.decoder(enc);
                 let scores = score_options(&mut decoder, &inner, &candidates, &specials)?;
                 let best = scores
                     .iter()
@@ -307,7 +354,7 @@ impl Pipeline {
                     _ => Constraints::none(),
                 };
                 let search = self.search.clone();
-                let mut decoder = StepTimer::new(self.model.decoder(&enc));
+                let mut decoder = StepTimer::new(self.model.decoder(enc));
                 let hyps = beam_search(&mut decoder, &search, &constraints, enc.src_len)?;
                 timings.decoder_steps = std::mem::take(&mut decoder.steps_ms);
                 let skip = constraints.prefix.len();
@@ -323,14 +370,14 @@ impl Pipeline {
                     out.tokens = best.tokens.clone();
                     out.score = Some(f64::from(best.score));
                     out.text = self.hypothesis_text(task, best, skip);
-                    if let (TaskKind::Refcoco, Prepared::Image(_, original)) = (task, &input) {
-                        out.bbox = Some(self.box_of(best, self.task.image_size, *original)?);
+                    if let (TaskKind::Refcoco, Some(original)) = (task, input.original_size) {
+                        out.bbox = Some(self.box_of(best, self.task.image_size, original)?);
                     }
                 }
             }
         }
         timings.decode = ms(t);
-        timings.total = ms(start);
+        timings.total = ms(input.started);
         out.timings_ms = timings;
         Ok(out)
     }

@@ -1,13 +1,13 @@
 //! The hardware floor of each stage: the time its arithmetic takes at the machine's measured
 //! GFLOP/s or the time its bytes take at the measured bandwidth, whichever is longer (a
-//! roofline). Weight products are counted from the graphs ([`super::cost`]); attention products
-//! and cache reads follow from the model's dimensions (spec §3: `4·q·k·dim` FLOPs per layer for
-//! scores and weighted sum).
+//! roofline). Weight products are counted from the graphs ([`unival_export::onnx::cost`]);
+//! attention products and cache reads follow from the model's dimensions (spec §3: `4·q·k·dim`
+//! FLOPs per layer for scores and weighted sum).
 
-use super::cost::{graph_cost, GraphCost, Rows};
 use super::machine::Machine;
 use serde_json::{json, Value};
 use std::path::Path;
+use unival_export::onnx::cost::{graph_cost, GraphCost, Rows};
 use unival_manifest::{io, Manifest};
 
 /// What one caption does, counted.

@@ -1,14 +1,15 @@
-//! `unival bench`: times captioning stage by stage on one image and sets each stage against its
-//! hardware floor (FLOPs at the measured GFLOP/s or bytes at the measured bandwidth).
+//! `unival bench`: times captioning stage by stage on one image (`--image`, else a built-in
+//! test pattern) and sets each stage against its hardware floor (FLOPs at the measured GFLOP/s
+//! or bytes at the measured bandwidth, counted by [`unival_export::onnx::cost`]).
 //!
 //! Order matters: the model is loaded (timed) and run first, the peak resident memory is read
 //! right after, and only then are the graphs parsed for their FLOP counts and the machine
 //! measured, so neither inflates the reported peak.
 
-mod cost;
 mod floor;
 mod machine;
 mod profile;
+mod test_image;
 
 use crate::cli::{BenchArgs, PresetArg};
 use anyhow::{anyhow, bail, Context};
@@ -17,7 +18,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
-use unival_runtime::tasks::{Pipeline, Request, Timings};
+use unival_runtime::generate::SearchOverrides;
+use unival_runtime::tasks::{Media, Pipeline, Request, TaskError, TaskOutput, Timings};
 use unival_runtime::SessionOptions;
 
 /// Stage names of the report, in order.
@@ -32,8 +34,8 @@ const STAGES: [&str; 5] = [
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dir = bundle_dir(&args)?;
     let image = match &args.image {
-        Some(p) => p.clone(),
-        None => default_image()?,
+        Some(path) => BenchImage::File(path.clone()),
+        None => BenchImage::Synthetic(Media::Image(test_image::pattern())),
     };
     let f = &args.session;
     let opts = SessionOptions {
@@ -56,20 +58,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut pipeline =
         Pipeline::open(&dir, &opts).with_context(|| format!("loading model {}", dir.display()))?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
-    let s = &mut pipeline.search;
-    s.beam = beam;
-    s.nbest = 1;
-    s.max_len_a = 0.0;
-    s.max_len_b = steps - 1;
-    s.min_len = steps - 1;
-    s.validate()?;
+    // min length = max length: every search runs exactly `steps` decoder steps.
+    pipeline.override_search(&SearchOverrides {
+        beam: Some(beam),
+        max_len_a: Some(0.0),
+        max_len_b: Some(steps - 1),
+        min_len: Some(steps - 1),
+        nbest: Some(1),
+        ..SearchOverrides::default()
+    })?;
 
     let mut runs: Vec<Timings> = Vec::new();
     let mut caption = String::new();
     for i in 0..args.warmup + args.iterations {
-        let out = pipeline
-            .run(&image, &Request::Caption)
-            .with_context(|| format!("captioning {}", image.display()))?;
+        let out = image
+            .caption(&mut pipeline)
+            .with_context(|| format!("captioning {}", image.name()))?;
         if out.timings_ms.decoder_steps.len() != steps {
             bail!(
                 "the search ran {} decoder steps, not {steps}",
@@ -88,16 +92,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
 
     let manifest = pipeline.model().manifest().clone();
-    let prompt = pipeline
-        .task
-        .prompt
-        .clone()
-        .unwrap_or_else(|| " what does the image describe?".to_string());
-    let src_len = pipeline.tokenizer().source_tokens(&prompt)?.len();
+    let src_len = pipeline.source_tokens(&Request::Caption)?.len();
     let image_size = pipeline.task.image_size;
     drop(pipeline);
-    let original =
-        image::image_dimensions(&image).with_context(|| format!("reading {}", image.display()))?;
+    let original = image.dimensions()?;
     let shape = RunShape {
         image_size,
         original,
@@ -159,7 +157,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         },
         "model": dir.display().to_string(),
         "precision": manifest.precision,
-        "image": image.display().to_string(),
+        "image": image.name(),
         "image_size": image_size,
         "iterations": args.iterations,
         "warmup": args.warmup,
@@ -265,19 +263,42 @@ fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-/// The first image of `models/demo-images`.
-fn default_image() -> anyhow::Result<PathBuf> {
-    let dir = Path::new("models/demo-images");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("listing {} (pass --image)", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow!("{} is empty (pass --image)", dir.display()))
+/// The picture every iteration captions.
+enum BenchImage {
+    /// `--image`: decoded on every iteration, as `unival caption` does.
+    File(PathBuf),
+    /// The built-in pattern, already in memory (preprocessing is the resize alone).
+    Synthetic(Media),
+}
+
+impl BenchImage {
+    /// Captions the picture once.
+    fn caption(&self, pipeline: &mut Pipeline) -> Result<TaskOutput, TaskError> {
+        match self {
+            BenchImage::File(path) => pipeline.run(path, &Request::Caption),
+            BenchImage::Synthetic(media) => {
+                pipeline.run_media(&self.name(), media, &Request::Caption)
+            }
+        }
+    }
+
+    /// The report's `image`: the file, or what the built-in picture is.
+    fn name(&self) -> String {
+        match self {
+            BenchImage::File(path) => path.display().to_string(),
+            BenchImage::Synthetic(_) => test_image::NAME.to_string(),
+        }
+    }
+
+    /// `(width, height)` before resizing.
+    fn dimensions(&self) -> anyhow::Result<(u32, u32)> {
+        match self {
+            BenchImage::File(path) => {
+                image::image_dimensions(path).with_context(|| format!("reading {}", path.display()))
+            }
+            BenchImage::Synthetic(_) => Ok((test_image::WIDTH, test_image::HEIGHT)),
+        }
+    }
 }
 
 /// `--model`, or the `--preset` bundle in the cache, synthesised and exported when missing.

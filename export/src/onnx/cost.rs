@@ -4,14 +4,32 @@
 //! Shapes are propagated only as far as the FLOP count needs: from the graph inputs the caller
 //! sizes through convolutions, pooling and elementwise ops (enough for a ResNet); a MatMul whose
 //! left operand has no known shape takes the caller's [`Rows`] (the sequence length of the
-//! encoder, the beam of a decoder step, the patch grid of a perception graph). Products of two activations (attention
-//! scores) are not counted here; [`super::floor`] adds them from the model's dimensions.
+//! encoder, the beam of a decoder step, the patch grid of a perception graph). Products of two
+//! activations (attention scores) are not counted here; the caller adds them from the model's
+//! dimensions (`unival bench`'s floor).
 
-use anyhow::Context;
+use super::proto::{data_type, AttributeProto, GraphProto, ModelProto, NodeProto};
 use prost::Message;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use unival_export::onnx::proto::{data_type, AttributeProto, GraphProto, ModelProto, NodeProto};
+use std::path::{Path, PathBuf};
+
+/// Why a graph could not be counted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CostError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not an ONNX model: {source}")]
+    NotOnnx {
+        path: PathBuf,
+        source: prost::DecodeError,
+    },
+    #[error("{path}: the model has no graph")]
+    NoGraph { path: PathBuf },
+}
 
 /// FLOPs and weight bytes of one graph run.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -43,14 +61,20 @@ pub fn graph_cost(
     path: &Path,
     input_shapes: &[(&str, Vec<usize>)],
     default_rows: Rows,
-) -> anyhow::Result<GraphCost> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let model = ModelProto::decode(bytes.as_slice())
-        .with_context(|| format!("{}: not an ONNX model", path.display()))?;
+) -> Result<GraphCost, CostError> {
+    let path_buf = || path.to_path_buf();
+    let bytes = std::fs::read(path).map_err(|source| CostError::Io {
+        path: path_buf(),
+        source,
+    })?;
+    let model = ModelProto::decode(bytes.as_slice()).map_err(|source| CostError::NotOnnx {
+        path: path_buf(),
+        source,
+    })?;
     drop(bytes);
     let graph = model
         .graph
-        .with_context(|| format!("{}: the model has no graph", path.display()))?;
+        .ok_or_else(|| CostError::NoGraph { path: path_buf() })?;
     Ok(count(&graph, input_shapes, default_rows))
 }
 
@@ -299,9 +323,10 @@ fn count(graph: &GraphProto, input_shapes: &[(&str, Vec<usize>)], rows: Rows) ->
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 mod tests {
     use super::*;
-    use unival_export::onnx::{Attr, GraphBuilder};
+    use crate::onnx::{Attr, GraphBuilder};
     use unival_manifest::{DType, Dim};
 
     /// A conv (stride 2, pad 1) then a pool then a linear layer, counted by hand.
@@ -341,7 +366,7 @@ mod tests {
         b.output("q", q, DType::F32, vec![]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.onnx");
-        unival_export::onnx::write::write_model(b.finish("test"), &path, false).unwrap();
+        crate::onnx::write::write_model(b.finish("test"), &path, false).unwrap();
         let c = graph_cost(&path, &[("x", vec![1, 3, 32, 32])], Rows::Fixed(7)).unwrap();
         // Conv: 16×16 outputs × 8 channels × 2·27. The pool output is [1, 8, 8, 8], so the
         // MatMul has 512 / 8 = 64 rows, K = 8, N = 16.
@@ -382,20 +407,17 @@ mod tests {
         let cost_of = |model| {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("t.onnx");
-            unival_export::onnx::write::write_model(model, &path, false).unwrap();
+            crate::onnx::write::write_model(model, &path, false).unwrap();
             graph_cost(&path, &[("x", vec![1, 8, 16, 16])], Rows::Fixed(1)).unwrap()
         };
         let float = cost_of(build());
         let mut model = build();
-        let opts = unival_export::quant::ConvOptions {
-            kernels: unival_export::quant::ConvKernels::All,
+        let opts = crate::quant::ConvOptions {
+            kernels: crate::quant::ConvKernels::All,
             min_in_channels: 4,
         };
         let graph = model.graph.as_mut().unwrap();
-        assert_eq!(
-            unival_export::quant::conv::quantize_convs(graph, &opts).unwrap(),
-            1
-        );
+        assert_eq!(crate::quant::conv::quantize_convs(graph, &opts).unwrap(), 1);
         assert!(graph.node.iter().any(|n| n.op_type == "ConvInteger"));
         let int = cost_of(model);
         // Conv: 16×16 outputs × 4 channels × 2·72; MatMul: 1·4·16 rows × 16 × 2.
@@ -418,7 +440,7 @@ mod tests {
         b.output("y", y, DType::F32, vec![]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.onnx");
-        unival_export::onnx::write::write_model(b.finish("test"), &path, false).unwrap();
+        crate::onnx::write::write_model(b.finish("test"), &path, false).unwrap();
         let c = graph_cost(&path, &[], Rows::Fixed(5)).unwrap();
         assert_eq!(c.flops, 2.0 * 5.0 * 4.0 * 6.0);
         assert_eq!(c.weight_bytes, 24.0 * 4.0);
@@ -449,7 +471,7 @@ mod tests {
         b.output("y", y, DType::F32, vec![]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.onnx");
-        unival_export::onnx::write::write_model(b.finish("test"), &path, false).unwrap();
+        crate::onnx::write::write_model(b.finish("test"), &path, false).unwrap();
         let c = graph_cost(&path, &[("x", vec![2, 4])], Rows::Fixed(1)).unwrap();
         assert_eq!(c.flops, 2.0 * 2.0 * 4.0 * 10.0);
         assert_eq!(c.weight_bytes, 40.0 * 4.0);
