@@ -75,8 +75,8 @@ fn fp32_checkpoint_exports_every_image_task() {
     }
     // The checkpoint was saved for captioning: its own patch size (256) applies to caption;
     // other tasks keep their defaults (refcoco 512, the rest 480).
-    let sizes: Vec<usize> = ms.iter().map(|m| m.task.image_size).collect();
-    assert_eq!(sizes, [256, 480, 512, 480]);
+    let sizes: Vec<Option<usize>> = ms.iter().map(|m| m.task.perception.image_size()).collect();
+    assert_eq!(sizes, [Some(256), Some(480), Some(512), Some(480)]);
     // Same weights, same graphs: the decoder is identical whatever the task.
     assert!(ms
         .windows(2)
@@ -143,7 +143,7 @@ fn run_bundle(dir: &Path) -> Outputs {
         load(io::graph::ENCODER),
         load(io::graph::DECODER),
     );
-    let size = m.task.image_size;
+    let size = m.task.perception.image_size().unwrap();
     let pixels = pattern(&[1, 3, size, size], 1);
     let p = image
         .run(&[(io::PATCH_IMAGES, Input::from(&pixels))])

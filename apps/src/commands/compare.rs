@@ -136,11 +136,18 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut a = open_side(&args.bundle_a, &opts, &args)?;
     let mut b = open_side(&args.bundle_b, &opts, &args)?;
     let (ma, mb) = (a.model.manifest().clone(), b.model.manifest().clone());
-    if ma.task.image_size != mb.task.image_size || ma.vocab != mb.vocab {
+    let Some(image_size) = ma.task.perception.image_size() else {
         bail!(
-            "the bundles differ in image size ({} vs {}) or vocabulary; compare bundles of one model",
-            ma.task.image_size,
-            mb.task.image_size
+            "{}: compare needs image bundles, this one takes {}",
+            args.bundle_a.display(),
+            ma.task.perception
+        );
+    };
+    if ma.task.perception != mb.task.perception || ma.vocab != mb.vocab {
+        bail!(
+            "the bundles differ in input ({} vs {}) or vocabulary; compare bundles of one model",
+            ma.task.perception,
+            mb.task.perception
         );
     }
     let tokenizer = Tokenizer::with_vocab(&ma.vocab)?;
@@ -156,14 +163,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut all = LogitStats::default();
     let mut enc_all = RelError::default();
     for path in &images {
-        let img = preprocess_image(
-            path,
-            ma.task.image_size,
-            mean,
-            std,
-            &ImageOptions::default(),
-        )
-        .with_context(|| path.display().to_string())?;
+        let img = preprocess_image(path, image_size, mean, std, &ImageOptions::default())
+            .with_context(|| path.display().to_string())?;
         let input = PerceptionInput::Image(img.tensor.view());
         let caption = |side: &mut Side| -> anyhow::Result<_> {
             let t = Instant::now();

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use unival_manifest::TaskKind;
+use unival_manifest::{Perception, TaskKind};
 use unival_runtime::audio::{Crop, Segment};
 use unival_runtime::tasks::{Pipeline, Request, TaskOutput, VideoSettings};
 use unival_runtime::vision::video::Sampling;
@@ -60,8 +60,9 @@ pub(super) fn open(common: &CommonArgs, task: TaskKind) -> anyhow::Result<Pipeli
     // Every finished hypothesis is reported (`beams`) unless --nbest limits it.
     s.nbest = common.nbest.unwrap_or(s.beam);
     s.validate()?;
-    if let Some(v) = common.image_size {
-        p.task.image_size = v;
+    if let (Some(v), Perception::Image { image_size }) = (common.image_size, &mut p.task.perception)
+    {
+        *image_size = v;
     }
     p.image.exif_rotate = common.exif_rotate;
     Ok(p)
@@ -203,11 +204,13 @@ fn apply_video(p: &mut Pipeline, v: &VideoArgs) {
         start: v.start,
         end: v.end,
     };
-    if let Some(n) = v.num_frames {
-        p.task.num_frames = n;
-    }
-    if let Some(s) = v.frame_size {
-        p.task.frame_size = s;
+    if let Perception::Video {
+        num_frames,
+        frame_size,
+    } = &mut p.task.perception
+    {
+        *num_frames = v.num_frames.unwrap_or(*num_frames);
+        *frame_size = v.frame_size.unwrap_or(*frame_size);
     }
 }
 

@@ -12,7 +12,7 @@ pub use output::{Beam, TaskOutput, Timings};
 pub use requests::Request;
 
 use crate::audio::{AudioOptions, LogMel, LogMelConfig};
-use crate::ep::SessionOptions;
+use crate::engine::ep::SessionOptions;
 use crate::error::RuntimeError;
 use crate::generate::{GenerateError, SearchOptions};
 use crate::model::Model;
@@ -20,7 +20,7 @@ use crate::text::{TextError, Tokenizer};
 use crate::vision::video::Sampling;
 use crate::vision::{ImageOptions, VisionError};
 use std::path::{Path, PathBuf};
-use unival_manifest::{TaskConfig, TaskKind};
+use unival_manifest::{Perception, TaskConfig, TaskKind};
 
 /// Why a task request failed. Input problems (unreadable image, empty question, wrong bundle)
 /// are distinguished from model/runtime failures so callers can report and go on.
@@ -90,8 +90,8 @@ impl Pipeline {
         let manifest = model.manifest();
         let tokenizer = Tokenizer::with_vocab(&manifest.vocab)?;
         let task = manifest.task.clone();
-        let (audio, log_mel) = match &manifest.model.audio {
-            Some(front) => {
+        let (audio, log_mel) = match (&manifest.model.audio, task.perception) {
+            (Some(front), Perception::Audio { max_audio_len, .. }) => {
                 let cfg = LogMelConfig {
                     n_fft: front.window_size,
                     hop: front.hop_size,
@@ -104,12 +104,12 @@ impl Pipeline {
                 let log_mel = LogMel::from_kernel_file(&dir.join(&front.stft_kernels), cfg)?;
                 let opts = AudioOptions {
                     sample_rate: cfg.sample_rate,
-                    max_len: task.max_audio_len,
+                    max_len: max_audio_len,
                     ..AudioOptions::default()
                 };
                 (opts, Some(log_mel))
             }
-            None => (AudioOptions::default(), None),
+            _ => (AudioOptions::default(), None),
         };
         let mut search = SearchOptions::from_defaults(&task.generation)?;
         search.specials = (&manifest.vocab).into();
@@ -145,14 +145,18 @@ impl Pipeline {
     /// `wanted`: same modality (a multi-task checkpoint exported for captioning also answers
     /// questions about images, as the original's zero-shot evaluation does).
     pub fn check_task(&self, wanted: TaskKind) -> Result<(), TaskError> {
-        let have = self.model.manifest().task.task;
-        if have.modality() == wanted.modality() {
+        if self.task.perception.modality() == wanted.modality() {
             return Ok(());
         }
-        Err(TaskError::WrongTask {
+        Err(self.wrong_task(wanted))
+    }
+
+    /// [`TaskError::WrongTask`]: this bundle cannot serve `wanted`.
+    fn wrong_task(&self, wanted: TaskKind) -> TaskError {
+        TaskError::WrongTask {
             bundle: self.dir.clone(),
-            bundle_task: have,
+            bundle_task: self.model.manifest().task.task,
             wanted,
-        })
+        }
     }
 }

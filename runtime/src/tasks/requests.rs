@@ -1,5 +1,6 @@
 //! Running one request: the per-task glue between text, image, model and search.
 
+use super::media::check_pixel_budget;
 use super::output::StepTimer;
 use super::{Beam, Media, Pipeline, TaskError, TaskOutput, Timings};
 use crate::audio::{load_waveform, prepare_samples, LogMel};
@@ -14,8 +15,7 @@ use ndarray::{Array4, Array5};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
-use unival_manifest::task::Modality;
-use unival_manifest::TaskKind;
+use unival_manifest::{Perception, TaskKind};
 
 /// What to ask about an image.
 #[derive(Debug, Clone, Copy)]
@@ -147,25 +147,28 @@ impl Pipeline {
         let start = Instant::now();
         let prompt = self.prompt(request)?;
         let (mean, std) = self.task.mean_std();
-        let input = match request.task().modality() {
-            Modality::Video => {
+        let input = match self.perception_for(request)? {
+            Perception::Video {
+                num_frames,
+                frame_size,
+            } => {
                 let opts = VideoOptions {
-                    num_frames: self.task.num_frames,
-                    frame_size: self.task.frame_size,
+                    num_frames,
+                    frame_size,
                     sampling: self.video.sampling.clone(),
                     start: self.video.start,
                     end: self.video.end,
                 };
                 Prepared::Video(preprocess_video(path, &opts, mean, std)?.tensor)
             }
-            Modality::Audio => {
+            Perception::Audio { .. } => {
                 let front = self.log_mel_front()?;
                 let wave = load_waveform(path, &self.audio)?;
                 let samples: Vec<f32> = wave.waveform.iter().copied().collect();
                 Prepared::Audio(front.compute(&samples)?)
             }
-            _ => {
-                let image = preprocess_image(path, self.task.image_size, mean, std, &self.image)?;
+            Perception::Image { image_size } => {
+                let image = preprocess_image(path, image_size, mean, std, &self.image)?;
                 Prepared::Image(image.tensor, image.original_size)
             }
         };
@@ -186,26 +189,32 @@ impl Pipeline {
         let start = Instant::now();
         let prompt = self.prompt(request)?;
         let (mean, std) = self.task.mean_std();
-        let modality = request.task().modality();
-        let input = match (media, modality) {
-            (Media::Frames(frames), Modality::Video) => {
+        let input = match (media, self.perception_for(request)?) {
+            (
+                Media::Frames(frames),
+                Perception::Video {
+                    num_frames,
+                    frame_size,
+                },
+            ) => {
                 let picked = frame_indices(
-                    self.task.num_frames,
+                    num_frames,
                     frames.len(),
                     &Sampling::Middle,
                     Path::new(label),
                 )?;
                 let chosen: Vec<RgbImage> = picked.iter().map(|&i| frames[i].clone()).collect();
-                Prepared::Video(frames_to_tensor(&chosen, self.task.frame_size, mean, std)?)
+                Prepared::Video(frames_to_tensor(&chosen, frame_size, mean, std)?)
             }
-            (Media::Audio { mono, rate }, Modality::Audio) => {
+            (Media::Audio { mono, rate }, Perception::Audio { .. }) => {
                 let front = self.log_mel_front()?;
                 let wave = prepare_samples(mono, *rate, 1, &self.audio)?;
                 let samples: Vec<f32> = wave.waveform.iter().copied().collect();
                 Prepared::Audio(front.compute(&samples)?)
             }
-            (Media::Image(rgb), Modality::Image) => {
-                let side = u32::try_from(self.task.image_size).unwrap_or(u32::MAX);
+            (Media::Image(rgb), Perception::Image { image_size }) => {
+                check_pixel_budget(label, rgb, image_size, &self.image)?;
+                let side = u32::try_from(image_size).unwrap_or(u32::MAX);
                 let resized = resize_bicubic(rgb, side, side)?;
                 Prepared::Image(to_tensor(&resized, mean, std)?, rgb.dimensions())
             }
@@ -217,6 +226,14 @@ impl Pipeline {
             }
         };
         self.run_prepared(label, &prompt, input, request, start)
+    }
+
+    /// The bundle's perception settings, or [`TaskError::WrongTask`] when `request` is of
+    /// another modality than the bundle's.
+    fn perception_for(&self, request: &Request) -> Result<Perception, TaskError> {
+        let wanted = request.task();
+        self.check_task(wanted)?;
+        Ok(self.task.perception)
     }
 
     /// The bundle's log-mel front end, or [`TaskError::WrongTask`] for a bundle without audio.
@@ -311,8 +328,10 @@ impl Pipeline {
                     out.tokens = best.tokens.clone();
                     out.score = Some(f64::from(best.score));
                     out.text = self.hypothesis_text(task, best, skip);
-                    if let (TaskKind::Refcoco, Prepared::Image(_, original)) = (task, &input) {
-                        out.bbox = Some(self.box_of(best, self.task.image_size, *original)?);
+                    if let (TaskKind::Refcoco, Prepared::Image(pixels, original)) = (task, &input) {
+                        // The square side the image was resized to: `[1, 3, S, S]`.
+                        let side = pixels.dim().3;
+                        out.bbox = Some(self.box_of(best, side, *original)?);
                     }
                 }
             }

@@ -94,7 +94,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| " what does the image describe?".to_string());
     let src_len = pipeline.tokenizer().source_tokens(&prompt)?.len();
-    let image_size = pipeline.task.image_size;
+    let image_size = pipeline.task.perception.side().unwrap_or(0);
     drop(pipeline);
     let original =
         image::image_dimensions(&image).with_context(|| format!("reading {}", image.display()))?;
