@@ -15,7 +15,7 @@ use ndarray::{s, Array, ArrayD, IxDyn};
 use std::io::{Read, Write};
 use std::path::Path;
 use unival_export::checkpoint::writer::{PyObj, TensorMeta, TorchZipWriter};
-use unival_export::checkpoint::DType;
+use unival_export::checkpoint::StorageType;
 use unival_export::synth::{self, arch, SynthOptions};
 use unival_manifest::{io, Manifest};
 use unival_runtime::{GraphSession, Input, SessionOptions};
@@ -462,9 +462,9 @@ fn rewrite_tiny(out: &Path, tweak: impl FnOnce(&mut Vec<(String, PyObj)>)) {
         .enumerate()
         .map(|(i, s)| {
             let dtype = if s.init.is_integer() {
-                DType::I64
+                StorageType::I64
             } else {
-                DType::F32
+                StorageType::F32
             };
             let meta = TensorMeta::contiguous(i.to_string(), dtype, &s.shape);
             (s.name.clone(), PyObj::Tensor(meta))
@@ -525,7 +525,7 @@ fn wrong_shaped_key_fails_cleanly() {
             unreachable!()
         };
         assert_eq!(meta.shape, [64, 32]);
-        *meta = TensorMeta::contiguous(meta.storage.clone(), DType::F32, &[32, 64]);
+        *meta = TensorMeta::contiguous(meta.storage.clone(), StorageType::F32, &[32, 64]);
     });
     export_fails(&p, &[key, "[32, 64]", "[64, 32]"]);
 }

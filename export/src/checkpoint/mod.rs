@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 pub use error::{CheckpointError, Result};
 pub use safetensors::write_safetensors;
 pub use state_dict::StateDict;
-pub use tensor::{DType, Storage, Tensor};
+pub use tensor::{Storage, StorageType, Tensor};
 
 use container::TorchZip;
 use value::{Heap, Value};
