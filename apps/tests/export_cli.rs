@@ -15,7 +15,7 @@ use ndarray::{s, Array, ArrayD, IxDyn};
 use std::io::{Read, Write};
 use std::path::Path;
 use unival_export::checkpoint::writer::{PyObj, TensorMeta, TorchZipWriter};
-use unival_export::checkpoint::DType;
+use unival_export::checkpoint::StorageType;
 use unival_export::synth::{self, arch, SynthOptions};
 use unival_manifest::{io, Manifest};
 use unival_runtime::{GraphSession, Input, SessionOptions};
@@ -75,8 +75,8 @@ fn fp32_checkpoint_exports_every_image_task() {
     }
     // The checkpoint was saved for captioning: its own patch size (256) applies to caption;
     // other tasks keep their defaults (refcoco 512, the rest 480).
-    let sizes: Vec<usize> = ms.iter().map(|m| m.task.image_size).collect();
-    assert_eq!(sizes, [256, 480, 512, 480]);
+    let sizes: Vec<Option<usize>> = ms.iter().map(|m| m.task.perception.image_size()).collect();
+    assert_eq!(sizes, [Some(256), Some(480), Some(512), Some(480)]);
     // Same weights, same graphs: the decoder is identical whatever the task.
     assert!(ms
         .windows(2)
@@ -143,7 +143,7 @@ fn run_bundle(dir: &Path) -> Outputs {
         load(io::graph::ENCODER),
         load(io::graph::DECODER),
     );
-    let size = m.task.image_size;
+    let size = m.task.perception.image_size().unwrap();
     let pixels = pattern(&[1, 3, size, size], 1);
     let p = image
         .run(&[(io::PATCH_IMAGES, Input::from(&pixels))])
@@ -462,9 +462,9 @@ fn rewrite_tiny(out: &Path, tweak: impl FnOnce(&mut Vec<(String, PyObj)>)) {
         .enumerate()
         .map(|(i, s)| {
             let dtype = if s.init.is_integer() {
-                DType::I64
+                StorageType::I64
             } else {
-                DType::F32
+                StorageType::F32
             };
             let meta = TensorMeta::contiguous(i.to_string(), dtype, &s.shape);
             (s.name.clone(), PyObj::Tensor(meta))
@@ -525,7 +525,7 @@ fn wrong_shaped_key_fails_cleanly() {
             unreachable!()
         };
         assert_eq!(meta.shape, [64, 32]);
-        *meta = TensorMeta::contiguous(meta.storage.clone(), DType::F32, &[32, 64]);
+        *meta = TensorMeta::contiguous(meta.storage.clone(), StorageType::F32, &[32, 64]);
     });
     export_fails(&p, &[key, "[32, 64]", "[64, 32]"]);
 }

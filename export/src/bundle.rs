@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use unival_manifest::task::Modality;
 use unival_manifest::vocab::VocabInfo;
 use unival_manifest::{
-    file_entry, io, AudioFrontEnd, DType, GraphSpec, Manifest, ManifestError, ModelInfo, Precision,
-    SourceInfo, TaskConfig, TaskKind, FORMAT_VERSION,
+    file_entry, io, AudioFrontEnd, DType, GraphSpec, Manifest, ManifestError, ModelInfo,
+    Perception, Precision, SourceInfo, TaskConfig, TaskKind, FORMAT_VERSION,
 };
 
 /// What to export and how.
@@ -104,14 +104,16 @@ pub fn export(
         .or_else(|| saved_task.as_deref().and_then(TaskKind::from_fairseq_name))
         .unwrap_or(TaskKind::Caption);
     let mut task = resolve_task(task_kind, saved_task.as_deref(), &probe.task_cfg);
-    if let Some(s) = opts.image_size {
-        task.image_size = s;
-    }
-    if let Some(n) = opts.num_frames {
-        task.num_frames = n;
-    }
-    if let Some(s) = opts.frame_size {
-        task.frame_size = s;
+    match &mut task.perception {
+        Perception::Image { image_size } => *image_size = opts.image_size.unwrap_or(*image_size),
+        Perception::Video {
+            num_frames,
+            frame_size,
+        } => {
+            *num_frames = opts.num_frames.unwrap_or(*num_frames);
+            *frame_size = opts.frame_size.unwrap_or(*frame_size);
+        }
+        Perception::Audio { .. } => {}
     }
     let use_ema = match opts.weights {
         WeightsChoice::Ema => true,
@@ -211,9 +213,14 @@ pub fn export(
     let mut graph_specs = BTreeMap::new();
     let mut files = BTreeMap::new();
     // The audio front end's STFT kernels go to the bundle as a file (used verbatim in Rust).
-    let audio = if modality == Modality::Audio {
+    let audio = if let Perception::Audio {
+        sample_rate,
+        max_audio_len,
+    } = task.perception
+    {
         let file = "stft_kernels.bin".to_string();
-        let front = write_stft_kernels(&ckpt, &cfg, &task, &out.join(&file))?;
+        let samples = (sample_rate, max_audio_len);
+        let front = write_stft_kernels(&ckpt, &cfg, samples, &out.join(&file))?;
         used.borrow_mut()
             .insert(format!("{STFT_PREFIX}.conv_real.weight"));
         used.borrow_mut()
@@ -359,26 +366,25 @@ pub fn resolve_task(
     let same_task = saved_task.and_then(TaskKind::from_fairseq_name) == Some(kind);
     if same_task {
         let get = |k: &str| task_i64(task_cfg, k).and_then(|v| usize::try_from(v).ok());
-        if let Some(v) = get("patch_image_size") {
-            t.image_size = v;
-        }
         if let Some(v) = get("max_src_length") {
             t.max_src_length = v;
         }
-        if t.num_frames > 0 {
-            if let Some(v) = get("num_frames") {
-                t.num_frames = v;
+        let keep = |current: &mut usize, key: &str| *current = get(key).unwrap_or(*current);
+        match &mut t.perception {
+            Perception::Image { image_size } => keep(image_size, "patch_image_size"),
+            Perception::Video {
+                num_frames,
+                frame_size,
+            } => {
+                keep(num_frames, "num_frames");
+                keep(frame_size, "patch_frame_size");
             }
-            if let Some(v) = get("patch_frame_size") {
-                t.frame_size = v;
-            }
-        }
-        if t.max_audio_len > 0 {
-            if let Some(v) = get("max_audio_len") {
-                t.max_audio_len = v;
-            }
-            if let Some(v) = get("sample_rate") {
-                t.sample_rate = v;
+            Perception::Audio {
+                sample_rate,
+                max_audio_len,
+            } => {
+                keep(max_audio_len, "max_audio_len");
+                keep(sample_rate, "sample_rate");
             }
         }
         if let Some(b) = task_cfg
@@ -405,7 +411,7 @@ const STFT_PREFIX: &str = "encoder.embed_audios.spectrogram_extractor.stft";
 fn write_stft_kernels(
     ckpt: &Checkpoint,
     cfg: &ModelConfig,
-    task: &TaskConfig,
+    (sample_rate, max_audio_len): (usize, usize),
     file: &Path,
 ) -> Result<AudioFrontEnd, ExportError> {
     let real = ckpt
@@ -440,14 +446,14 @@ fn write_stft_kernels(
     })?;
     let hop = cfg.hop_size;
     Ok(AudioFrontEnd {
-        sample_rate: task.sample_rate,
+        sample_rate,
         window_size: n_fft,
         hop_size: hop,
         mel_bins: cfg.mel_bins,
         // torchlibrosa's settings in the original's AUDIO_CFG (spec §2.4).
         fmin: 50.0,
         fmax: 14000.0,
-        frames: 1 + task.max_audio_len / hop.max(1),
+        frames: 1 + max_audio_len / hop.max(1),
         stft_kernels: file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

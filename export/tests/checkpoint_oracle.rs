@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use unival_export::checkpoint::{DType, WeightsSource};
+use unival_export::checkpoint::{StorageType, WeightsSource};
 use unival_export::{Checkpoint, ModelConfig, WeightsChoice};
 
 fn shared() -> Option<PathBuf> {
@@ -74,7 +74,7 @@ fn micro_img_fp16() {
         .weights
         .expect_shape("encoder.embed_tokens.weight", &[59457, 64])
         .unwrap();
-    assert_eq!(emb.dtype(), DType::F16);
+    assert_eq!(emb.dtype(), StorageType::F16);
     for k in [
         "decoder.embed_tokens.weight",
         "decoder.output_projection.weight",
@@ -86,12 +86,15 @@ fn micro_img_fp16() {
         -0.003_862_381
     );
     let v = ckpt.weights.get("encoder.version").unwrap();
-    assert_eq!((v.dtype(), v.to_f32().unwrap()), (DType::F16, vec![3.0]));
+    assert_eq!(
+        (v.dtype(), v.to_f32().unwrap()),
+        (StorageType::F16, vec![3.0])
+    );
     let nbt = ckpt
         .weights
         .get("encoder.embed_images.bn1.num_batches_tracked")
         .unwrap();
-    assert_eq!((nbt.dtype(), nbt.shape()), (DType::I64, &[][..]));
+    assert_eq!((nbt.dtype(), nbt.shape()), (StorageType::I64, &[][..]));
 
     let bucket = ckpt
         .weights
@@ -141,7 +144,7 @@ fn micro_av_fp16() {
             &[513, 1, 1024],
         )
         .unwrap();
-    assert_eq!(real.dtype(), DType::F32);
+    assert_eq!(real.dtype(), StorageType::F32);
     assert_eq!(real.strides(), &[1, 525_312, 513]);
     assert!(!real.is_contiguous());
     let vals = real.to_f32().unwrap();

@@ -35,12 +35,12 @@ pub const PAST_LEN: &str = "past_len";
 /// Decoder input: beam order `[n]` i64. Every layer's `past_self_k/v` is gathered by it on
 /// axis 0 before use, so row `i` of the step's cache is old row `beam_order[i]` (the search's
 /// reorder, done where the cache lives instead of on the host); the identity `0..n` when rows
-/// keep their order. Bundles exported before it was added lack the input.
+/// keep their order. Required since manifest format 2.
 pub const BEAM_ORDER: &str = "beam_order";
 /// Decoder input: the vocabulary rows to score, `[k]` i64 (sorted ids). Empty (`k = 0`) scores
 /// every id (`logits [n, t, vocab]`); otherwise `logits [n, t, k]` holds the logits of exactly
 /// these ids, and the graph computes only those rows of the output projection (constrained
-/// steps: the answer trie, spec §6.3). Bundles exported before this input existed lack it.
+/// steps: the answer trie, spec §6.3). Required since manifest format 2.
 pub const VOCAB_ROWS: &str = "vocab_rows";
 /// Decoder output: `[n, t, vocab_out]` pre-softmax logits, `vocab_out` = vocabulary size, or
 /// `k` when [`VOCAB_ROWS`] names `k > 0` ids.

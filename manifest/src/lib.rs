@@ -12,4 +12,4 @@ pub mod task;
 pub mod vocab;
 
 pub use manifest::*;
-pub use task::{GenerationDefaults, TaskConfig, TaskKind};
+pub use task::{GenerationDefaults, Perception, TaskConfig, TaskKind};

@@ -1,5 +1,6 @@
 //! The `manifest.json` type, its reading, writing and hash verification.
 
+use crate::io;
 use crate::task::{Modality, TaskConfig};
 use crate::vocab::VocabInfo;
 use serde::{Deserialize, Serialize};
@@ -9,8 +10,10 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-/// Version of the bundle layout; the runtime refuses any other.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the bundle layout; the runtime refuses any other. Format 2: the task's
+/// perception settings are one per-modality [`crate::task::Perception`], and the decoder graph
+/// always takes `beam_order` and `vocab_rows` (format 1 had neither guarantee).
+pub const FORMAT_VERSION: u32 = 2;
 /// File name of the manifest inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -30,11 +33,19 @@ pub enum ManifestError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{path}: bundle format {found}, this build reads format {expected}; re-export it")]
+    #[error("{path}: the bundle was exported with format {found}, this build reads format {expected} only; re-export it with this version: {command}")]
     Version {
         path: PathBuf,
         found: u32,
         expected: u32,
+        /// The `unival export` command line that re-creates the bundle.
+        command: String,
+    },
+    #[error("{path}: graph `{graph}` lacks input `{input}`, which format {FORMAT_VERSION} requires (the bundle was not written by `unival export`; re-export it)")]
+    MissingInput {
+        path: PathBuf,
+        graph: String,
+        input: &'static str,
     },
     #[error("{path}: listed in the manifest but missing")]
     MissingFile { path: PathBuf },
@@ -189,19 +200,43 @@ impl Manifest {
             path: path.clone(),
             source,
         })?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|source| ManifestError::Parse {
-                path: path.clone(),
-                source,
-            })?;
-        if manifest.format_version != FORMAT_VERSION {
+        let parse_error = |source| ManifestError::Parse {
+            path: path.clone(),
+            source,
+        };
+        // The version first: another format's fields would not parse, and its error would hide
+        // the one thing to do (re-export).
+        let probe: VersionProbe = serde_json::from_str(&text).map_err(parse_error)?;
+        if probe.format_version != FORMAT_VERSION {
             return Err(ManifestError::Version {
+                command: probe.export_command(dir),
                 path,
-                found: manifest.format_version,
+                found: probe.format_version,
                 expected: FORMAT_VERSION,
             });
         }
+        let manifest: Manifest = serde_json::from_str(&text).map_err(parse_error)?;
+        manifest.check_decoder_inputs(&path)?;
         Ok(manifest)
+    }
+
+    /// Format 2 guarantees the decoder's `beam_order` (the cache is reordered in the graph) and
+    /// `vocab_rows` (constrained steps score only the allowed rows) inputs; the runtime has no
+    /// path without them.
+    fn check_decoder_inputs(&self, path: &Path) -> Result<(), ManifestError> {
+        let Some(decoder) = self.graphs.get(io::graph::DECODER) else {
+            return Ok(());
+        };
+        for input in [io::BEAM_ORDER, io::VOCAB_ROWS] {
+            if !decoder.inputs.iter().any(|s| s.name == input) {
+                return Err(ManifestError::MissingInput {
+                    path: path.to_path_buf(),
+                    graph: io::graph::DECODER.to_string(),
+                    input,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Writes `dir/manifest.json` (pretty-printed).
@@ -250,6 +285,44 @@ impl Manifest {
     }
 }
 
+/// The fields every format shares, read before the rest so that a manifest of another
+/// format gets a version error naming the command that re-exports it.
+#[derive(Deserialize)]
+struct VersionProbe {
+    format_version: u32,
+    #[serde(default)]
+    source: Option<ProbeSource>,
+    #[serde(default)]
+    task: Option<ProbeTask>,
+}
+
+#[derive(Deserialize)]
+struct ProbeSource {
+    checkpoint: String,
+}
+
+#[derive(Deserialize)]
+struct ProbeTask {
+    task: String,
+}
+
+impl VersionProbe {
+    /// `unival export --checkpoint … --task … --out DIR`, with the manifest's own checkpoint
+    /// and task where it records them.
+    fn export_command(&self, dir: &Path) -> String {
+        let checkpoint = self
+            .source
+            .as_ref()
+            .map_or("CHECKPOINT", |s| s.checkpoint.as_str());
+        let mut command = format!("unival export --checkpoint {checkpoint}");
+        if let Some(t) = &self.task {
+            command.push_str(&format!(" --task {}", t.task));
+        }
+        command.push_str(&format!(" --out {}", dir.display()));
+        command
+    }
+}
+
 /// Size and sha256 of a file, as recorded in [`Manifest::files`].
 pub fn file_entry(path: &Path) -> Result<FileEntry, ManifestError> {
     let bytes = std::fs::metadata(path)
@@ -281,4 +354,118 @@ pub fn sha256_file(path: &Path) -> Result<String, ManifestError> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::task::TaskKind;
+
+    fn decoder_with(inputs: &[&str]) -> GraphSpec {
+        GraphSpec {
+            file: "decoder.onnx".into(),
+            external_data: None,
+            inputs: inputs
+                .iter()
+                .map(|n| TensorSpec {
+                    name: (*n).into(),
+                    dtype: DType::I64,
+                    dims: vec![Dim::Symbol("n".into())],
+                })
+                .collect(),
+            outputs: Vec::new(),
+        }
+    }
+
+    fn manifest(decoder: GraphSpec) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            exporter_version: "test".into(),
+            name: "t".into(),
+            source: SourceInfo {
+                checkpoint: "ckpt.pt".into(),
+                sha256: String::new(),
+                weights: "model".into(),
+                saved_task: None,
+            },
+            precision: Precision::Fp32,
+            model: ModelInfo {
+                embed_dim: 8,
+                heads: 2,
+                head_dim: 4,
+                encoder_layers: 1,
+                decoder_layers: 1,
+                ffn_dim: 16,
+                max_source_positions: 16,
+                max_target_positions: 16,
+                token_bucket_size: 8,
+                image_bucket_size: 8,
+                modalities: vec![Modality::Image],
+                backbones: BTreeMap::new(),
+                audio: None,
+            },
+            vocab: VocabInfo::standard(8192, 1000),
+            task: TaskKind::Caption.defaults(),
+            graphs: BTreeMap::from([(io::graph::DECODER.to_string(), decoder)]),
+            files: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn format_two_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest(decoder_with(&[io::TOKENS, io::BEAM_ORDER, io::VOCAB_ROWS]));
+        m.save(dir.path()).unwrap();
+        assert_eq!(Manifest::load(dir.path()).unwrap(), m);
+        let text = std::fs::read_to_string(dir.path().join(MANIFEST_FILE)).unwrap();
+        assert!(text.contains(r#""modality": "image""#), "{text}");
+    }
+
+    #[test]
+    fn a_format_one_bundle_is_told_how_to_re_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = serde_json::json!({
+            "format_version": 1,
+            "source": {"checkpoint": "caption_best.pt"},
+            "task": {"task": "caption", "image_size": 480, "num_frames": 0},
+        });
+        std::fs::write(dir.path().join(MANIFEST_FILE), old.to_string()).unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ManifestError::Version {
+                    found: 1,
+                    expected: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let text = err.to_string();
+        let want = format!(
+            "exported with format 1, this build reads format 2 only; re-export it with this \
+             version: unival export --checkpoint caption_best.pt --task caption --out {}",
+            dir.path().display()
+        );
+        assert!(text.contains(&want), "{text}");
+    }
+
+    #[test]
+    fn a_decoder_without_beam_order_or_vocab_rows_is_refused() {
+        for missing in [io::BEAM_ORDER, io::VOCAB_ROWS] {
+            let dir = tempfile::tempdir().unwrap();
+            let inputs: Vec<&str> = [io::TOKENS, io::BEAM_ORDER, io::VOCAB_ROWS]
+                .into_iter()
+                .filter(|n| *n != missing)
+                .collect();
+            manifest(decoder_with(&inputs)).save(dir.path()).unwrap();
+            let err = Manifest::load(dir.path()).unwrap_err();
+            assert!(
+                matches!(&err, ManifestError::MissingInput { input, .. } if *input == missing),
+                "{err}"
+            );
+        }
+    }
 }

@@ -111,11 +111,7 @@ impl TaskKind {
         let base = TaskConfig {
             task: self,
             prompt: self.caption_prompt().map(str::to_string),
-            image_size: 480,
-            num_frames: 0,
-            frame_size: 0,
-            sample_rate: 0,
-            max_audio_len: 0,
+            perception: Perception::Image { image_size: 480 },
             max_src_length: 80,
             imagenet_mean_std: false,
             uses_ema: false,
@@ -129,7 +125,7 @@ impl TaskKind {
                 ..base
             },
             TaskKind::Refcoco => TaskConfig {
-                image_size: 512,
+                perception: Perception::Image { image_size: 512 },
                 generation: GenerationDefaults {
                     min_len: 4,
                     max_len_b: 4,
@@ -147,21 +143,27 @@ impl TaskKind {
                 ..base
             },
             TaskKind::VideoCaption => TaskConfig {
-                num_frames: 16,
-                frame_size: 384,
+                perception: Perception::Video {
+                    num_frames: 16,
+                    frame_size: 384,
+                },
                 generation: normalized_caption,
                 ..base
             },
             TaskKind::VideoQa => TaskConfig {
-                num_frames: 8,
-                frame_size: 384,
+                perception: Perception::Video {
+                    num_frames: 8,
+                    frame_size: 384,
+                },
                 uses_ema: true,
                 generation: vqa_gen,
                 ..base
             },
             TaskKind::AudioCaption => TaskConfig {
-                sample_rate: 48000,
-                max_audio_len: 480000,
+                perception: Perception::Audio {
+                    sample_rate: 48000,
+                    max_audio_len: 480000,
+                },
                 generation: normalized_caption,
                 ..base
             },
@@ -217,16 +219,8 @@ pub struct TaskConfig {
     pub task: TaskKind,
     /// Fixed encoder text (caption tasks); `None` when the text comes from the user.
     pub prompt: Option<String>,
-    /// Square image side the image is resized to.
-    pub image_size: usize,
-    /// Frames per clip (video tasks, else 0).
-    pub num_frames: usize,
-    /// Centre-crop side of each frame (video tasks, else 0).
-    pub frame_size: usize,
-    /// Audio sample rate in Hz (audio tasks, else 0).
-    pub sample_rate: usize,
-    /// Audio length in samples the model takes (audio tasks, else 0).
-    pub max_audio_len: usize,
+    /// The perception input's settings, of the task's modality.
+    pub perception: Perception,
     /// Maximum number of words kept from user text.
     pub max_src_length: usize,
     /// ImageNet mean/std instead of 0.5/0.5.
@@ -234,6 +228,77 @@ pub struct TaskConfig {
     /// Whether the bundle was exported from the EMA weights.
     pub uses_ema: bool,
     pub generation: GenerationDefaults,
+}
+
+/// What the perception branch of a task takes, per modality (`"perception": {"modality":
+/// "video", "num_frames": 16, "frame_size": 384}` in the manifest). Only the task's own
+/// modality has settings, so no field stands for "not this modality".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "modality", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Perception {
+    /// One image, resized to an `image_size` square.
+    Image {
+        /// Square side the image is resized to (480; 512 for grounding).
+        image_size: usize,
+    },
+    /// A clip of `num_frames` frames, each centre-cropped to a `frame_size` square.
+    Video {
+        /// Frames per clip.
+        num_frames: usize,
+        /// Centre-crop side of each frame.
+        frame_size: usize,
+    },
+    /// A mono waveform at `sample_rate`, padded or cut to `max_audio_len` samples.
+    Audio {
+        /// Sample rate in Hz the model takes.
+        sample_rate: usize,
+        /// Length in samples the model takes.
+        max_audio_len: usize,
+    },
+}
+
+impl Perception {
+    /// The modality these settings are for.
+    pub fn modality(&self) -> Modality {
+        match self {
+            Perception::Image { .. } => Modality::Image,
+            Perception::Video { .. } => Modality::Video,
+            Perception::Audio { .. } => Modality::Audio,
+        }
+    }
+
+    /// The square side an image is resized to; `None` for the other modalities.
+    pub fn image_size(&self) -> Option<usize> {
+        match *self {
+            Perception::Image { image_size } => Some(image_size),
+            _ => None,
+        }
+    }
+
+    /// The square side pixels are resized or cropped to (image and video), `None` for audio.
+    pub fn side(&self) -> Option<usize> {
+        match *self {
+            Perception::Image { image_size } => Some(image_size),
+            Perception::Video { frame_size, .. } => Some(frame_size),
+            Perception::Audio { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Perception {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Perception::Image { image_size } => write!(f, "image {image_size}"),
+            Perception::Video {
+                num_frames,
+                frame_size,
+            } => write!(f, "video {num_frames} frames of {frame_size}"),
+            Perception::Audio {
+                sample_rate,
+                max_audio_len,
+            } => write!(f, "audio {max_audio_len} samples at {sample_rate} Hz"),
+        }
+    }
 }
 
 impl TaskConfig {
@@ -271,15 +336,39 @@ mod tests {
     #[test]
     fn defaults_follow_the_spec() {
         let r = TaskKind::Refcoco.defaults();
-        assert_eq!(
-            (r.image_size, r.generation.min_len, r.generation.max_len_b),
-            (512, 4, 4)
-        );
+        assert_eq!(r.perception, Perception::Image { image_size: 512 });
+        assert_eq!((r.generation.min_len, r.generation.max_len_b), (4, 4));
         assert!(!r.generation.unnormalized);
         let c = TaskKind::Caption.defaults();
         assert!(c.generation.unnormalized);
         assert_eq!(c.generation.no_repeat_ngram_size, 3);
-        assert_eq!(TaskKind::VideoQa.defaults().num_frames, 8);
+        assert_eq!(
+            TaskKind::VideoQa.defaults().perception,
+            Perception::Video {
+                num_frames: 8,
+                frame_size: 384
+            }
+        );
+    }
+
+    #[test]
+    fn every_task_perceives_in_its_own_modality() {
+        for t in TaskKind::ALL {
+            assert_eq!(t.defaults().perception.modality(), t.modality(), "{t}");
+        }
+    }
+
+    #[test]
+    fn perception_is_tagged_by_modality_in_json() {
+        let p = TaskKind::AudioCaption.defaults().perception;
+        let json = serde_json::to_value(p).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"modality": "audio", "sample_rate": 48000, "max_audio_len": 480000})
+        );
+        assert_eq!(serde_json::from_value::<Perception>(json).unwrap(), p);
+        let mixed = serde_json::json!({"modality": "image", "image_size": 480, "num_frames": 0});
+        assert!(serde_json::from_value::<Perception>(mixed).is_err());
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! first use, so a task that needs only the image encoder, the encoder and the decoder never pays
 //! for the video or audio graphs.
 
-use crate::ep::SessionOptions;
+use crate::engine::ep::SessionOptions;
+use crate::engine::session::GraphSession;
 use crate::error::RuntimeError;
-use crate::session::GraphSession;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use unival_manifest::Manifest;
@@ -59,7 +59,7 @@ impl Bundle {
         verify_in_parallel(&manifest, dir)?;
         let mut options = opts.clone();
         if options.trt_dim_ranges.is_empty() {
-            options.trt_dim_ranges = crate::trt_shapes::dim_ranges(&manifest);
+            options.trt_dim_ranges = crate::engine::trt_shapes::dim_ranges(&manifest);
         }
         if options.cache_key.is_none() {
             options.cache_key = Some(manifest.bundle_hash());

@@ -7,6 +7,35 @@
 use std::path::PathBuf;
 use unival_manifest::ManifestError;
 
+/// A capability this build of `unival-runtime` was compiled without (a cargo feature turned
+/// off): the error says which feature brings it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this build has no {what} support: rebuild unival-runtime with feature `{feature}`")]
+pub struct MissingFeature {
+    /// What is missing, as the user would say it ("video file", "camera").
+    pub what: &'static str,
+    /// The cargo feature of `unival-runtime` that provides it.
+    pub feature: &'static str,
+}
+
+impl MissingFeature {
+    /// Video files (FFmpeg).
+    pub const VIDEO: MissingFeature = MissingFeature {
+        what: "video file",
+        feature: "video",
+    };
+    /// Cameras (nokhwa).
+    pub const CAMERA: MissingFeature = MissingFeature {
+        what: "camera",
+        feature: "live",
+    };
+    /// Microphones (cpal).
+    pub const MICROPHONE: MissingFeature = MissingFeature {
+        what: "microphone",
+        feature: "live",
+    };
+}
+
 /// Why the runtime could not load, configure or run something.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,7 +1,7 @@
-//! Issue 6 items 2 and 4: the decoder's step modes — host-side beam reorder with plain runs,
-//! in-graph reorder (`beam_order`) with plain runs, and in-graph reorder through an I/O binding
-//! with the cache in the provider's memory — give bit-identical logits at every step and the
-//! same beams, on the oracle caption checkpoint exported as the tiny synthetic bundle.
+//! Issue 6 items 2 and 4: the decoder's step modes — in-graph reorder (`beam_order`) with plain
+//! runs, and in-graph reorder through an I/O binding with the cache in the provider's memory —
+//! give bit-identical logits at every step and the same beams, on the oracle caption checkpoint
+//! exported as the tiny synthetic bundle.
 
 use ndarray::Array2;
 use unival_manifest::{vocab, Precision};
@@ -95,7 +95,7 @@ fn every_step_mode_gives_the_same_logits_and_beams() {
         .beams
         .iter()
         .all(|h| h.tokens.last() == Some(&vocab::EOS)));
-    for mode in [StepMode::GraphReorder, StepMode::HostReorder] {
+    for mode in [StepMode::GraphReorder] {
         let other = decode(&mut model, &enc, mode);
         assert_eq!(other.reorders, bound.reorders, "{mode:?}");
         for (step, (a, b)) in other.logits.iter().zip(&bound.logits).enumerate() {
@@ -125,7 +125,7 @@ fn the_mode_is_fixed_once_decoding_started() {
     let mut dec = model.decoder(&enc);
     let logits = dec.next_logits(0, &[vocab::BOS]).unwrap();
     assert_eq!(logits.nrows(), 1);
-    let err = dec.set_mode(StepMode::HostReorder).unwrap_err();
+    let err = dec.set_mode(StepMode::GraphReorder).unwrap_err();
     assert!(
         err.to_string().contains("fixed once decoding started"),
         "{err}"

@@ -6,7 +6,8 @@ use ndarray::{array, Array2, ArrayD};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 use unival_manifest::{DType, Dim, GraphSpec, TensorSpec};
-use unival_runtime::{ort_lib, Bundle, Device, GraphSession, Input, RuntimeError, SessionOptions};
+use unival_runtime::engine::ort_lib;
+use unival_runtime::{Bundle, Device, GraphSession, Input, RuntimeError, SessionOptions};
 use unival_tests::onnx_min::{model, Elem, Io, Node};
 
 /// Every status line the runtime logged in this test process.

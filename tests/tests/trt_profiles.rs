@@ -4,7 +4,7 @@
 //! what the runtime would hand to TensorRT.)
 
 use unival_manifest::{Dim, Precision};
-use unival_runtime::trt_shapes::{dim_ranges, profile_shapes};
+use unival_runtime::engine::trt_shapes::{dim_ranges, profile_shapes};
 use unival_tests::{export_case, OracleDir};
 
 #[test]

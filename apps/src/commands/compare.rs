@@ -141,11 +141,18 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut a = open_side(&args.bundle_a, &opts, &overrides)?;
     let mut b = open_side(&args.bundle_b, &opts, &overrides)?;
     let (ma, mb) = (a.model().manifest().clone(), b.model().manifest().clone());
-    if ma.task.image_size != mb.task.image_size || ma.vocab != mb.vocab {
+    if ma.task.perception.image_size().is_none() {
         bail!(
-            "the bundles differ in image size ({} vs {}) or vocabulary; compare bundles of one model",
-            ma.task.image_size,
-            mb.task.image_size
+            "{}: compare needs image bundles, this one takes {}",
+            args.bundle_a.display(),
+            ma.task.perception
+        );
+    }
+    if ma.task.perception != mb.task.perception || ma.vocab != mb.vocab {
+        bail!(
+            "the bundles differ in input ({} vs {}) or vocabulary; compare bundles of one model",
+            ma.task.perception,
+            mb.task.perception
         );
     }
 

@@ -54,9 +54,9 @@ fn print_summary(m: &Manifest) {
     let t = &m.task;
     let g = &t.generation;
     println!(
-        "task        {} · image {} · beam {} · max_len {}·src+{} · min_len {} · no-repeat {} · {}",
+        "task        {} · {} · beam {} · max_len {}·src+{} · min_len {} · no-repeat {} · {}",
         t.task,
-        t.image_size,
+        t.perception,
         g.beam,
         g.max_len_a,
         g.max_len_b,

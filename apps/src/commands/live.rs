@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use unival_manifest::TaskKind;
+use unival_manifest::{Perception, TaskKind};
 use unival_runtime::live::{
     open_audio_source, open_frame_source, start_audio, start_frames, AudioSource, AudioSpec,
     AudioTask, FrameOptions, FrameSource, FrameSpec, FrameTask, LiveRun, Opener, Tally, WindowSpan,
@@ -67,7 +67,10 @@ pub fn run(cmd: LiveCmd) -> anyhow::Result<ExitCode> {
         LiveTask::VideoCaption(a) => {
             let (source, opener) = open_frames(&a.live, &a.frames)?;
             let p = tasks::open(&a.live.common, TaskKind::VideoCaption)?;
-            let clip = p.task.num_frames.max(1);
+            let clip = match p.task.perception {
+                Perception::Video { num_frames, .. } => num_frames.max(1),
+                _ => 1,
+            };
             let (span, cap) = match a.window {
                 // "2x the clip at the source rate": the last 2T frames, whatever the rate.
                 None => (WindowSpan::Frames(2 * clip), 2 * clip),

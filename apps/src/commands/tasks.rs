@@ -6,15 +6,14 @@
 use super::{answers, draw};
 use crate::cli::{
     AudioCaptionArgs, AudioCropArgs, CaptionArgs, CommonArgs, CropArg, EntailArgs, GroundArgs,
-    ImageArgs, SampleArg,
-    VideoArgs, VideoCaptionArgs, VideoQaArgs, VqaArgs,
+    ImageArgs, SampleArg, VideoArgs, VideoCaptionArgs, VideoQaArgs, VqaArgs,
 };
 use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use unival_manifest::{TaskConfig, TaskKind};
+use unival_manifest::{Perception, TaskConfig, TaskKind};
 use unival_runtime::audio::{AudioOptions, Crop, Segment};
 use unival_runtime::generate::SearchOverrides;
 use unival_runtime::tasks::{Pipeline, Request, TaskOutput, VideoSettings};
@@ -44,8 +43,8 @@ pub(super) fn open(common: &CommonArgs, task: TaskKind) -> anyhow::Result<Pipeli
 
 /// Applies the image flags to task settings and image options.
 pub(super) fn apply_image(task: &mut TaskConfig, image: &mut ImageOptions, a: &ImageArgs) {
-    if let Some(v) = a.image_size {
-        task.image_size = v;
+    if let (Some(v), Perception::Image { image_size }) = (a.image_size, &mut task.perception) {
+        *image_size = v;
     }
     image.exif_rotate = a.exif_rotate;
     if let Some(v) = a.max_image_pixels {
@@ -236,11 +235,13 @@ pub(super) fn apply_video(task: &mut TaskConfig, video: &mut VideoSettings, v: &
         start: v.start,
         end: v.end,
     };
-    if let Some(n) = v.num_frames {
-        task.num_frames = n;
-    }
-    if let Some(s) = v.frame_size {
-        task.frame_size = s;
+    if let Perception::Video {
+        num_frames,
+        frame_size,
+    } = &mut task.perception
+    {
+        *num_frames = v.num_frames.unwrap_or(*num_frames);
+        *frame_size = v.frame_size.unwrap_or(*frame_size);
     }
 }
 

@@ -16,7 +16,7 @@ use memmap2::Mmap;
 use zip::CompressionMethod;
 
 use super::error::{CheckpointError, Result};
-use super::tensor::{Bytes, DType, Storage};
+use super::tensor::{Bytes, Storage, StorageType};
 
 /// Location of one zip record inside the map.
 #[derive(Clone, Copy, Debug)]
@@ -150,7 +150,7 @@ impl TorchZip {
     }
 
     /// Storage `<prefix>/data/<key>` as `dtype`; checks it holds at least `numel` elements.
-    pub(crate) fn storage(&self, key: &str, dtype: DType, numel: usize) -> Result<Storage> {
+    pub(crate) fn storage(&self, key: &str, dtype: StorageType, numel: usize) -> Result<Storage> {
         let bytes = self.record_bytes(&format!("data/{key}"))?;
         let storage = Storage::new(&self.file, key.to_string(), dtype, bytes);
         let need = numel.checked_mul(dtype.size());

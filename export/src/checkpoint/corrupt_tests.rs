@@ -39,7 +39,7 @@ fn write_ckpt(path: &Path, data_pkl: &[u8], storage_elems: usize) {
 fn good_pickle() -> Vec<u8> {
     pickle(&top(
         vec![],
-        TensorMeta::contiguous("0", DType::F32, &[2, 3]),
+        TensorMeta::contiguous("0", StorageType::F32, &[2, 3]),
     ))
 }
 
@@ -109,7 +109,7 @@ fn storage_smaller_than_declared_or_viewed() {
     assert!(matches!(e, CheckpointError::BadRecord { .. }), "{e}");
     assert!(e.to_string().contains("truncated"), "{e}");
     // A view reaching past its storage.
-    let mut w = TensorMeta::contiguous("0", DType::F32, &[2, 3]);
+    let mut w = TensorMeta::contiguous("0", StorageType::F32, &[2, 3]);
     w.offset = 3;
     let p = dir.path().join("view.pt");
     write_ckpt(&p, &pickle(&top(vec![], w)), 6);
@@ -202,7 +202,7 @@ fn missing_model_or_cfg_is_not_unival() {
     write_ckpt(&p, &pickle(&PyObj::dict([("cfg", PyObj::None)])), 6);
     let e = Checkpoint::open(&p, WeightsChoice::Auto).unwrap_err();
     assert!(e.to_string().contains("no 'model' state dict"), "{e}");
-    let w = TensorMeta::contiguous("0", DType::F32, &[6]);
+    let w = TensorMeta::contiguous("0", StorageType::F32, &[6]);
     let p = dir.path().join("nocfg.pt");
     let obj = PyObj::dict([(
         "model",
@@ -240,7 +240,7 @@ fn mutated_data_pkl_never_panics() {
 fn safetensors_round_trip_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let pt = dir.path().join("src.pt");
-    let mut w = TensorMeta::contiguous("0", DType::F32, &[3, 2]);
+    let mut w = TensorMeta::contiguous("0", StorageType::F32, &[3, 2]);
     w.strides = vec![1, 3]; // transposed view: written contiguously by write_safetensors
     write_ckpt(&pt, &pickle(&top(vec![], w)), 6);
     let ck = Checkpoint::open(&pt, WeightsChoice::Auto).unwrap();

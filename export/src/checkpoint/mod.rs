@@ -31,7 +31,7 @@ pub use error::{CheckpointError, Result};
 pub use plain_pickle::read_pickle_json;
 pub use safetensors::write_safetensors;
 pub use state_dict::StateDict;
-pub use tensor::{DType, Storage, Tensor};
+pub use tensor::{Storage, StorageType, Tensor};
 
 use container::TorchZip;
 use value::{Heap, Value};

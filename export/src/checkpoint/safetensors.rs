@@ -13,7 +13,7 @@ use memmap2::Mmap;
 use super::container::map_file;
 use super::error::{CheckpointError, Result};
 use super::state_dict::StateDict;
-use super::tensor::{Bytes, DType, Storage, Tensor};
+use super::tensor::{Bytes, Storage, StorageType, Tensor};
 
 /// Reads and validates a safetensors file.
 pub(crate) fn read(path: &Path) -> Result<(Arc<Mmap>, StateDict)> {
@@ -46,7 +46,7 @@ pub(crate) fn read(path: &Path) -> Result<(Arc<Mmap>, StateDict)> {
                 .ok_or_else(|| bad(format!("tensor '{name}' lacks '{k}'")))
         };
         let dtype_name = field("dtype")?.as_str().unwrap_or_default();
-        let dtype = DType::from_safetensors_name(dtype_name).ok_or_else(|| {
+        let dtype = StorageType::from_safetensors_name(dtype_name).ok_or_else(|| {
             CheckpointError::UnsupportedDtype {
                 file: path.to_path_buf(),
                 key: name.clone(),

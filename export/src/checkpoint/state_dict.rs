@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::container::TorchZip;
 use super::error::{CheckpointError, Result};
-use super::tensor::{DType, Storage, Tensor};
+use super::tensor::{Storage, StorageType, Tensor};
 use super::value::{Dict, Heap, Node, Value};
 
 /// Tensors by state-dict key, in the order the file lists them.
@@ -133,7 +133,7 @@ pub(crate) fn from_pickle(
             key: name.to_string(),
             detail,
         };
-        let dtype = DType::from_torch_storage_name(&t.storage.class).ok_or_else(|| {
+        let dtype = StorageType::from_torch_storage_name(&t.storage.class).ok_or_else(|| {
             CheckpointError::UnsupportedDtype {
                 file: file.to_path_buf(),
                 key: name.to_string(),

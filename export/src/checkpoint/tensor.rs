@@ -17,7 +17,7 @@ use super::error::{CheckpointError, Result};
 /// Element type of a stored tensor (the torch storage class or safetensors dtype).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
-pub enum DType {
+pub enum StorageType {
     /// IEEE binary32 (`torch.FloatStorage`).
     F32,
     /// IEEE binary16 (`torch.HalfStorage`), the storage of `--save-on-cuda` fp16 saves.
@@ -40,51 +40,54 @@ pub enum DType {
     Bool,
 }
 
-impl DType {
+impl StorageType {
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
-            DType::F64 | DType::I64 => 8,
-            DType::F32 | DType::I32 => 4,
-            DType::F16 | DType::BF16 | DType::I16 => 2,
-            DType::I8 | DType::U8 | DType::Bool => 1,
+            StorageType::F64 | StorageType::I64 => 8,
+            StorageType::F32 | StorageType::I32 => 4,
+            StorageType::F16 | StorageType::BF16 | StorageType::I16 => 2,
+            StorageType::I8 | StorageType::U8 | StorageType::Bool => 1,
         }
     }
 
     /// Whether the type holds floating-point values.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F16 | DType::BF16 | DType::F64)
+        matches!(
+            self,
+            StorageType::F32 | StorageType::F16 | StorageType::BF16 | StorageType::F64
+        )
     }
 
     /// The torch storage class name (`HalfStorage`, ...) of a dtype.
     pub fn torch_storage_name(self) -> &'static str {
         match self {
-            DType::F32 => "FloatStorage",
-            DType::F16 => "HalfStorage",
-            DType::BF16 => "BFloat16Storage",
-            DType::F64 => "DoubleStorage",
-            DType::I64 => "LongStorage",
-            DType::I32 => "IntStorage",
-            DType::I16 => "ShortStorage",
-            DType::I8 => "CharStorage",
-            DType::U8 => "ByteStorage",
-            DType::Bool => "BoolStorage",
+            StorageType::F32 => "FloatStorage",
+            StorageType::F16 => "HalfStorage",
+            StorageType::BF16 => "BFloat16Storage",
+            StorageType::F64 => "DoubleStorage",
+            StorageType::I64 => "LongStorage",
+            StorageType::I32 => "IntStorage",
+            StorageType::I16 => "ShortStorage",
+            StorageType::I8 => "CharStorage",
+            StorageType::U8 => "ByteStorage",
+            StorageType::Bool => "BoolStorage",
         }
     }
 
     /// Maps a torch storage class name (`HalfStorage`, `UntypedStorage` = bytes) to a dtype.
-    pub fn from_torch_storage_name(name: &str) -> Option<DType> {
+    pub fn from_torch_storage_name(name: &str) -> Option<StorageType> {
         Some(match name {
-            "FloatStorage" => DType::F32,
-            "HalfStorage" => DType::F16,
-            "BFloat16Storage" => DType::BF16,
-            "DoubleStorage" => DType::F64,
-            "LongStorage" => DType::I64,
-            "IntStorage" => DType::I32,
-            "ShortStorage" => DType::I16,
-            "CharStorage" => DType::I8,
-            "ByteStorage" | "UntypedStorage" => DType::U8,
-            "BoolStorage" => DType::Bool,
+            "FloatStorage" => StorageType::F32,
+            "HalfStorage" => StorageType::F16,
+            "BFloat16Storage" => StorageType::BF16,
+            "DoubleStorage" => StorageType::F64,
+            "LongStorage" => StorageType::I64,
+            "IntStorage" => StorageType::I32,
+            "ShortStorage" => StorageType::I16,
+            "CharStorage" => StorageType::I8,
+            "ByteStorage" | "UntypedStorage" => StorageType::U8,
+            "BoolStorage" => StorageType::Bool,
             _ => return None,
         })
     }
@@ -92,39 +95,39 @@ impl DType {
     /// The safetensors dtype tag (`F32`, `F16`, `BF16`, `I64`, ...).
     pub fn safetensors_name(self) -> &'static str {
         match self {
-            DType::F32 => "F32",
-            DType::F16 => "F16",
-            DType::BF16 => "BF16",
-            DType::F64 => "F64",
-            DType::I64 => "I64",
-            DType::I32 => "I32",
-            DType::I16 => "I16",
-            DType::I8 => "I8",
-            DType::U8 => "U8",
-            DType::Bool => "BOOL",
+            StorageType::F32 => "F32",
+            StorageType::F16 => "F16",
+            StorageType::BF16 => "BF16",
+            StorageType::F64 => "F64",
+            StorageType::I64 => "I64",
+            StorageType::I32 => "I32",
+            StorageType::I16 => "I16",
+            StorageType::I8 => "I8",
+            StorageType::U8 => "U8",
+            StorageType::Bool => "BOOL",
         }
     }
 
-    /// Inverse of [`DType::safetensors_name`].
-    pub fn from_safetensors_name(name: &str) -> Option<DType> {
+    /// Inverse of [`StorageType::safetensors_name`].
+    pub fn from_safetensors_name(name: &str) -> Option<StorageType> {
         [
-            DType::F32,
-            DType::F16,
-            DType::BF16,
-            DType::F64,
-            DType::I64,
-            DType::I32,
-            DType::I16,
-            DType::I8,
-            DType::U8,
-            DType::Bool,
+            StorageType::F32,
+            StorageType::F16,
+            StorageType::BF16,
+            StorageType::F64,
+            StorageType::I64,
+            StorageType::I32,
+            StorageType::I16,
+            StorageType::I8,
+            StorageType::U8,
+            StorageType::Bool,
         ]
         .into_iter()
         .find(|d| d.safetensors_name() == name)
     }
 }
 
-impl fmt::Display for DType {
+impl fmt::Display for StorageType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.safetensors_name())
     }
@@ -158,13 +161,13 @@ impl Bytes {
 pub struct Storage {
     file: PathBuf,
     key: String,
-    dtype: DType,
+    dtype: StorageType,
     bytes: Bytes,
 }
 
 impl Storage {
     /// Builds a storage; `bytes` must already be bounds-checked against the map.
-    pub(crate) fn new(file: &Path, key: String, dtype: DType, bytes: Bytes) -> Self {
+    pub(crate) fn new(file: &Path, key: String, dtype: StorageType, bytes: Bytes) -> Self {
         Storage {
             file: file.to_path_buf(),
             key,
@@ -179,7 +182,7 @@ impl Storage {
     }
 
     /// Element type of the storage.
-    pub fn dtype(&self) -> DType {
+    pub fn dtype(&self) -> StorageType {
         self.dtype
     }
 
@@ -291,7 +294,7 @@ impl Tensor {
     }
 
     /// Element type.
-    pub fn dtype(&self) -> DType {
+    pub fn dtype(&self) -> StorageType {
         self.storage.dtype
     }
 
@@ -410,10 +413,10 @@ impl Tensor {
     /// Values as `f32` in row-major order (f16/bf16/f64 converted). Fails on integer tensors.
     pub fn to_f32(&self) -> Result<Vec<f32>> {
         Ok(match self.dtype() {
-            DType::F32 => self.gather(f32::from_le_bytes),
-            DType::F16 => self.gather(|b| f16::from_le_bytes(b).to_f32()),
-            DType::BF16 => self.gather(|b| bf16::from_le_bytes(b).to_f32()),
-            DType::F64 => self.gather(|b| f64::from_le_bytes(b) as f32),
+            StorageType::F32 => self.gather(f32::from_le_bytes),
+            StorageType::F16 => self.gather(|b| f16::from_le_bytes(b).to_f32()),
+            StorageType::BF16 => self.gather(|b| bf16::from_le_bytes(b).to_f32()),
+            StorageType::F64 => self.gather(|b| f64::from_le_bytes(b) as f32),
             other => return Err(self.dtype_error(other, "to_f32 on a non-float tensor")),
         })
     }
@@ -421,16 +424,16 @@ impl Tensor {
     /// Values as `i64` in row-major order (any integer or bool dtype). Fails on float tensors.
     pub fn to_i64(&self) -> Result<Vec<i64>> {
         Ok(match self.dtype() {
-            DType::I64 => self.gather(i64::from_le_bytes),
-            DType::I32 => self.gather(|b| i64::from(i32::from_le_bytes(b))),
-            DType::I16 => self.gather(|b| i64::from(i16::from_le_bytes(b))),
-            DType::I8 => self.gather(|b: [u8; 1]| i64::from(b[0] as i8)),
-            DType::U8 | DType::Bool => self.gather(|b: [u8; 1]| i64::from(b[0])),
+            StorageType::I64 => self.gather(i64::from_le_bytes),
+            StorageType::I32 => self.gather(|b| i64::from(i32::from_le_bytes(b))),
+            StorageType::I16 => self.gather(|b| i64::from(i16::from_le_bytes(b))),
+            StorageType::I8 => self.gather(|b: [u8; 1]| i64::from(b[0] as i8)),
+            StorageType::U8 | StorageType::Bool => self.gather(|b: [u8; 1]| i64::from(b[0])),
             other => return Err(self.dtype_error(other, "to_i64 on a float tensor")),
         })
     }
 
-    fn dtype_error(&self, dtype: DType, detail: &str) -> CheckpointError {
+    fn dtype_error(&self, dtype: StorageType, detail: &str) -> CheckpointError {
         CheckpointError::UnsupportedDtype {
             file: self.storage.file.clone(),
             key: self.name.to_string(),
@@ -445,7 +448,7 @@ impl Tensor {
 mod tests {
     use super::*;
 
-    fn owned(dtype: DType, bytes: Vec<u8>) -> Arc<Storage> {
+    fn owned(dtype: StorageType, bytes: Vec<u8>) -> Arc<Storage> {
         Arc::new(Storage::new(
             Path::new("t.pt"),
             "0".into(),
@@ -455,7 +458,10 @@ mod tests {
     }
 
     fn f32_storage(v: &[f32]) -> Arc<Storage> {
-        owned(DType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        owned(
+            StorageType::F32,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        )
     }
 
     #[test]
@@ -492,7 +498,7 @@ mod tests {
     #[test]
     fn half_types_convert_and_ints_refuse_to_f32() {
         let h = owned(
-            DType::F16,
+            StorageType::F16,
             [1.5f32, -2.0]
                 .iter()
                 .flat_map(|x| f16::from_f32(*x).to_le_bytes())
@@ -501,11 +507,14 @@ mod tests {
         let t = Tensor::new("h", h, vec![2], vec![1], 0).unwrap();
         assert_eq!(t.to_f32().unwrap(), vec![1.5, -2.0]);
         assert!(t.to_i64().is_err());
-        let b = owned(DType::BF16, bf16::from_f32(3.0).to_le_bytes().to_vec());
+        let b = owned(
+            StorageType::BF16,
+            bf16::from_f32(3.0).to_le_bytes().to_vec(),
+        );
         let t = Tensor::new("b", b, vec![], vec![], 0).unwrap();
         assert_eq!(t.numel(), 1);
         assert_eq!(t.to_f32().unwrap(), vec![3.0]);
-        let l = owned(DType::I64, (-7i64).to_le_bytes().to_vec());
+        let l = owned(StorageType::I64, (-7i64).to_le_bytes().to_vec());
         let t = Tensor::new("l", l, vec![1], vec![1], 0).unwrap();
         assert_eq!(t.to_i64().unwrap(), vec![-7]);
         assert!(t.to_f32().is_err());
@@ -521,13 +530,22 @@ mod tests {
 
     #[test]
     fn dtype_names_round_trip() {
-        for d in [DType::F32, DType::F16, DType::BF16, DType::I64, DType::Bool] {
-            assert_eq!(DType::from_safetensors_name(d.safetensors_name()), Some(d));
+        for d in [
+            StorageType::F32,
+            StorageType::F16,
+            StorageType::BF16,
+            StorageType::I64,
+            StorageType::Bool,
+        ] {
             assert_eq!(
-                DType::from_torch_storage_name(d.torch_storage_name()),
+                StorageType::from_safetensors_name(d.safetensors_name()),
+                Some(d)
+            );
+            assert_eq!(
+                StorageType::from_torch_storage_name(d.torch_storage_name()),
                 Some(d)
             );
         }
-        assert_eq!(DType::from_torch_storage_name("QInt8Storage"), None);
+        assert_eq!(StorageType::from_torch_storage_name("QInt8Storage"), None);
     }
 }

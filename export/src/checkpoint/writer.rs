@@ -15,7 +15,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use super::error::{CheckpointError, Result};
-use super::tensor::DType;
+use super::tensor::StorageType;
 
 /// A Python object of the subset fairseq checkpoints contain.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,7 +67,7 @@ pub struct TensorMeta {
     /// Record key (`data/<storage>`); tensors with equal keys share the storage.
     pub storage: String,
     /// Storage element type (selects `torch.HalfStorage`, ...).
-    pub dtype: DType,
+    pub dtype: StorageType,
     /// Elements in the storage record.
     pub storage_numel: usize,
     /// Offset of the first element, in elements.
@@ -80,7 +80,11 @@ pub struct TensorMeta {
 
 impl TensorMeta {
     /// A contiguous tensor covering all of its own storage.
-    pub fn contiguous(storage: impl Into<String>, dtype: DType, shape: &[usize]) -> TensorMeta {
+    pub fn contiguous(
+        storage: impl Into<String>,
+        dtype: StorageType,
+        shape: &[usize],
+    ) -> TensorMeta {
         let mut strides = vec![1usize; shape.len()];
         for i in (0..shape.len().saturating_sub(1)).rev() {
             strides[i] = strides[i + 1] * shape[i + 1];
@@ -340,13 +344,13 @@ mod tests {
         let path = dir.path().join("x.pt");
         let w = TensorMeta {
             storage: "0".into(),
-            dtype: DType::F32,
+            dtype: StorageType::F32,
             storage_numel: 6,
             offset: 0,
             shape: vec![3, 2],
             strides: vec![1, 3],
         };
-        let mut view = TensorMeta::contiguous("0", DType::F32, &[2]);
+        let mut view = TensorMeta::contiguous("0", StorageType::F32, &[2]);
         view.storage_numel = 6;
         view.offset = 4;
         let state = PyObj::OrderedDict(vec![

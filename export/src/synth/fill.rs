@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::arch::{Init, ParamSpec};
 use super::buckets;
-use crate::checkpoint::DType;
+use crate::checkpoint::StorageType;
 
 /// FNV-1a of a key name, to derive per-tensor seeds.
 fn fnv(s: &str) -> u64 {
@@ -70,7 +70,7 @@ pub(crate) fn write_values(
     rng_name: &str,
     seed: u64,
     ema: bool,
-    dtype: DType,
+    dtype: StorageType,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let n: usize = spec.shape.iter().product();
@@ -116,7 +116,7 @@ pub(crate) fn write_values(
         }
         buf.clear();
         match dtype {
-            DType::F16 => vals
+            StorageType::F16 => vals
                 .iter()
                 .for_each(|v| buf.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
             _ => vals
@@ -146,7 +146,7 @@ mod tests {
             init,
         };
         let mut out = Vec::new();
-        write_values(&spec, "x", 1, ema, DType::F32, &mut out).unwrap();
+        write_values(&spec, "x", 1, ema, StorageType::F32, &mut out).unwrap();
         out.chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect()

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::checkpoint::writer::{PyObj, TensorMeta, TorchZipWriter};
-use crate::checkpoint::{CheckpointError, DType};
+use crate::checkpoint::{CheckpointError, StorageType};
 use crate::config::ModelConfig;
 use arch::{ArchSpec, ImageCnnKind, ResNeXt3dSpec, ResNetSpec};
 
@@ -291,7 +291,7 @@ struct Job {
     spec: usize,
     rng_name: String,
     ema: bool,
-    dtype: DType,
+    dtype: StorageType,
 }
 
 /// Writes a synthetic checkpoint to `out` and reports what it wrote.
@@ -300,8 +300,8 @@ pub fn write(opts: &SynthOptions, out: &Path) -> Result<SynthReport, CheckpointE
     let arch = arch_spec(opts)?;
     let specs = arch::enumerate(&arch);
     let float = match opts.dtype {
-        StoreDType::F32 => DType::F32,
-        StoreDType::F16 => DType::F16,
+        StoreDType::F32 => StorageType::F32,
+        StoreDType::F16 => StorageType::F16,
     };
     let mut jobs: Vec<Job> = Vec::new();
     let mut tied_keys: HashMap<bool, String> = HashMap::new();
@@ -310,7 +310,7 @@ pub fn write(opts: &SynthOptions, out: &Path) -> Result<SynthReport, CheckpointE
         let mut entries = Vec::with_capacity(specs.len());
         for (i, s) in specs.iter().enumerate() {
             let dtype = if s.init.is_integer() {
-                DType::I64
+                StorageType::I64
             } else {
                 float
             };

@@ -62,16 +62,16 @@ fn base_preset_matches_the_spec_shape_table() {
     assert_eq!(params, 250_489_072);
 }
 
-fn expected_values(name: &str, opts: &SynthOptions, ema: bool, dtype: DType) -> Vec<f32> {
+fn expected_values(name: &str, opts: &SynthOptions, ema: bool, dtype: StorageType) -> Vec<f32> {
     let specs = arch::enumerate(&arch_spec(opts).unwrap());
     let spec = specs.iter().find(|s| s.name == name).unwrap();
     let rng_name = if TIED.contains(&name) { TIED[0] } else { name };
     let mut out = Vec::new();
-    fill::write_values(spec, rng_name, opts.seed, ema, DType::F32, &mut out).unwrap();
+    fill::write_values(spec, rng_name, opts.seed, ema, StorageType::F32, &mut out).unwrap();
     out.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .map(|v| {
-            if dtype == DType::F16 {
+            if dtype == StorageType::F16 {
                 f16::from_f32(v).to_f32()
             } else {
                 v
@@ -98,9 +98,9 @@ fn tiny_f32_copies_round_trip() {
     for s in &specs {
         let t = ck.weights.expect_shape(&s.name, &s.shape).unwrap();
         let want = if s.init.is_integer() {
-            DType::I64
+            StorageType::I64
         } else {
-            DType::F32
+            StorageType::F32
         };
         assert_eq!(t.dtype(), want, "{}", s.name);
     }
@@ -116,7 +116,7 @@ fn tiny_f32_copies_round_trip() {
     ] {
         assert_eq!(
             ck.weights.get(name).unwrap().to_f32().unwrap(),
-            expected_values(name, &opts, false, DType::F32),
+            expected_values(name, &opts, false, StorageType::F32),
             "{name}"
         );
     }
@@ -173,7 +173,7 @@ fn tiny_f16_shared_with_ema_round_trip() {
         .unwrap();
     for sd in [&ema.weights, &model.weights] {
         let e = sd.get(TIED[0]).unwrap();
-        assert_eq!(e.dtype(), DType::F16);
+        assert_eq!(e.dtype(), StorageType::F16);
         assert!(TIED[1..]
             .iter()
             .all(|n| e.shares_storage(sd.get(n).unwrap())));
@@ -181,11 +181,11 @@ fn tiny_f16_shared_with_ema_round_trip() {
     let name = "decoder.layers.0.encoder_attn.c_attn";
     assert_eq!(
         model.weights.get(name).unwrap().to_f32().unwrap(),
-        expected_values(name, &opts, false, DType::F16)
+        expected_values(name, &opts, false, StorageType::F16)
     );
     assert_eq!(
         ema.weights.get(name).unwrap().to_f32().unwrap(),
-        expected_values(name, &opts, true, DType::F16)
+        expected_values(name, &opts, true, StorageType::F16)
     );
     assert_ne!(
         ema.weights.get(name).unwrap().to_f32().unwrap(),
@@ -201,7 +201,10 @@ fn tiny_f16_shared_with_ema_round_trip() {
         model.weights.get(p).unwrap().storage().key()
     );
     let v = ema.weights.get("decoder.version").unwrap();
-    assert_eq!((v.dtype(), v.to_f32().unwrap()), (DType::F16, vec![3.0]));
+    assert_eq!(
+        (v.dtype(), v.to_f32().unwrap()),
+        (StorageType::F16, vec![3.0])
+    );
     assert_eq!(
         ModelConfig::from_checkpoint(&ema)
             .unwrap()

@@ -1,7 +1,7 @@
 //! Beam search for one input sentence, exactly as fairseq's `SequenceGenerator._generate` with
 //! `search.BeamSearch` (spec §6.1 with the selection rule of §0.1 item 1).
 //!
-//! Per step: log-probs through the pipeline (temperature, trie mask, log-softmax, prefix or
+//! Per step: log-probs through the processors (temperature, trie mask, log-softmax, prefix or
 //! min-length, NaN/PAD/UNK, max-length, n-gram) → top `2·beam` of the flattened
 //! `[beam × vocab]` cumulative scores (step 0: beam 0 only) → EOS candidates with a finite score
 //! among the first `beam` are finalized → stop when `beam` hypotheses are finished or
@@ -15,7 +15,7 @@
 use super::constraints::Constraints;
 use super::hypotheses::{BeamHypotheses, Hypothesis};
 use super::options::SearchOptions;
-use super::pipeline::{flatten_logits, Pipeline};
+use super::processors::{flatten_logits, LogitProcessors};
 use super::scorer::Scorer;
 use super::topk::{top_k, Candidate};
 use super::{GenerateError, Result};
@@ -48,7 +48,7 @@ pub fn beam_search<S: Scorer>(
         scores: vec![Vec::new()],
     };
     let mut finished = BeamHypotheses::new(beam);
-    let mut pipeline: Option<Pipeline> = None;
+    let mut processors: Option<LogitProcessors> = None;
     let mut vocab = None;
     let mut last_tokens = vec![opts.specials.bos];
     let mut cands: Vec<Candidate> = Vec::with_capacity(2 * beam);
@@ -72,17 +72,17 @@ pub fn beam_search<S: Scorer>(
             source: Box::new(e),
         })?;
         let (mut lprobs, v) = flatten_logits(logits, step, live.tokens.len(), vocab)?;
-        let pipe = match &mut pipeline {
+        let procs = match &mut processors {
             Some(p) => p,
             None => {
                 if v < 2 * beam + 1 {
                     return Err(GenerateError::VocabTooSmall { vocab: v, beam });
                 }
                 vocab = Some(v);
-                pipeline.insert(Pipeline::new(opts, constraints, v, max_len)?)
+                processors.insert(LogitProcessors::new(opts, constraints, v, max_len)?)
             }
         };
-        pipe.apply(step, &mut lprobs, &live.tokens);
+        procs.apply(step, &mut lprobs, &live.tokens);
 
         // fairseq: k = min(2·beam, numel − 1) over the flattened rows in play.
         let k = (2 * beam).min(lprobs.len() - 1);

@@ -8,7 +8,7 @@
 use super::constraints::Constraints;
 use super::hypotheses::{BeamHypotheses, Hypothesis};
 use super::options::SearchOptions;
-use super::pipeline::{flatten_logits, Pipeline};
+use super::processors::{flatten_logits, LogitProcessors};
 use super::scorer::Scorer;
 use super::{GenerateError, Result};
 
@@ -33,7 +33,7 @@ pub fn greedy<S: Scorer>(
     let eos = opts.specials.eos;
     let mut history = vec![vec![opts.specials.bos]];
     let mut scores: Vec<f32> = Vec::new();
-    let mut pipeline: Option<Pipeline> = None;
+    let mut processors: Option<LogitProcessors> = None;
     let mut vocab = None;
     for step in 0..=max_len {
         let last = history[0].last().copied().unwrap_or(opts.specials.bos);
@@ -44,17 +44,17 @@ pub fn greedy<S: Scorer>(
                 source: Box::new(e),
             })?;
         let (mut lprobs, v) = flatten_logits(logits, step, 1, vocab)?;
-        let pipe = match &mut pipeline {
+        let procs = match &mut processors {
             Some(p) => p,
             None => {
                 if v < 3 {
                     return Err(GenerateError::VocabTooSmall { vocab: v, beam: 1 });
                 }
                 vocab = Some(v);
-                pipeline.insert(Pipeline::new(&opts, constraints, v, max_len)?)
+                processors.insert(LogitProcessors::new(&opts, constraints, v, max_len)?)
             }
         };
-        pipe.apply(step, &mut lprobs, &history);
+        procs.apply(step, &mut lprobs, &history);
         // Argmax of the cumulative scores (f32 sums, as beam search compares them).
         if let Some(&prev) = scores.last() {
             lprobs.iter_mut().for_each(|x| *x += prev);

@@ -28,7 +28,7 @@ pub mod logits;
 pub mod ngram;
 pub mod option_scoring;
 pub mod options;
-mod pipeline;
+mod processors;
 pub mod scorer;
 pub mod topk;
 pub mod trie;

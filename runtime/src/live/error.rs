@@ -1,6 +1,7 @@
 //! Why a live source failed, and whether waiting and reopening can help.
 
 use crate::audio::AudioError;
+use crate::error::MissingFeature;
 use crate::vision::video::VideoError;
 use crate::vision::VisionError;
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub enum LiveError {
         #[source]
         source: std::io::Error,
     },
+    /// This build was compiled without the source's feature.
+    #[error(transparent)]
+    NotBuilt(#[from] MissingFeature),
     #[error(transparent)]
     Vision(#[from] VisionError),
     #[error(transparent)]

@@ -2,8 +2,8 @@
 //! waits on its hand-over with a short timeout (so a stop or a new question is seen within
 //! [`POLL`]), runs the model, and sends one result per run.
 
-use super::engine::{AudioTask, Counters, Infer, QuestionBox};
 use super::latest::{Latest, Taken};
+use super::task::{AudioTask, Counters, Infer, QuestionBox};
 use super::window::{rms_dbfs, AudioWindow, FrameWindow};
 use super::{Frame, LiveResult, ResultKind, Stamp};
 use crate::generate::Trie;

@@ -1,10 +1,7 @@
 //! `--source` strings: which camera, file or folder a loop reads, and opening it.
 
-use super::{
-    AudioFileSource, AudioSource, CameraSource, FrameSource, ImageFolderSource, LiveError,
-    MicrophoneSource, VideoFileSource,
-};
-use std::path::PathBuf;
+use super::{AudioFileSource, AudioSource, FrameSource, ImageFolderSource, LiveError};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// Where frames come from: `camera:N`, `video:FILE` or `images:DIR`.
@@ -111,9 +108,42 @@ pub fn open_frame_source(
 ) -> Result<Box<dyn FrameSource>, LiveError> {
     match spec {
         FrameSpec::Images(dir) => Ok(Box::new(ImageFolderSource::open(dir, opts)?)),
-        FrameSpec::Camera(index) => Ok(Box::new(CameraSource::open(*index, opts)?)),
-        FrameSpec::Video(path) => Ok(Box::new(VideoFileSource::open(path, opts)?)),
+        FrameSpec::Camera(index) => open_camera(*index, opts),
+        FrameSpec::Video(path) => open_video_file(path, opts),
     }
+}
+
+#[cfg(feature = "live")]
+fn open_camera(index: u32, opts: &FrameOptions) -> Result<Box<dyn FrameSource>, LiveError> {
+    Ok(Box::new(super::CameraSource::open(index, opts)?))
+}
+
+/// Built without `live`: no camera backend.
+#[cfg(not(feature = "live"))]
+fn open_camera(_index: u32, _opts: &FrameOptions) -> Result<Box<dyn FrameSource>, LiveError> {
+    Err(crate::error::MissingFeature::CAMERA.into())
+}
+
+#[cfg(feature = "video")]
+fn open_video_file(path: &Path, opts: &FrameOptions) -> Result<Box<dyn FrameSource>, LiveError> {
+    Ok(Box::new(super::VideoFileSource::open(path, opts)?))
+}
+
+/// Built without `video`: no FFmpeg to decode the file.
+#[cfg(not(feature = "video"))]
+fn open_video_file(_path: &Path, _opts: &FrameOptions) -> Result<Box<dyn FrameSource>, LiveError> {
+    Err(crate::error::MissingFeature::VIDEO.into())
+}
+
+#[cfg(feature = "live")]
+fn open_microphone(selector: Option<&str>) -> Result<Box<dyn AudioSource>, LiveError> {
+    Ok(Box::new(super::MicrophoneSource::open(selector)?))
+}
+
+/// Built without `live`: no audio capture backend.
+#[cfg(not(feature = "live"))]
+fn open_microphone(_selector: Option<&str>) -> Result<Box<dyn AudioSource>, LiveError> {
+    Err(crate::error::MissingFeature::MICROPHONE.into())
 }
 
 /// Opens the audio source `spec` describes; `looped` repeats a file.
@@ -122,9 +152,7 @@ pub fn open_audio_source(
     looped: bool,
 ) -> Result<Box<dyn AudioSource>, LiveError> {
     match spec {
-        AudioSpec::Microphone(selector) => {
-            Ok(Box::new(MicrophoneSource::open(selector.as_deref())?))
-        }
+        AudioSpec::Microphone(selector) => open_microphone(selector.as_deref()),
         AudioSpec::File(path) => Ok(Box::new(AudioFileSource::open(path, looped)?)),
     }
 }
@@ -133,6 +161,33 @@ pub fn open_audio_source(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A build without a device feature says which feature to turn on, instead of failing
+    /// some other way.
+    #[test]
+    fn sources_of_features_left_out_say_which_feature_to_build() {
+        let mut expected = Vec::new();
+        if cfg!(not(feature = "live")) {
+            let cam = open_frame_source(&FrameSpec::Camera(0), &FrameOptions::default());
+            expected.push((cam.err(), "`live`"));
+            let mic = open_audio_source(&AudioSpec::Microphone(None), false);
+            expected.push((mic.err(), "`live`"));
+        }
+        if cfg!(not(feature = "video")) {
+            let spec = FrameSpec::Video("clip.mp4".into());
+            let video = open_frame_source(&spec, &FrameOptions::default());
+            expected.push((video.err(), "`video`"));
+        }
+        for (err, feature) in expected {
+            let err = err.expect("a source of a feature left out cannot open");
+            assert!(matches!(err, LiveError::NotBuilt(_)), "{err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("this build has no") && text.contains(feature),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn parses_frame_specs() {

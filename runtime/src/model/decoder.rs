@@ -7,53 +7,32 @@
 //! graph gathers each layer's cache rows where the cache lives. By default ([`StepMode::Bound`])
 //! steps run through an I/O binding: the cache is allocated in the provider's memory (device
 //! memory under CUDA/TensorRT) and never visits the host, the logits come back to the host, and
-//! the encoder's outputs are bound once per input rather than passed on every step. Bundles
-//! exported before `beam_order` existed get [`StepMode::HostReorder`]: rows gathered on the
-//! host into one new tensor per cache (skipped when the order is the identity).
+//! the encoder's outputs are bound once per input rather than passed on every step. Manifest
+//! format 2 guarantees the decoder takes `beam_order` and `vocab_rows`.
 //!
 //! ONNX Runtime inference builds execute the whole graph whatever outputs a run asks for
 //! (`RunOptions.only_execute_path_to_fetches` is training-only), so the graph itself chooses:
 //! its `vocab_rows` input picks, through an `If`, the full output projection (empty) or only the
 //! listed rows of it. Constrained steps ([`Scorer::next_logits_restricted`]) ask for the union
-//! of the rows' allowed ids ([`super::restrict`]); bundles exported before that input existed
-//! always run the full projection.
+//! of the rows' allowed ids ([`super::restrict`]).
 
 use super::restrict::{rows_to_score, scatter_rows};
 use super::Encoded;
+use crate::engine::session::{GraphBinding, GraphOutputs, GraphSession, Input, Place};
 use crate::error::RuntimeError;
 use crate::generate::{Scorer, SequenceScorer};
-use crate::session::{GraphBinding, GraphOutputs, GraphSession, Input, Place};
 use ndarray::{Array, Array1, Array2, Array3, ArrayD, IxDyn};
-use ort::value::{DynValue, Tensor};
-use unival_manifest::{io, GraphSpec};
+use ort::value::DynValue;
+use unival_manifest::io;
 
-/// How decoder steps run and where beams are reordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How decoder steps run; the graph gathers the cache by `beam_order` in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StepMode {
-    /// Plain runs; the cache rows are gathered on the host after each reorder (the only mode
-    /// of bundles whose decoder has no `beam_order` input).
-    HostReorder,
-    /// Plain runs; the graph gathers the cache by `beam_order`.
+    /// Plain runs, the cache passed in and out as ONNX Runtime values.
     GraphReorder,
-    /// Runs through an I/O binding, the cache kept in the provider's memory, the graph
-    /// gathering it by `beam_order`.
+    /// Runs through an I/O binding, the cache kept in the provider's memory (the default).
+    #[default]
     Bound,
-}
-
-impl StepMode {
-    /// The fastest mode a decoder graph declared by `spec` supports.
-    pub fn best_for(spec: &GraphSpec) -> StepMode {
-        if reorders_in_graph(spec) {
-            StepMode::Bound
-        } else {
-            StepMode::HostReorder
-        }
-    }
-}
-
-/// Whether the decoder graph takes `beam_order` (bundles exported since it was added).
-fn reorders_in_graph(spec: &GraphSpec) -> bool {
-    spec.inputs.iter().any(|s| s.name == io::BEAM_ORDER)
 }
 
 /// Per-layer self-attention cache, `[rows, heads, past, head_dim]` each, as ONNX Runtime holds
@@ -77,15 +56,13 @@ pub struct StepDecoder<'a> {
     past_len: usize,
     names: Vec<LayerNames>,
     mode: StepMode,
-    /// Whether the graph takes `beam_order` (fed the identity under `HostReorder`).
-    has_order: bool,
     /// The order the next step gathers the cache by, when not the identity (graph reorder).
     pending: Option<Vec<i64>>,
     /// Made at the first bound step; the encoder's outputs stay bound from then on.
     binding: Option<GraphBinding>,
     /// The `vocab_rows` input fed with the next run: empty (every row) except during a
-    /// restricted step; `None` when the graph has no such input (older bundles).
-    vocab_rows: Option<ArrayD<i64>>,
+    /// restricted step.
+    vocab_rows: ArrayD<i64>,
     /// Vocabulary size (rows of the output projection); 0 until [`StepDecoder::with_vocab`],
     /// which keeps every step on the full projection.
     vocab: usize,
@@ -119,9 +96,6 @@ impl<'a> StepDecoder<'a> {
                 present_v: io::present_self_v(l),
             })
             .collect();
-        let mode = StepMode::best_for(graph.spec());
-        let has_order = reorders_in_graph(graph.spec());
-        let restrictable = graph.spec().inputs.iter().any(|s| s.name == io::VOCAB_ROWS);
         StepDecoder {
             graph,
             enc,
@@ -131,17 +105,16 @@ impl<'a> StepDecoder<'a> {
             cache_rows: 0,
             past_len: 0,
             names,
-            mode,
-            has_order,
+            mode: StepMode::default(),
             pending: None,
             binding: None,
-            vocab_rows: restrictable.then(all_rows),
+            vocab_rows: all_rows(),
             vocab: 0,
         }
     }
 
     /// Sets the vocabulary size (the manifest's), which enables row-restricted constrained
-    /// steps on graphs that support them.
+    /// steps.
     pub(super) fn with_vocab(mut self, vocab: usize) -> Self {
         self.vocab = vocab;
         self
@@ -152,16 +125,9 @@ impl<'a> StepDecoder<'a> {
         self.mode
     }
 
-    /// Chooses how steps run, before the first step. [`StepMode::GraphReorder`] and
-    /// [`StepMode::Bound`] need a decoder graph with `beam_order`; every mode gives the same
-    /// logits (the choice is for speed and for tests).
+    /// Chooses how steps run, before the first step; every mode gives the same logits (the
+    /// choice is for speed and for tests).
     pub fn set_mode(&mut self, mode: StepMode) -> Result<(), RuntimeError> {
-        if mode != StepMode::HostReorder && !self.has_order {
-            return Err(self.shape_error(format!(
-                "{mode:?} needs a decoder with input `{}`; this bundle predates it (re-export it)",
-                io::BEAM_ORDER
-            )));
-        }
         if !self.cache.is_empty() {
             return Err(self.shape_error("the step mode is fixed once decoding started".into()));
         }
@@ -195,12 +161,8 @@ impl<'a> StepDecoder<'a> {
             ),
             (io::CROSS_POS_K, Input::Value(out.get(io::CROSS_POS_K)?)),
         ];
-        if self.has_order {
-            inputs.push((io::BEAM_ORDER, Input::from(order)));
-        }
-        if let Some(rows) = &self.vocab_rows {
-            inputs.push((io::VOCAB_ROWS, Input::from(rows)));
-        }
+        inputs.push((io::BEAM_ORDER, Input::from(order)));
+        inputs.push((io::VOCAB_ROWS, Input::from(&self.vocab_rows)));
         for (l, n) in self.names.iter().enumerate() {
             inputs.push((&n.cross_k, Input::Value(out.get(&n.cross_k)?)));
             inputs.push((&n.cross_v, Input::Value(out.get(&n.cross_v)?)));
@@ -283,9 +245,7 @@ impl<'a> StepDecoder<'a> {
         b.bind_input(io::TOKENS, Input::from(tokens))?;
         b.bind_input(io::PAST_LEN, Input::from(&past))?;
         b.bind_input(io::BEAM_ORDER, Input::from(order))?;
-        if let Some(vocab_rows) = &self.vocab_rows {
-            b.bind_input(io::VOCAB_ROWS, Input::from(vocab_rows))?;
-        }
+        b.bind_input(io::VOCAB_ROWS, Input::from(&self.vocab_rows))?;
         if self.cache.is_empty() {
             let empty = ArrayD::<f32>::zeros(IxDyn(&[rows, self.heads, 0, self.head_dim]));
             for n in &self.names {
@@ -320,7 +280,7 @@ impl<'a> StepDecoder<'a> {
         let order = Array1::from(order);
         match self.mode {
             StepMode::Bound => self.step_bound(&tokens, &order),
-            StepMode::GraphReorder | StepMode::HostReorder => self.run(&tokens, &order, true, true),
+            StepMode::GraphReorder => self.run(&tokens, &order, true, true),
         }
     }
 
@@ -357,29 +317,6 @@ fn new_binding(
         b.bind_output(&n.present_v, Place::Device)?;
     }
     Ok(b)
-}
-
-/// `[n, …]` value → `[indices.len(), …]` with row `i` = old row `indices[i]`, in one new tensor.
-fn gather_rows(value: &DynValue, indices: &[usize]) -> Result<DynValue, String> {
-    let (shape, data) = value
-        .try_extract_tensor::<f32>()
-        .map_err(|e| format!("cache is not an f32 host tensor: {e}"))?;
-    let n = shape.first().copied().unwrap_or(0).max(0) as usize;
-    let row = data.len().checked_div(n).unwrap_or(0);
-    let mut out = Vec::with_capacity(indices.len() * row);
-    for &i in indices {
-        if i >= n {
-            return Err(format!("row {i} of a cache with {n} rows"));
-        }
-        out.extend_from_slice(&data[i * row..(i + 1) * row]);
-    }
-    let mut dims: Vec<i64> = shape.iter().copied().collect();
-    if let Some(first) = dims.first_mut() {
-        *first = indices.len() as i64;
-    }
-    Tensor::from_array((dims, out))
-        .map(|t| t.into_dyn())
-        .map_err(|e| e.to_string())
 }
 
 /// `pending ∘ indices`: new row `i` continues row `indices[i]` of the order already pending
@@ -420,25 +357,20 @@ impl Scorer for StepDecoder<'_> {
 
     /// Computes only the union of the rows' allowed ids (see the module `restrict` for why the
     /// search result is exact), scattered into `[rows, vocab]` with −inf elsewhere. Falls back
-    /// to [`Scorer::next_logits`] on graphs without `vocab_rows` and when the union covers
-    /// more than half the vocabulary.
+    /// to [`Scorer::next_logits`] when the union covers more than half the vocabulary.
     fn next_logits_restricted(
         &mut self,
         step: usize,
         last_tokens: &[i64],
         allowed: &[&[i64]],
     ) -> Result<Array2<f32>, RuntimeError> {
-        let ids = match &self.vocab_rows {
-            Some(_) => rows_to_score(allowed, self.vocab),
-            None => None,
-        };
-        let Some(ids) = ids else {
+        let Some(ids) = rows_to_score(allowed, self.vocab) else {
             return self.next_logits(step, last_tokens);
         };
         let rows = last_tokens.len();
-        self.vocab_rows = Some(Array::from(ids.clone()).into_dyn());
+        self.vocab_rows = Array::from(ids.clone()).into_dyn();
         let out = self.step(last_tokens);
-        self.vocab_rows = Some(all_rows());
+        self.vocab_rows = all_rows();
         let out = out?;
         scatter_rows(out.view::<f32>(io::LOGITS)?, &ids, rows, self.vocab)
             .map_err(|e| self.shape_error(e))
@@ -448,24 +380,9 @@ impl Scorer for StepDecoder<'_> {
         if self.cache.is_empty() {
             return Ok(());
         }
-        if self.mode != StepMode::HostReorder {
-            let order = compose_order(self.pending.as_deref(), indices, self.cache_rows)
-                .map_err(|e| self.shape_error(e))?;
-            self.pending = Some(order);
-            return Ok(());
-        }
-        let identity =
-            self.cache_rows == indices.len() && indices.iter().enumerate().all(|(i, &j)| i == j);
-        if identity {
-            return Ok(());
-        }
-        let mut cache = std::mem::take(&mut self.cache);
-        for c in &mut cache {
-            c.k = gather_rows(&c.k, indices).map_err(|e| self.shape_error(e))?;
-            c.v = gather_rows(&c.v, indices).map_err(|e| self.shape_error(e))?;
-        }
-        self.cache = cache;
-        self.cache_rows = indices.len();
+        let order = compose_order(self.pending.as_deref(), indices, self.cache_rows)
+            .map_err(|e| self.shape_error(e))?;
+        self.pending = Some(order);
         Ok(())
     }
 }
@@ -494,31 +411,6 @@ impl SequenceScorer for StepDecoder<'_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use unival_manifest::{DType, Dim, TensorSpec};
-
-    fn spec(inputs: &[&str]) -> GraphSpec {
-        GraphSpec {
-            file: "decoder.onnx".into(),
-            external_data: None,
-            inputs: inputs
-                .iter()
-                .map(|n| TensorSpec {
-                    name: (*n).into(),
-                    dtype: DType::I64,
-                    dims: vec![Dim::Symbol("n".into())],
-                })
-                .collect(),
-            outputs: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn old_bundles_reorder_on_the_host_new_ones_bind() {
-        let old = spec(&[io::TOKENS, io::PAST_LEN]);
-        assert_eq!(StepMode::best_for(&old), StepMode::HostReorder);
-        let new = spec(&[io::TOKENS, io::PAST_LEN, io::BEAM_ORDER]);
-        assert_eq!(StepMode::best_for(&new), StepMode::Bound);
-    }
 
     #[test]
     fn reorders_compose_until_the_next_step() {

@@ -14,10 +14,10 @@ mod restrict;
 pub use decoder::{StepDecoder, StepMode};
 
 use crate::bundle::Bundle;
-use crate::ep::SessionOptions;
+use crate::engine::ep::SessionOptions;
+use crate::engine::session::{GraphOutputs, GraphSession, Input};
 use crate::error::RuntimeError;
 use crate::generate::SequenceScorer;
-use crate::session::{GraphOutputs, GraphSession, Input};
 use ndarray::{Array2, Array3, ArrayView4, ArrayView5};
 use std::path::Path;
 use unival_manifest::{io, Manifest};

@@ -14,7 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::{Model, PerceptionInput};
-use crate::ep::SessionOptions;
+use crate::engine::ep::SessionOptions;
 use crate::generate::{beam_search, Constraints, Scorer, SearchOptions, Trie};
 use ndarray::{Array2, Array4};
 use std::path::Path;

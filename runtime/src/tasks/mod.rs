@@ -16,7 +16,7 @@ pub use perception::{MediaSettings, PerceptionTensor};
 pub use requests::Request;
 
 use crate::audio::{AudioOptions, LogMel, LogMelConfig};
-use crate::ep::SessionOptions;
+use crate::engine::ep::SessionOptions;
 use crate::error::RuntimeError;
 use crate::generate::{GenerateError, SearchOptions, SearchOverrides};
 use crate::model::Model;
@@ -161,14 +161,18 @@ impl Pipeline {
     /// `wanted`: same modality (a multi-task checkpoint exported for captioning also answers
     /// questions about images, as the original's zero-shot evaluation does).
     pub fn check_task(&self, wanted: TaskKind) -> Result<(), TaskError> {
-        let have = self.model.manifest().task.task;
-        if have.modality() == wanted.modality() {
+        if self.task.perception.modality() == wanted.modality() {
             return Ok(());
         }
-        Err(TaskError::WrongTask {
+        Err(self.wrong_task(wanted))
+    }
+
+    /// [`TaskError::WrongTask`]: this bundle cannot serve `wanted`.
+    fn wrong_task(&self, wanted: TaskKind) -> TaskError {
+        TaskError::WrongTask {
             bundle: self.dir.clone(),
-            bundle_task: have,
+            bundle_task: self.model.manifest().task.task,
             wanted,
-        })
+        }
     }
 }

@@ -8,8 +8,7 @@ use crate::vision::video::{preprocess_video, VideoOptions};
 use crate::vision::{preprocess_image, ImageOptions};
 use ndarray::{Array2, Array4, Array5};
 use std::path::Path;
-use unival_manifest::task::Modality;
-use unival_manifest::{Manifest, TaskConfig};
+use unival_manifest::{Manifest, Perception, TaskConfig};
 
 /// The perception input of one file, before the graph (audio: before the log-mel front end).
 #[derive(Debug, Clone)]
@@ -74,13 +73,13 @@ impl MediaSettings {
     /// front end and the task's waveform length.
     pub fn from_manifest(manifest: &Manifest) -> MediaSettings {
         let task = manifest.task.clone();
-        let audio = match &manifest.model.audio {
-            Some(front) => AudioOptions {
+        let audio = match (&manifest.model.audio, task.perception) {
+            (Some(front), Perception::Audio { max_audio_len, .. }) => AudioOptions {
                 sample_rate: u32::try_from(front.sample_rate).unwrap_or(u32::MAX),
-                max_len: task.max_audio_len,
+                max_len: max_audio_len,
                 ..AudioOptions::default()
             },
-            None => AudioOptions::default(),
+            _ => AudioOptions::default(),
         };
         MediaSettings {
             task,
@@ -93,42 +92,39 @@ impl MediaSettings {
     /// Loads `path` as the bundle task's modality (an image; a video file or frame directory;
     /// a sound) and builds its perception tensor.
     pub fn load(&self, path: &Path) -> Result<PerceptionTensor, TaskError> {
-        load_perception(
-            path,
-            self.task.task.modality(),
-            &self.task,
-            &self.image,
-            &self.video,
-            &self.audio,
-        )
+        load_perception(path, &self.task, &self.image, &self.video, &self.audio)
     }
 }
 
-/// Loads `path` as `modality` with the given settings. [`MediaSettings::load`] and
-/// [`super::Pipeline::run`] both come here.
+/// Loads `path` as the modality of `task.perception` with the given settings.
+/// [`MediaSettings::load`] and [`super::Pipeline::run`] both come here.
 pub(crate) fn load_perception(
     path: &Path,
-    modality: Modality,
     task: &TaskConfig,
     image: &ImageOptions,
     video: &VideoSettings,
     audio: &AudioOptions,
 ) -> Result<PerceptionTensor, TaskError> {
     let (mean, std) = task.mean_std();
-    Ok(match modality {
-        Modality::Video => {
+    Ok(match task.perception {
+        Perception::Video {
+            num_frames,
+            frame_size,
+        } => {
             let opts = VideoOptions {
-                num_frames: task.num_frames,
-                frame_size: task.frame_size,
+                num_frames,
+                frame_size,
                 sampling: video.sampling.clone(),
                 start: video.start,
                 end: video.end,
             };
             PerceptionTensor::Video(preprocess_video(path, &opts, mean, std)?.tensor)
         }
-        Modality::Audio => PerceptionTensor::Waveform(load_waveform(path, audio)?.waveform),
-        Modality::Image => {
-            let done = preprocess_image(path, task.image_size, mean, std, image)?;
+        Perception::Audio { .. } => {
+            PerceptionTensor::Waveform(load_waveform(path, audio)?.waveform)
+        }
+        Perception::Image { image_size } => {
+            let done = preprocess_image(path, image_size, mean, std, image)?;
             PerceptionTensor::Image {
                 tensor: done.tensor,
                 original_size: done.original_size,

@@ -1,8 +1,11 @@
 //! Running one request: the per-task glue between text, image, model and search.
 
+use super::media::check_pixel_budget;
 use super::output::StepTimer;
 use super::perception::load_perception;
-use super::{Beam, EncodedInput, Media, PerceptionTensor, Pipeline, TaskError, TaskOutput, Timings};
+use super::{
+    Beam, EncodedInput, Media, PerceptionTensor, Pipeline, TaskError, TaskOutput, Timings,
+};
 use crate::audio::{prepare_samples, LogMel};
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
 use crate::model::PerceptionInput;
@@ -13,8 +16,7 @@ use ndarray::{Array4, Array5};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
-use unival_manifest::task::Modality;
-use unival_manifest::TaskKind;
+use unival_manifest::{Perception, TaskKind};
 
 /// What to ask about an image.
 #[derive(Debug, Clone, Copy)]
@@ -170,14 +172,9 @@ impl Pipeline {
     pub fn encode(&mut self, path: &Path, request: &Request) -> Result<EncodedInput, TaskError> {
         let start = Instant::now();
         let prompt = self.prompt(request)?;
-        let input = match load_perception(
-            path,
-            request.task().modality(),
-            &self.task,
-            &self.image,
-            &self.video,
-            &self.audio,
-        )? {
+        self.check_task(request.task())?;
+        let input = match load_perception(path, &self.task, &self.image, &self.video, &self.audio)?
+        {
             PerceptionTensor::Image {
                 tensor,
                 original_size,
@@ -217,26 +214,32 @@ impl Pipeline {
         let start = Instant::now();
         let prompt = self.prompt(request)?;
         let (mean, std) = self.task.mean_std();
-        let modality = request.task().modality();
-        let input = match (media, modality) {
-            (Media::Frames(frames), Modality::Video) => {
+        let input = match (media, self.perception_for(request)?) {
+            (
+                Media::Frames(frames),
+                Perception::Video {
+                    num_frames,
+                    frame_size,
+                },
+            ) => {
                 let picked = frame_indices(
-                    self.task.num_frames,
+                    num_frames,
                     frames.len(),
                     &Sampling::Middle,
                     Path::new(label),
                 )?;
                 let chosen: Vec<RgbImage> = picked.iter().map(|&i| frames[i].clone()).collect();
-                Prepared::Video(frames_to_tensor(&chosen, self.task.frame_size, mean, std)?)
+                Prepared::Video(frames_to_tensor(&chosen, frame_size, mean, std)?)
             }
-            (Media::Audio { mono, rate }, Modality::Audio) => {
+            (Media::Audio { mono, rate }, Perception::Audio { .. }) => {
                 let front = self.log_mel_front()?;
                 let wave = prepare_samples(mono, *rate, 1, &self.audio)?;
                 let samples: Vec<f32> = wave.waveform.iter().copied().collect();
                 Prepared::Audio(front.compute(&samples)?)
             }
-            (Media::Image(rgb), Modality::Image) => {
-                let side = u32::try_from(self.task.image_size).unwrap_or(u32::MAX);
+            (Media::Image(rgb), Perception::Image { image_size }) => {
+                check_pixel_budget(label, rgb, image_size, &self.image)?;
+                let side = u32::try_from(image_size).unwrap_or(u32::MAX);
                 let resized = resize_bicubic(rgb, side, side)?;
                 Prepared::Image(to_tensor(&resized, mean, std)?, rgb.dimensions())
             }
@@ -248,6 +251,14 @@ impl Pipeline {
             }
         };
         self.encode_prepared(prompt, input, start)
+    }
+
+    /// The bundle's perception settings, or [`TaskError::WrongTask`] when `request` is of
+    /// another modality than the bundle's.
+    fn perception_for(&self, request: &Request) -> Result<Perception, TaskError> {
+        let wanted = request.task();
+        self.check_task(wanted)?;
+        Ok(self.task.perception)
     }
 
     /// The bundle's log-mel front end, or [`TaskError::WrongTask`] for a bundle without audio.
@@ -370,8 +381,10 @@ impl Pipeline {
                     out.tokens = best.tokens.clone();
                     out.score = Some(f64::from(best.score));
                     out.text = self.hypothesis_text(task, best, skip);
-                    if let (TaskKind::Refcoco, Some(original)) = (task, input.original_size) {
-                        out.bbox = Some(self.box_of(best, self.task.image_size, original)?);
+                    if let (TaskKind::Refcoco, Some(original), Some(side)) =
+                        (task, input.original_size, self.task.perception.image_size())
+                    {
+                        out.bbox = Some(self.box_of(best, side, original)?);
                     }
                 }
             }

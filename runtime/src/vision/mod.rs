@@ -93,14 +93,14 @@ mod tests {
             let (mean, std) = cfg.mean_std();
             let got = preprocess_image(
                 &dir.join("img0.png"),
-                cfg.image_size,
+                cfg.perception.image_size().unwrap(),
                 mean,
                 std,
                 &ImageOptions::default(),
             )
             .unwrap();
             let (shape, want) = read_npy_f32(&dir.join("patch_images.npy"));
-            let size = cfg.image_size;
+            let size = cfg.perception.image_size().unwrap();
             assert_eq!(shape, [1, 3, size, size], "{case}");
             assert_eq!(got.tensor.shape(), &shape[..], "{case}");
             let max = got

@@ -129,6 +129,7 @@ pub fn read_npy_f32(path: &std::path::Path) -> (Vec<usize>, Vec<f32>) {
 }
 
 /// Reads a C-order `.npy` file of `u8` (`|u1`, e.g. decord's frames): `(shape, values)`.
+#[cfg_attr(not(feature = "video"), allow(dead_code))]
 pub fn read_npy_u8(path: &std::path::Path) -> (Vec<usize>, Vec<u8>) {
     let (shape, data) = read_npy_raw(path, "|u1");
     assert_eq!(data.len(), shape.iter().product::<usize>());

@@ -93,7 +93,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 
     let manifest = pipeline.model().manifest().clone();
     let src_len = pipeline.source_tokens(&Request::Caption)?.len();
-    let image_size = pipeline.task.image_size;
+    let image_size = pipeline.task.perception.side().unwrap_or(0);
     drop(pipeline);
     let original = image.dimensions()?;
     let shape = RunShape {

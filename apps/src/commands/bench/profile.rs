@@ -4,8 +4,8 @@
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use unival_runtime::engine::profile::{GraphProfile, OpTime};
 use unival_runtime::model::Model;
-use unival_runtime::profile::{GraphProfile, OpTime};
 
 /// Operator types and nodes listed per graph.
 const TOP: usize = 12;

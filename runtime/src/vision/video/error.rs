@@ -84,4 +84,10 @@ pub enum VideoError {
     /// FFmpeg itself could not be initialised.
     #[error("cannot initialise FFmpeg: {detail}")]
     Init { detail: String },
+    /// A video file given to a build without the `video` feature (no FFmpeg).
+    #[error("{file}: {missing}")]
+    NotBuilt {
+        file: PathBuf,
+        missing: crate::error::MissingFeature,
+    },
 }

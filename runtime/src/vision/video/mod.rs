@@ -25,20 +25,24 @@
 //! reproduce decord's pixels.
 
 pub mod crop;
+#[cfg(feature = "video")]
 pub mod decode;
 pub mod error;
 pub mod frames_dir;
+#[cfg(feature = "video")]
 mod rotation;
 pub mod sampling;
-#[cfg(test)]
+#[cfg(all(test, feature = "video"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
 
 pub use crop::frames_to_tensor;
+#[cfg(feature = "video")]
 pub use decode::{decode_frames, probe_video, VideoInfo};
 pub use error::VideoError;
 pub use sampling::{frame_indices, Sampling};
 
+use image::RgbImage;
 use ndarray::Array5;
 use std::path::Path;
 
@@ -127,16 +131,7 @@ pub fn preprocess_video(
         let frames = frames_dir::load_frames(path, &files, &indices)?;
         (frames, indices, files.len(), None)
     } else {
-        let info = probe_video(path)?;
-        let range =
-            sampling::segment_range(&info.frame_times, opts.start, opts.end, info.duration, path)?;
-        let indices: Vec<usize> =
-            frame_indices(opts.num_frames, range.len(), &opts.sampling, path)?
-                .into_iter()
-                .map(|i| i + range.start)
-                .collect();
-        let frames = decode_frames(path, &indices)?;
-        (frames, indices, info.total_frames, Some(info.fps))
+        decode_file(path, opts)?
     };
     Ok(PreprocessedVideo {
         tensor: frames_to_tensor(&frames, opts.frame_size, mean, std)?,
@@ -144,4 +139,56 @@ pub fn preprocess_video(
         total_frames,
         fps,
     })
+}
+
+/// Frames, their indices, the video's frame count and its frame rate.
+type Sampled = (Vec<RgbImage>, Vec<usize>, usize, Option<f64>);
+
+/// Samples and decodes the frames of a video file (FFmpeg).
+#[cfg(feature = "video")]
+fn decode_file(path: &Path, opts: &VideoOptions) -> Result<Sampled, VideoError> {
+    let info = probe_video(path)?;
+    let range =
+        sampling::segment_range(&info.frame_times, opts.start, opts.end, info.duration, path)?;
+    let indices: Vec<usize> = frame_indices(opts.num_frames, range.len(), &opts.sampling, path)?
+        .into_iter()
+        .map(|i| i + range.start)
+        .collect();
+    let frames = decode_frames(path, &indices)?;
+    Ok((frames, indices, info.total_frames, Some(info.fps)))
+}
+
+/// Built without the `video` feature: video files cannot be decoded (frame directories can).
+#[cfg(not(feature = "video"))]
+fn decode_file(path: &Path, _opts: &VideoOptions) -> Result<Sampled, VideoError> {
+    if !path.exists() {
+        return Err(VideoError::NotFound {
+            file: path.to_path_buf(),
+        });
+    }
+    Err(VideoError::NotBuilt {
+        file: path.to_path_buf(),
+        missing: crate::error::MissingFeature::VIDEO,
+    })
+}
+
+#[cfg(all(test, not(feature = "video")))]
+#[allow(clippy::unwrap_used)]
+mod without_ffmpeg_tests {
+    use super::*;
+
+    #[test]
+    fn a_video_file_names_the_feature_to_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = dir.path().join("clip.mp4");
+        std::fs::write(&clip, b"not decoded").unwrap();
+        let err =
+            preprocess_video(&clip, &VideoOptions::new(2, 8), [0.5; 3], [0.5; 3]).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, VideoError::NotBuilt { .. }), "{text}");
+        assert!(
+            text.contains("clip.mp4") && text.contains("feature `video`"),
+            "{text}"
+        );
+    }
 }

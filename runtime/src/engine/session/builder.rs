@@ -1,9 +1,9 @@
 //! Session construction: ONNX Runtime's builder configured from [`SessionOptions`], and the
 //! optimised-graph cache around `commit`.
 
-use crate::ep::{self, Provider, SessionOptions};
+use crate::engine::ep::{self, Provider, SessionOptions};
+use crate::engine::ort_lib;
 use crate::error::RuntimeError;
-use crate::ort_lib;
 use ort::session::Session;
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Starting a live run (ARCHITECTURE.md §5): one capture thread per source feeding a newest-wins
-//! hand-over, one inference thread calling [`Pipeline::run_media`], and results on a bounded
-//! channel. Everything between the threads is bounded, so a slow model costs dropped frames,
+//! hand-over, one inference thread calling [`crate::tasks::Pipeline::run_media`], and results
+//! on a bounded channel. Everything between the threads is bounded, so a slow model costs dropped frames,
 //! never memory or latency.
 //!
 //! ```text
@@ -11,11 +11,10 @@
 use super::capture::{run_capture, CaptureCtx, CaptureEnd};
 use super::latest::{Latest, Watch};
 use super::loops::{self, LoopCtx};
-use super::window::{AudioWindow, FrameWindow, WindowSpan};
+use super::task::{AudioTask, Counters, FrameTask, Infer, QuestionBox};
+use super::window::{AudioWindow, FrameWindow};
 use super::{AudioSource, Frame, FrameSource, LiveError, LiveResult, ResultKind};
-use crate::generate::Trie;
-use crate::tasks::{Media, Pipeline, Request, TaskError, TaskOutput};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -26,96 +25,10 @@ use unival_manifest::TaskKind;
 /// when the consumer falls this far behind.
 pub const RESULT_BUFFER: usize = 64;
 
-/// Anything that answers a request about in-memory media: the [`Pipeline`], or a stand-in in
-/// tests.
-pub trait Infer: Send {
-    /// Runs `request` on `media`; `label` names the input in errors.
-    fn infer(
-        &mut self,
-        label: &str,
-        media: &Media,
-        request: &Request,
-    ) -> Result<TaskOutput, TaskError>;
-}
-
-impl Infer for Pipeline {
-    fn infer(
-        &mut self,
-        label: &str,
-        media: &Media,
-        request: &Request,
-    ) -> Result<TaskOutput, TaskError> {
-        self.run_media(label, media, request)
-    }
-}
-
-/// What a frame loop does with the frames.
-#[derive(Debug, Clone)]
-pub enum FrameTask {
-    /// Caption the newest frame, again and again.
-    Caption,
-    /// Answer the active question about the newest frame: once per question, or on every new
-    /// frame with `every`; `answers` constrains the answer to a list.
-    Vqa { every: bool, answers: Option<Trie> },
-    /// Caption a rolling window of recent frames as a clip, holding at most `cap` frames.
-    VideoCaption { span: WindowSpan, cap: usize },
-}
-
-impl FrameTask {
-    /// The task the results are about.
-    pub fn kind(&self) -> TaskKind {
-        match self {
-            FrameTask::Caption => TaskKind::Caption,
-            FrameTask::Vqa { .. } => TaskKind::Vqa,
-            FrameTask::VideoCaption { .. } => TaskKind::VideoCaption,
-        }
-    }
-}
-
-/// How an audio loop windows the sound.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AudioTask {
-    /// Window length, seconds (the model's input length).
-    pub window_s: f64,
-    /// A window is captioned every `hop_s` seconds of new sound.
-    pub hop_s: f64,
-    /// Windows whose RMS level is below this (dBFS) are reported as silence, not captioned.
-    pub silence_db: f64,
-}
-
 /// How to (re)open a source, and its name in status lines ("camera 0", "microphone").
 pub struct Opener<S> {
     pub name: String,
     pub open: Box<dyn FnMut() -> Result<S, LiveError> + Send>,
-}
-
-/// The active question of a VQA loop, set from stdin or the web page. Each new question gets a
-/// new id, so the loop can tell "answered" from "asked again".
-#[derive(Debug, Default)]
-pub struct QuestionBox {
-    current: Mutex<Option<(u64, String)>>,
-}
-
-impl QuestionBox {
-    /// Makes `question` the active one; blank text is ignored (returns false).
-    pub fn ask(&self, question: &str) -> bool {
-        let q = question.trim();
-        if q.is_empty() {
-            return false;
-        }
-        let mut cur = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        let id = cur.as_ref().map_or(1, |(id, _)| id + 1);
-        *cur = Some((id, q.to_string()));
-        true
-    }
-
-    /// The active question and its id.
-    pub fn current(&self) -> Option<(u64, String)> {
-        self.current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
 }
 
 /// A running live loop. Read [`LiveRun::results`] until it disconnects (the source ended) or
@@ -129,15 +42,6 @@ pub struct LiveRun {
     threads: Vec<JoinHandle<()>>,
     describe: String,
     task: TaskKind,
-}
-
-/// Counts shared by the threads of a run.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    /// Items captured.
-    pub captured: AtomicU64,
-    /// Items the model never saw.
-    pub dropped: AtomicU64,
 }
 
 impl LiveRun {

@@ -8,7 +8,7 @@
 //! from one run and bound as the next run's input is never overwritten by that run.
 
 use super::{check_input, join, GraphOutputs, GraphSession, Input};
-use crate::ep::Provider;
+use crate::engine::ep::Provider;
 use crate::error::RuntimeError;
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::IoBinding;
@@ -206,7 +206,7 @@ impl GraphSession {
 mod tests {
     use super::super::tests::matmul_graph;
     use super::*;
-    use crate::ep::{self, SessionOptions};
+    use crate::engine::ep::{self, SessionOptions};
     use ndarray::Array2;
 
     #[test]

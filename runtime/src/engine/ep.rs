@@ -147,11 +147,11 @@ pub struct SessionOptions {
     pub optimized_cache: Option<PathBuf>,
     /// Write ONNX Runtime's per-node profile of every session into this directory
     /// (`<dir>/<graph>_<timestamp>.json`, closed by [`crate::GraphSession::end_profiling`];
-    /// read with [`crate::profile::GraphProfile`]). Profiling slows runs down a little.
+    /// read with [`crate::engine::profile::GraphProfile`]). Profiling slows runs down a little.
     pub profile_dir: Option<PathBuf>,
     /// TensorRT optimisation-profile ranges of the graphs' symbolic dimensions; `Bundle::open`
-    /// fills them from the manifest ([`crate::trt_shapes::dim_ranges`]). Empty: no profiles.
-    pub trt_dim_ranges: std::collections::BTreeMap<String, crate::trt_shapes::DimRange>,
+    /// fills them from the manifest ([`crate::engine::trt_shapes::dim_ranges`]). Empty: no profiles.
+    pub trt_dim_ranges: std::collections::BTreeMap<String, crate::engine::trt_shapes::DimRange>,
 }
 
 impl Default for SessionOptions {

@@ -11,7 +11,7 @@ use super::{GenerateError, Result};
 use ndarray::Array2;
 
 /// The processors of one search, configured once.
-pub(crate) struct Pipeline<'a> {
+pub(crate) struct LogitProcessors<'a> {
     constraints: &'a Constraints,
     vocab: usize,
     max_len: usize,
@@ -27,7 +27,7 @@ pub(crate) struct Pipeline<'a> {
     scratch: Vec<f32>,
 }
 
-impl<'a> Pipeline<'a> {
+impl<'a> LogitProcessors<'a> {
     /// Validates the specials, prefix and trie against `vocab` (known from the first logits).
     pub(crate) fn new(
         opts: &SearchOptions,
@@ -40,7 +40,7 @@ impl<'a> Pipeline<'a> {
             check_token("special token", t, vocab)?;
         }
         constraints.validate(vocab, &s)?;
-        Ok(Pipeline {
+        Ok(LogitProcessors {
             constraints,
             vocab,
             max_len,

@@ -13,9 +13,9 @@ mod builder;
 
 pub use binding::{DeviceMemory, GraphBinding, Place};
 
-use crate::ep::{self, Provider, ProviderReport, SessionOptions};
+use crate::engine::ep::{self, Provider, ProviderReport, SessionOptions};
+use crate::engine::ort_lib;
 use crate::error::RuntimeError;
-use crate::ort_lib;
 use builder::{commit, new_builder};
 use ndarray::{ArrayD, ArrayViewD, Dimension};
 use ort::session::{Session, SessionInputValue};
@@ -225,7 +225,7 @@ impl GraphSession {
                 })?;
             }
             let mut builder = new_builder(lib, name, opts)?;
-            let trt_profile = crate::trt_shapes::profile_shapes(spec, &opts.trt_dim_ranges);
+            let trt_profile = crate::engine::trt_shapes::profile_shapes(spec, &opts.trt_dim_ranges);
             if let Err(e) = provider.register(&mut builder, opts.cpu_arena, trt_profile.as_ref()) {
                 if may_fall_back {
                     skipped.push((provider.ort_name().into(), e.to_string()));

@@ -7,7 +7,7 @@
 //! exporter uses, and give each graph one profile covering every run the runtime makes.
 
 use std::collections::BTreeMap;
-use unival_manifest::{Dim, GraphSpec, Manifest};
+use unival_manifest::{Dim, GraphSpec, Manifest, Perception};
 
 /// Smallest, typical and largest size of one symbolic dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub const MAX_IMAGE_SIDE: i64 = 1024;
 /// Ranges of every symbolic dimension of the bundle's graphs, from its manifest.
 pub fn dim_ranges(m: &Manifest) -> BTreeMap<String, DimRange> {
     let t = &m.task;
-    let side = t.image_size.max(t.frame_size).max(32) as i64;
+    let side = t.perception.side().unwrap_or(0).max(32) as i64;
     let stride = 32; // the ResNet's output stride (spec §2.2): patches per side = side / 32.
     let patches_opt = (side / stride).pow(2);
     let patches_max = (MAX_IMAGE_SIDE / stride).pow(2).max(patches_opt);
@@ -65,16 +65,14 @@ pub fn dim_ranges(m: &Manifest) -> BTreeMap<String, DimRange> {
     put("past", DimRange::new(0, tgt_max / 32, tgt_max));
     // `frames`: log-mel frames of an audio bundle (centred STFT: samples / hop + 1), or the
     // clip length of a video bundle.
-    let frames = match &m.model.audio {
-        Some(front) => {
-            let n = (t.max_audio_len / front.hop_size.max(1)) as i64 + 1;
-            DimRange::new(1, n, n)
+    let n = match (&m.model.audio, t.perception) {
+        (Some(front), Perception::Audio { max_audio_len, .. }) => {
+            (max_audio_len / front.hop_size.max(1)) as i64 + 1
         }
-        None => {
-            let n = t.num_frames.max(1) as i64;
-            DimRange::new(1, n, n)
-        }
+        (_, Perception::Video { num_frames, .. }) => num_frames.max(1) as i64,
+        _ => 1,
     };
+    let frames = DimRange::new(1, n, n);
     put("frames", frames);
     put("vocab_rows", DimRange::new(0, 0, m.vocab.size));
     r
