@@ -18,8 +18,50 @@ use crate::config::ModelConfig;
 use crate::onnx::ops::{binary, gelu, layer_norm, linear};
 use crate::onnx::write::WriteError;
 use crate::onnx::{GraphBuilder, Value};
-use unival_manifest::Dim;
+use unival_manifest::task::Modality;
+use unival_manifest::{io, DType, Dim};
 use weights::{Linear, Norm, Weights};
+
+/// One graph of a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Graph {
+    /// The modality's backbone and patch embeddings.
+    Perception(Modality),
+    /// The transformer encoder.
+    Encoder,
+    /// The KV-cached step decoder.
+    Decoder,
+}
+
+impl Graph {
+    /// The graph's name in the bundle (and its file stem).
+    pub fn name(self) -> &'static str {
+        match self {
+            Graph::Perception(Modality::Image) => io::graph::IMAGE_ENCODER,
+            Graph::Perception(Modality::Video) => io::graph::VIDEO_ENCODER,
+            Graph::Perception(Modality::Audio) => io::graph::AUDIO_ENCODER,
+            Graph::Encoder => io::graph::ENCODER,
+            Graph::Decoder => io::graph::DECODER,
+        }
+    }
+
+    /// Builds the graph from the checkpoint root `root` with float type `float`.
+    pub fn build(
+        self,
+        cfg: &ModelConfig,
+        root: &Weights,
+        float: DType,
+    ) -> Result<GraphBuilder, GraphError> {
+        let enc = root.pp("encoder");
+        match self {
+            Graph::Perception(Modality::Image) => image::build(cfg, &enc, float),
+            Graph::Perception(Modality::Video) => video::build(cfg, &enc, float),
+            Graph::Perception(Modality::Audio) => audio::build(cfg, &enc, float),
+            Graph::Encoder => encoder::build(cfg, root, float),
+            Graph::Decoder => decoder::build(cfg, root, float),
+        }
+    }
+}
 
 /// LayerNorm epsilon everywhere in the model (spec conventions).
 pub const LN_EPS: f32 = 1e-5;

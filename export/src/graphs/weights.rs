@@ -40,6 +40,11 @@ impl<'a> Weights<'a> {
         }
     }
 
+    /// The checkpoint file the weights come from (for error messages).
+    pub fn file(&self) -> &'a std::path::Path {
+        self.sd.file()
+    }
+
     /// Full key of `name` under this view.
     pub fn key(&self, name: &str) -> String {
         if self.prefix.is_empty() {
