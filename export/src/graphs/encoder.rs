@@ -10,8 +10,9 @@ use super::positions::{image_buckets, token_buckets};
 use super::weights::{Linear, Norm, Weights};
 use super::{sym, GraphError};
 use crate::config::ModelConfig;
+use crate::onnx::make::tensor;
 use crate::onnx::ops::{binary, concat, dim, gather, range, unsqueeze};
-use crate::onnx::proto::{data_type, TensorProto};
+use crate::onnx::proto::data_type;
 use crate::onnx::{Attr, GraphBuilder, Value};
 use unival_manifest::{io, DType, Dim};
 
@@ -126,12 +127,7 @@ fn padding(g: &mut GraphBuilder, inputs: &Inputs) -> Padding {
     let np = dim(g, "padding.patches", inputs.patch_ids, 0);
     let src_len = dim(g, "padding.src_len", src, 1);
     let pshape = concat(g, "padding.patch_shape", &[bsz, np], 0);
-    let false_t = TensorProto {
-        dims: vec![1],
-        data_type: data_type::BOOL,
-        raw_data: vec![0],
-        ..Default::default()
-    };
+    let false_t = tensor("", &[1], data_type::BOOL, vec![0]);
     let patch_pad = g.node(
         "ConstantOfShape",
         "padding.patch",

@@ -2,6 +2,7 @@
 //! ([`ops`]) and the file writer ([`write`]).
 
 pub mod builder;
+pub mod make;
 pub mod ops;
 pub mod proto;
 pub mod write;
