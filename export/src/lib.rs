@@ -14,5 +14,5 @@ pub mod onnx;
 pub mod quant;
 pub mod synth;
 
-pub use checkpoint::{Checkpoint, CheckpointError, StateDict, Tensor, WeightsChoice};
+pub use checkpoint::{Checkpoint, CheckpointError, Contents, StateDict, Tensor, WeightsChoice};
 pub use config::ModelConfig;

@@ -57,6 +57,16 @@ pub enum WeightsSource {
     Model,
 }
 
+/// What a checkpoint holds besides its weights: what a caller needs to choose the weights
+/// before they are read (see [`Checkpoint::open_choosing`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Contents<'a> {
+    /// Whether the file stores EMA weights.
+    pub has_ema: bool,
+    /// `cfg['task']` as JSON (`Null` when absent).
+    pub task_cfg: &'a serde_json::Value,
+}
+
 /// An opened checkpoint: chosen weights plus the configuration saved with them.
 pub struct Checkpoint {
     /// The file that was opened (the `.pt` or the `.safetensors`).
@@ -92,9 +102,18 @@ impl Checkpoint {
     /// Opens a torch zip checkpoint, or a `.safetensors` file whose config is `<stem>.json`
     /// in the same directory.
     pub fn open(path: impl AsRef<Path>, choice: WeightsChoice) -> Result<Checkpoint> {
+        Self::open_choosing(path, |_| choice)
+    }
+
+    /// [`Checkpoint::open`] with the weights chosen by `choose` from the file's [`Contents`],
+    /// so a caller whose choice depends on the saved task opens the file once.
+    pub fn open_choosing(
+        path: impl AsRef<Path>,
+        choose: impl FnOnce(&Contents) -> WeightsChoice,
+    ) -> Result<Checkpoint> {
         let path = path.as_ref();
         if path.extension().is_some_and(|e| e == "safetensors") {
-            return Self::open_safetensors(path, path.with_extension("json"), choice);
+            return Self::safetensors_choosing(path, &path.with_extension("json"), choose);
         }
         let map = container::map_file(path)?;
         let zip = TorchZip::open(path, Arc::clone(&map))?;
@@ -105,7 +124,7 @@ impl Checkpoint {
             opcode: f.opcode_text(),
             detail: f.detail.clone(),
         })?;
-        Self::from_pickle(path, map, &zip, &heap, &root, choice)
+        Self::from_pickle(path, map, &zip, &heap, &root, choose)
     }
 
     /// Opens `weights` (safetensors) with its JSON config
@@ -115,14 +134,25 @@ impl Checkpoint {
         config: impl AsRef<Path>,
         choice: WeightsChoice,
     ) -> Result<Checkpoint> {
-        let path = weights.as_ref();
-        if choice == WeightsChoice::Ema {
+        Self::safetensors_choosing(weights.as_ref(), config.as_ref(), |_| choice)
+    }
+
+    fn safetensors_choosing(
+        path: &Path,
+        config: &Path,
+        choose: impl FnOnce(&Contents) -> WeightsChoice,
+    ) -> Result<Checkpoint> {
+        let (map, weights) = safetensors::read(path)?;
+        let cfg = safetensors::read_config(config)?;
+        let contents = Contents {
+            has_ema: false,
+            task_cfg: &cfg.task,
+        };
+        if choose(&contents) == WeightsChoice::Ema {
             return Err(CheckpointError::NoEma {
                 file: path.to_path_buf(),
             });
         }
-        let (map, weights) = safetensors::read(path)?;
-        let cfg = safetensors::read_config(config.as_ref())?;
         Ok(Checkpoint {
             path: path.to_path_buf(),
             weights,
@@ -153,7 +183,7 @@ impl Checkpoint {
         zip: &TorchZip,
         heap: &Heap,
         root: &Value,
-        choice: WeightsChoice,
+        choose: impl FnOnce(&Contents) -> WeightsChoice,
     ) -> Result<Checkpoint> {
         let top = heap
             .dict(root)
@@ -167,15 +197,6 @@ impl Checkpoint {
             .and_then(|e| heap.dict(e))
             .and_then(|e| e.get("ema"))
             .and_then(|e| heap.dict(e));
-        let (chosen, source) = match (choice, ema) {
-            (WeightsChoice::Auto | WeightsChoice::Ema, Some(e)) => (e, WeightsSource::Ema),
-            (WeightsChoice::Ema, None) => {
-                return Err(CheckpointError::NoEma {
-                    file: path.to_path_buf(),
-                })
-            }
-            _ => (model, WeightsSource::Model),
-        };
 
         let cfg = top.get("cfg").and_then(|c| heap.dict(c));
         // Old fairseq files keep the Namespace in `args` and have no `cfg`.
@@ -203,6 +224,19 @@ impl Checkpoint {
         };
         let task_cfg = section("task")?;
         let generation_cfg = section("generation")?;
+        let contents = Contents {
+            has_ema: ema.is_some(),
+            task_cfg: &task_cfg,
+        };
+        let (chosen, source) = match (choose(&contents), ema) {
+            (WeightsChoice::Auto | WeightsChoice::Ema, Some(e)) => (e, WeightsSource::Ema),
+            (WeightsChoice::Ema, None) => {
+                return Err(CheckpointError::NoEma {
+                    file: path.to_path_buf(),
+                })
+            }
+            _ => (model, WeightsSource::Model),
+        };
 
         let mut cache = HashMap::new();
         let weights = state_dict::from_pickle(path, heap, chosen, zip, &mut cache)?;

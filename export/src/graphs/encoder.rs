@@ -4,45 +4,50 @@
 //! the encoder half of the cross-attention position bias, the padding mask. The graph does not
 //! know which modality produced the patches.
 
-use super::attention::{attend, project_heads, self_attention_qkv, split_heads, Heads};
-use super::positions::{block_diag, image_buckets, rel_bias, token_buckets};
-use super::weights::{Linear, Weights};
-use super::{attention_residual, ffn, norm, sym, GraphError};
+use super::attention::{position_bias, split_heads, HeadProjection, Heads};
+use super::layers::{EncoderBias, EncoderLayer};
+use super::positions::{image_buckets, token_buckets};
+use super::weights::{Linear, Norm, Weights};
+use super::{sym, GraphError};
 use crate::config::ModelConfig;
-use crate::onnx::ops::{binary, concat, dim, gather, linear, range, unsqueeze};
-use crate::onnx::{Attr, GraphBuilder};
+use crate::onnx::make::tensor;
+use crate::onnx::ops::{binary, concat, dim, gather, range, unsqueeze};
+use crate::onnx::proto::data_type;
+use crate::onnx::{Attr, GraphBuilder, Value};
 use unival_manifest::{io, DType, Dim};
 
-/// Attention shape facts of the encoder.
-pub fn encoder_heads(cfg: &ModelConfig) -> Heads {
-    let hd = cfg.embed_dim / cfg.encoder_heads;
-    Heads {
-        dim: cfg.embed_dim,
-        heads: cfg.encoder_heads,
-        scaling: ((hd as f64) * cfg.attn_scale_factor).powf(-0.5) as f32,
-    }
-}
-
-/// Attention shape facts of the decoder.
-pub fn decoder_heads(cfg: &ModelConfig) -> Heads {
-    let hd = cfg.embed_dim / cfg.decoder_heads;
-    Heads {
-        dim: cfg.embed_dim,
-        heads: cfg.decoder_heads,
-        scaling: ((hd as f64) * cfg.attn_scale_factor).powf(-0.5) as f32,
-    }
+/// The graph's inputs.
+struct Inputs {
+    src: Value,
+    patches: Value,
+    patch_pos: Value,
+    patch_ids: Value,
 }
 
 /// Builds the `encoder` graph. `root` is the unscoped state dict view (the encoder graph also
 /// holds the decoder's cross-attention K/V projections and `cross_pos_k_linear`).
 pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBuilder, GraphError> {
-    let enc = root.pp("encoder");
-    let d = cfg.embed_dim;
-    let h = encoder_heads(cfg);
-    let dh = decoder_heads(cfg);
-    let vocab = enc.shape("embed_tokens.weight")?;
-    let vocab = vocab.first().copied().unwrap_or(0);
+    let enc = root.pp("encoder").nodes_at("");
     let mut g = GraphBuilder::new(io::graph::ENCODER, float);
+    let inputs = declare_inputs(&mut g, cfg.embed_dim);
+    let x = embed(&mut g, cfg, &enc, &inputs)?;
+    let pad = padding(&mut g, &inputs);
+    let mut x = binary(&mut g, "Mul", "embed.zero_pads", x, pad.keep);
+    let key_mask = key_bias(&mut g, pad.mask);
+    let (pe3, bias) = positions(&mut g, cfg, &enc, &inputs, pad.src_len, key_mask)?;
+    for l in 0..cfg.encoder_layers {
+        x = EncoderLayer::new(cfg, &enc, l)?.build(&mut g, x, &bias);
+    }
+    if cfg.encoder_normalize_before {
+        x = Norm::new(&enc.pp("layer_norm"), cfg.embed_dim)?.build(&mut g, x);
+    }
+    let dec = root.pp("decoder").nodes_at("");
+    let (cross_pos_k, cross) = for_the_decoder(&mut g, cfg, &dec, x, pe3)?;
+    declare_outputs(&mut g, cfg, x, pad.mask, pe3, cross_pos_k, cross);
+    Ok(g)
+}
+
+fn declare_inputs(g: &mut GraphBuilder, d: usize) -> Inputs {
     let batch = sym("batch");
     let src = g.input(
         io::SRC_TOKENS,
@@ -52,7 +57,7 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     let patches = g.input(
         io::PATCH_EMBEDS,
         DType::F32,
-        vec![batch.clone(), sym("patches"), Dim::Fixed(d as i64)],
+        vec![batch, sym("patches"), Dim::Fixed(d as i64)],
     );
     let patch_pos = g.input(
         io::PATCH_POS_EMBEDS,
@@ -60,231 +65,195 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         vec![sym("patches"), Dim::Fixed(d as i64)],
     );
     let patch_ids = g.input(io::PATCH_POS_IDS, DType::I64, vec![sym("patches")]);
+    Inputs {
+        src,
+        patches,
+        patch_pos,
+        patch_ids,
+    }
+}
 
-    // Embeddings (§2.6).
+/// Text and patch embeddings (§2.6), concatenated patches first.
+fn embed(
+    g: &mut GraphBuilder,
+    cfg: &ModelConfig,
+    enc: &Weights,
+    inputs: &Inputs,
+) -> Result<Value, GraphError> {
+    let d = cfg.embed_dim;
+    let vocab = enc.shape("embed_tokens.weight")?;
+    let vocab = vocab.first().copied().unwrap_or(0);
     let table = enc.get("embed_tokens.weight", &[vocab, d])?;
     let table = g.weight("embed_tokens", &[vocab, d], &table);
-    let mut xt = gather(&mut g, "embed.text", table, src);
+    let mut xt = gather(g, "embed.text", table, inputs.src);
     if !cfg.no_scale_embedding {
         let s = g.float_const("embed.scale", &[], &[(d as f32).sqrt()]);
-        xt = binary(&mut g, "Mul", "embed.text_scaled", xt, s);
+        xt = binary(g, "Mul", "embed.text_scaled", xt, s);
     }
-    let mut xp = patches;
+    let mut xp = inputs.patches;
     if cfg.add_type_embedding {
         let types = enc.get("type_embedding.weight", &[2, d])?;
         let t0 = g.weight("type_embedding.text", &[d], &types[..d]);
         let t1 = g.weight("type_embedding.patch", &[d], &types[d..]);
-        xt = binary(&mut g, "Add", "embed.text_typed", xt, t0);
-        xp = binary(&mut g, "Add", "embed.patch_typed", xp, t1);
+        xt = binary(g, "Add", "embed.text_typed", xt, t0);
+        xp = binary(g, "Add", "embed.patch_typed", xp, t1);
     }
-    if cfg.layernorm_embedding {
-        xt = norm(
-            &mut g,
-            &enc.pp("layernorm_embedding"),
-            "layernorm_embedding",
-            xt,
-            d,
-        )?;
+    if let Some(n) = Norm::optional(cfg.layernorm_embedding, &enc.pp("layernorm_embedding"), d)? {
+        xt = n.build(g, xt);
     }
-    if cfg.patch_layernorm_embedding {
-        xp = norm(
-            &mut g,
-            &enc.pp("patch_layernorm_embedding"),
-            "patch_layernorm_embedding",
-            xp,
-            d,
-        )?;
+    let patch_ln = enc.pp("patch_layernorm_embedding");
+    if let Some(n) = Norm::optional(cfg.patch_layernorm_embedding, &patch_ln, d)? {
+        xp = n.build(g, xp);
     }
-    let x = concat(&mut g, "embed.concat", &[xp, xt], 1);
+    Ok(concat(g, "embed.concat", &[xp, xt], 1))
+}
 
-    // Padding: perception tokens are never padding here; text pads are PAD ids.
+/// The padding of the concatenated sequence: perception tokens are never padding here; text
+/// pads are PAD ids.
+struct Padding {
+    /// `[B, S]` bool, true at padding.
+    mask: Value,
+    /// `[B, S, 1]` float, zero at padding (zeroes padded embeddings).
+    keep: Value,
+    /// The text length (1-element int64).
+    src_len: Value,
+}
+
+fn padding(g: &mut GraphBuilder, inputs: &Inputs) -> Padding {
+    let src = inputs.src;
     let pad_id = g.const_i64("pad_id", &[], &[unival_manifest::vocab::PAD]);
     let text_pad = g.node("Equal", "padding.text", &[src, pad_id], &[]);
-    let bsz = dim(&mut g, "padding.batch", src, 0);
-    let np = dim(&mut g, "padding.patches", patch_ids, 0);
-    let lt = dim(&mut g, "padding.src_len", src, 1);
-    let pshape = concat(&mut g, "padding.patch_shape", &[bsz, np], 0);
-    let false_t = crate::onnx::proto::TensorProto {
-        dims: vec![1],
-        data_type: crate::onnx::proto::data_type::BOOL,
-        raw_data: vec![0],
-        ..Default::default()
-    };
+    let bsz = dim(g, "padding.batch", src, 0);
+    let np = dim(g, "padding.patches", inputs.patch_ids, 0);
+    let src_len = dim(g, "padding.src_len", src, 1);
+    let pshape = concat(g, "padding.patch_shape", &[bsz, np], 0);
+    let false_t = tensor("", &[1], data_type::BOOL, vec![0]);
     let patch_pad = g.node(
         "ConstantOfShape",
         "padding.patch",
         &[pshape],
         &[("value", Attr::Tensor(false_t))],
     );
-    let pad = concat(&mut g, "padding.mask", &[patch_pad, text_pad], 1);
+    let pad = concat(g, "padding.mask", &[patch_pad, text_pad], 1);
     let keep = g.node("Not", "padding.keep", &[pad], &[]);
+    let float = g.float_type();
     let keep = g.cast("padding.keep_float", keep, float);
-    let keep3 = unsqueeze(&mut g, "padding.keep3", keep, &[2]);
-    let mut x = binary(&mut g, "Mul", "embed.zero_pads", x, keep3);
+    Padding {
+        mask: pad,
+        keep: unsqueeze(g, "padding.keep3", keep, &[2]),
+        src_len,
+    }
+}
+
+/// `-inf` at padded keys, `[B, 1, 1, S]`.
+fn key_bias(g: &mut GraphBuilder, pad: Value) -> Value {
     let ninf = g.float_const("padding.ninf", &[], &[f32::NEG_INFINITY]);
     let zero = g.float_const("padding.zero", &[], &[0.0]);
     let key_mask = g.node("Where", "padding.key_bias", &[pad, ninf, zero], &[]);
-    let key_mask = unsqueeze(&mut g, "padding.key_bias4", key_mask, &[1, 2]);
+    unsqueeze(g, "padding.key_bias4", key_mask, &[1, 2])
+}
 
-    // Absolute position embeddings and bias (§2.7).
+/// Absolute position embeddings `[1, S, D]` (patches then text) and the parts of every
+/// layer's attention bias (§2.7).
+fn positions(
+    g: &mut GraphBuilder,
+    cfg: &ModelConfig,
+    enc: &Weights,
+    inputs: &Inputs,
+    lt: Value,
+    key_mask: Value,
+) -> Result<(Value, EncoderBias), GraphError> {
+    let d = cfg.embed_dim;
+    let h = Heads::encoder(cfg);
     let zero_i = g.const_i64("positions.zero", &[], &[0]);
-    let text_pos = range(&mut g, "positions.text", zero_i, lt);
-    let pos_table = enc.get("embed_positions.weight", &[cfg.max_source_positions + 2, d])?;
-    let pos_table = g.weight(
-        "embed_positions",
-        &[cfg.max_source_positions + 2, d],
-        &pos_table,
-    );
-    let pe_t = gather(&mut g, "positions.text_rows", pos_table, text_pos);
-    let pe_t = norm(&mut g, &enc.pp("pos_ln"), "pos_ln", pe_t, d)?;
-    let pe_p = norm(
-        &mut g,
-        &enc.pp("image_pos_ln"),
-        "image_pos_ln",
-        patch_pos,
-        d,
-    )?;
-    let pe = concat(&mut g, "positions.all", &[pe_p, pe_t], 0);
-    let pe3 = unsqueeze(&mut g, "positions.batched", pe, &[0]);
-    let pq = project_heads(
-        &mut g,
-        "pos_q_linear",
-        &enc.pp("pos_q_linear"),
-        pe3,
-        h,
-        Some(h.scaling),
-    )?;
-    let pk = project_heads(
-        &mut g,
-        "pos_k_linear",
-        &enc.pp("pos_k_linear"),
-        pe3,
-        h,
-        None,
-    )?;
-    let pkt = crate::onnx::ops::transpose(&mut g, "abs_bias.kt", pk, &[0, 1, 3, 2]);
-    let abs_bias = g.node("MatMul", "abs_bias", &[pq, pkt], &[]);
-    let tok_idx = token_buckets(
-        &mut g,
+    let text_pos = range(g, "positions.text", zero_i, lt);
+    let rows = cfg.max_source_positions + 2;
+    let pos_table = enc.get("embed_positions.weight", &[rows, d])?;
+    let pos_table = g.weight("embed_positions", &[rows, d], &pos_table);
+    let pe_t = gather(g, "positions.text_rows", pos_table, text_pos);
+    let pe_t = Norm::new(&enc.pp("pos_ln"), d)?.build(g, pe_t);
+    let pe_p = Norm::new(&enc.pp("image_pos_ln"), d)?.build(g, inputs.patch_pos);
+    let pe = concat(g, "positions.all", &[pe_p, pe_t], 0);
+    let pe3 = unsqueeze(g, "positions.batched", pe, &[0]);
+    let pq = HeadProjection::new(h, &enc.pp("pos_q_linear"), Some(h.scaling))?.build(g, pe3);
+    let pk = HeadProjection::new(h, &enc.pp("pos_k_linear"), None)?.build(g, pe3);
+    let abs_bias = position_bias(g, "abs_bias", pq, pk);
+    let token_buckets = token_buckets(
+        g,
         "token_buckets",
         text_pos,
         text_pos,
         cfg.token_bucket_size as i64,
     );
-    let img_idx = image_buckets(
-        &mut g,
+    let image_buckets = image_buckets(
+        g,
         "image_buckets",
-        patch_ids,
+        inputs.patch_ids,
         cfg.image_bucket_size as i64,
     );
-    let nb = cfg.image_bucket_size;
-    let img_rows = (2 * nb - 1) * (2 * nb - 1) + 3;
-    let tok_rows = 2 * cfg.token_bucket_size - 1;
+    // Recomputed from their formulas inside the graph.
     enc.skip("token_rp_bucket");
     enc.skip("image_rp_bucket");
+    let bias = EncoderBias {
+        abs_bias,
+        key_mask,
+        token_buckets,
+        image_buckets,
+    };
+    Ok((pe3, bias))
+}
 
-    // Layers (§2.9).
-    for l in 0..cfg.encoder_layers {
-        let lw = enc.pp(format!("layers.{l}"));
-        let name = format!("layers.{l}");
-        let tt = enc.get(
-            &format!("token_rel_pos_table_list.{l}.weight"),
-            &[tok_rows, h.heads],
-        )?;
-        let tt = g.weight(
-            &format!("{name}.token_rel_table"),
-            &[tok_rows, h.heads],
-            &tt,
-        );
-        let it = enc.get(
-            &format!("image_rel_pos_table_list.{l}.weight"),
-            &[img_rows, h.heads],
-        )?;
-        let it = g.weight(
-            &format!("{name}.image_rel_table"),
-            &[img_rows, h.heads],
-            &it,
-        );
-        let tok_rel = rel_bias(&mut g, &format!("{name}.token_rel"), tt, tok_idx);
-        let img_rel = rel_bias(&mut g, &format!("{name}.image_rel"), it, img_idx);
-        let rel = block_diag(
-            &mut g,
-            &format!("{name}.rel"),
-            img_rel,
-            tok_rel,
-            h.heads as i64,
-        );
-        let rel = unsqueeze(&mut g, &format!("{name}.rel4"), rel, &[0]);
-        let bias = binary(&mut g, "Add", &format!("{name}.pos_bias"), abs_bias, rel);
-        let bias = binary(&mut g, "Add", &format!("{name}.bias"), bias, key_mask);
-
-        let (q, k, v) = self_attention_qkv(&mut g, &lw, &name, x, h)?;
-        let aw = lw.pp("self_attn");
-        let a = attend(
-            &mut g,
-            &format!("{name}.self_attn"),
-            &aw,
-            q,
-            k,
-            v,
-            bias,
-            h,
-            cfg.scale_heads,
-        )?;
-        x = attention_residual(&mut g, &lw, "attn_ln", &name, x, a, cfg)?;
-        x = ffn(&mut g, &name, &lw, x, cfg)?;
-    }
-    if cfg.encoder_normalize_before {
-        x = norm(&mut g, &enc.pp("layer_norm"), "layer_norm", x, d)?;
-    }
-
-    // What the decoder needs, computed once per input (ARCHITECTURE.md §3).
-    let dec = root.pp("decoder");
-    let cpk = Linear::new(&dec.pp("cross_pos_k_linear"), d, d)?;
-    let cpk_y = linear(
-        &mut g,
-        "cross_pos_k_linear",
-        pe3,
-        &cpk.weight,
-        cpk.bias.as_deref(),
-        d,
-        d,
-    );
-    let cross_pos_k = split_heads(&mut g, "cross_pos_k", cpk_y, dh);
-    let hd = Dim::Fixed(dh.head_dim() as i64);
-    let heads = Dim::Fixed(dh.heads as i64);
+/// What the decoder needs, computed once per input (ARCHITECTURE.md §3): the keys of the
+/// cross-attention position bias and every layer's cross-attention keys and values.
+fn for_the_decoder(
+    g: &mut GraphBuilder,
+    cfg: &ModelConfig,
+    dec: &Weights,
+    x: Value,
+    pe3: Value,
+) -> Result<(Value, Vec<(Value, Value)>), GraphError> {
+    let (d, dh) = (cfg.embed_dim, Heads::decoder(cfg));
+    let cpk = Linear::new(&dec.pp("cross_pos_k_linear"), d, d)?.build(g, pe3);
+    let cross_pos_k = split_heads(g, "cross_pos_k", cpk, dh);
     let mut cross = Vec::new();
     for l in 0..cfg.decoder_layers {
         let aw = dec.pp(format!("layers.{l}.encoder_attn"));
-        let k = project_heads(&mut g, &io::cross_k(l), &aw.pp("k_proj"), x, dh, None)?;
-        let v = project_heads(&mut g, &io::cross_v(l), &aw.pp("v_proj"), x, dh, None)?;
+        let project =
+            |w: &Weights, name: String| HeadProjection::new(dh, w, None).map(|p| p.named(name));
+        let k = project(&aw.pp("k_proj"), io::cross_k(l))?.build(g, x);
+        let v = project(&aw.pp("v_proj"), io::cross_v(l))?.build(g, x);
         cross.push((k, v));
     }
+    Ok((cross_pos_k, cross))
+}
 
-    let dm = Dim::Fixed(d as i64);
-    let seq = sym("seq");
+fn declare_outputs(
+    g: &mut GraphBuilder,
+    cfg: &ModelConfig,
+    x: Value,
+    pad: Value,
+    pe3: Value,
+    cross_pos_k: Value,
+    cross: Vec<(Value, Value)>,
+) {
+    let dh = Heads::decoder(cfg);
+    let hd = Dim::Fixed(dh.head_dim() as i64);
+    let heads = Dim::Fixed(dh.heads as i64);
+    let dm = Dim::Fixed(cfg.embed_dim as i64);
+    let (batch, seq) = (sym("batch"), sym("seq"));
     let pe_b = {
         let shape = g.node("Shape", "position_embeddings.shape", &[x], &[]);
         g.node("Expand", "position_embeddings.batched", &[pe3, shape], &[])
     };
-    g.output(
-        io::ENCODER_OUT,
-        x,
-        DType::F32,
-        vec![batch.clone(), seq.clone(), dm.clone()],
-    );
+    let bsd = vec![batch.clone(), seq.clone(), dm];
+    g.output(io::ENCODER_OUT, x, DType::F32, bsd.clone());
     g.output(
         io::ENCODER_PADDING_MASK,
         pad,
         DType::Bool,
         vec![batch.clone(), seq.clone()],
     );
-    g.output(
-        io::POSITION_EMBEDDINGS,
-        pe_b,
-        DType::F32,
-        vec![batch.clone(), seq.clone(), dm],
-    );
+    g.output(io::POSITION_EMBEDDINGS, pe_b, DType::F32, bsd);
     g.output(
         io::CROSS_POS_K,
         cross_pos_k,
@@ -296,5 +265,4 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
         g.output(&io::cross_k(l), k, DType::F32, dims.clone());
         g.output(&io::cross_v(l), v, DType::F32, dims);
     }
-    Ok(g)
 }

@@ -1,9 +1,13 @@
 //! Scoped access to checkpoint weights (`w.pp("layers").pp(0).get("fc1.weight", &[..])`), with
 //! shape checks and a record of every key consumed, so export can refuse keys it did not
-//! understand (ARCHITECTURE.md §6.3).
+//! understand (ARCHITECTURE.md §6.3). A scope also carries the prefix of the graph nodes built from
+//! it: `pp` extends both, so a block's node names follow its module path (a graph's root scope
+//! drops the `encoder.`/`decoder.` part with [`Weights::nodes_at`]).
 
-use super::GraphError;
+use super::{GraphError, LN_EPS};
 use crate::checkpoint::StateDict;
+use crate::onnx::ops::{layer_norm, linear};
+use crate::onnx::{GraphBuilder, Value};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fmt::Display;
@@ -13,7 +17,17 @@ use std::fmt::Display;
 pub struct Weights<'a> {
     sd: &'a StateDict,
     prefix: String,
+    /// Prefix of the node names built from this scope.
+    nodes: String,
     used: &'a RefCell<BTreeSet<String>>,
+}
+
+fn join(prefix: &str, name: impl Display) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
 
 impl<'a> Weights<'a> {
@@ -22,31 +36,48 @@ impl<'a> Weights<'a> {
         Weights {
             sd,
             prefix: String::new(),
+            nodes: String::new(),
             used,
         }
     }
 
-    /// The view under `prefix.name`.
+    /// The view under `prefix.name`; its nodes are named under `nodes.name`.
     pub fn pp(&self, name: impl Display) -> Weights<'a> {
-        let prefix = if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.prefix)
-        };
+        let name = name.to_string();
         Weights {
             sd: self.sd,
-            prefix,
+            prefix: join(&self.prefix, &name),
+            nodes: join(&self.nodes, &name),
             used: self.used,
         }
     }
 
+    /// The same weights with node names under `nodes` instead.
+    pub fn nodes_at(&self, nodes: &str) -> Weights<'a> {
+        Weights {
+            nodes: nodes.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The name of node (or step) `step` built from this scope.
+    pub fn node(&self, step: impl Display) -> String {
+        join(&self.nodes, step)
+    }
+
+    /// The node-name prefix of this scope.
+    pub fn node_prefix(&self) -> &str {
+        &self.nodes
+    }
+
+    /// The checkpoint file the weights come from (for error messages).
+    pub fn file(&self) -> &'a std::path::Path {
+        self.sd.file()
+    }
+
     /// Full key of `name` under this view.
     pub fn key(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.prefix)
-        }
+        join(&self.prefix, name)
     }
 
     /// Whether the checkpoint has `name` under this view.
@@ -90,12 +121,14 @@ impl<'a> Weights<'a> {
     }
 }
 
-/// A PyTorch `Linear`: weight `[out, in]`, optional bias.
+/// A PyTorch `Linear`: weight `[out, in]`, optional bias; its nodes are named after the scope
+/// it was read from unless renamed with [`Linear::named`].
 pub struct Linear {
     pub weight: Vec<f32>,
     pub bias: Option<Vec<f32>>,
     pub in_dim: usize,
     pub out_dim: usize,
+    pub name: String,
 }
 
 impl Linear {
@@ -106,14 +139,47 @@ impl Linear {
             bias: Some(w.get("bias", &[out_dim])?),
             in_dim,
             out_dim,
+            name: w.node_prefix().to_string(),
         })
+    }
+
+    /// The same layer with its nodes named under `name`.
+    pub fn named(self, name: impl Into<String>) -> Self {
+        Linear {
+            name: name.into(),
+            ..self
+        }
+    }
+
+    /// Scales the output by `s`: `(x·Wᵀ + b)·s = x·(s·W)ᵀ + s·b`, so the scale costs no node
+    /// (queries are scaled this way, spec §2.8).
+    pub fn scaled(mut self, s: f32) -> Self {
+        self.weight.iter_mut().for_each(|w| *w *= s);
+        if let Some(b) = self.bias.as_mut() {
+            b.iter_mut().for_each(|b| *b *= s);
+        }
+        self
+    }
+
+    /// Wires `x · Wᵀ + b`.
+    pub fn build(&self, g: &mut GraphBuilder, x: Value) -> Value {
+        linear(
+            g,
+            &self.name,
+            x,
+            &self.weight,
+            self.bias.as_deref(),
+            self.in_dim,
+            self.out_dim,
+        )
     }
 }
 
-/// A LayerNorm's affine parameters.
+/// A LayerNorm (eps [`LN_EPS`]) with its affine parameters, named after its scope.
 pub struct Norm {
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
+    pub name: String,
 }
 
 impl Norm {
@@ -122,6 +188,17 @@ impl Norm {
         Ok(Norm {
             weight: w.get("weight", &[dim])?,
             bias: w.get("bias", &[dim])?,
+            name: w.node_prefix().to_string(),
         })
+    }
+
+    /// [`Norm::new`] when `present`, else `None` (optional NormFormer norms).
+    pub fn optional(present: bool, w: &Weights, dim: usize) -> Result<Option<Self>, GraphError> {
+        present.then(|| Norm::new(w, dim)).transpose()
+    }
+
+    /// Wires the normalisation of `x`.
+    pub fn build(&self, g: &mut GraphBuilder, x: Value) -> Value {
+        layer_norm(g, &self.name, x, &self.weight, &self.bias, LN_EPS)
     }
 }

@@ -1,6 +1,9 @@
 //! A small ONNX graph builder: values are `Copy` handles, every node name derives from the
-//! caller's prefix, and only this file touches protobuf strings (ARCHITECTURE.md §6.2).
+//! caller's prefix, and only this file touches protobuf strings (ARCHITECTURE.md §6.2); the messages
+//! themselves are made by [`super::make`].
 
+pub use super::make::Attr;
+use super::make::{attribute, tensor};
 use super::proto::{
     attribute_type, data_type, dimension, AttributeProto, DimensionProto, GraphProto, ModelProto,
     NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto,
@@ -18,20 +21,6 @@ pub const IR_VERSION: i64 = 8;
 /// Handle to a tensor in the graph under construction (like tract's `OutletId`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Value(usize);
-
-/// A node attribute.
-#[derive(Debug, Clone)]
-pub enum Attr {
-    Int(i64),
-    Ints(Vec<i64>),
-    Float(f32),
-    Floats(Vec<f32>),
-    Str(String),
-    Tensor(TensorProto),
-    /// A finished subgraph (control-flow bodies); see [`GraphBuilder::if_else`] for building
-    /// branches from values of this graph.
-    Graph(GraphProto),
-}
 
 /// A node whose value names are resolved only at [`GraphBuilder::finish`], so outputs can be
 /// renamed to their public names after the fact.
@@ -207,15 +196,8 @@ impl GraphBuilder {
         let v = self.fresh(name);
         self.fixed.insert(v.0);
         self.initializer_bytes += raw.len() as u64;
-        self.initializers.push((
-            v,
-            TensorProto {
-                dims: dims.iter().map(|&d| d as i64).collect(),
-                data_type: dt,
-                raw_data: raw,
-                ..Default::default()
-            },
-        ));
+        // Named at `finish`, when value names are final.
+        self.initializers.push((v, tensor("", dims, dt, raw)));
         v
     }
 
@@ -342,12 +324,7 @@ impl GraphBuilder {
     /// Zeros of the graph's float type with a runtime shape (1-D int64 `shape`).
     pub fn zeros(&mut self, name: &str, shape: Value) -> Value {
         let dtype = self.float;
-        let value = TensorProto {
-            dims: vec![1],
-            data_type: elem_type(dtype),
-            raw_data: float_bytes(&[0.0], dtype),
-            ..Default::default()
-        };
+        let value = tensor("", &[1], elem_type(dtype), float_bytes(&[0.0], dtype));
         self.node(
             "ConstantOfShape",
             name,
@@ -449,44 +426,6 @@ fn resolve(n: PendingNode, names: &[String]) -> NodeProto {
         attribute,
         ..Default::default()
     }
-}
-
-fn attribute(name: &str, a: &Attr) -> AttributeProto {
-    let mut p = AttributeProto {
-        name: name.to_string(),
-        ..Default::default()
-    };
-    match a {
-        Attr::Int(i) => {
-            p.r#type = attribute_type::INT;
-            p.i = *i;
-        }
-        Attr::Ints(v) => {
-            p.r#type = attribute_type::INTS;
-            p.ints = v.clone();
-        }
-        Attr::Float(f) => {
-            p.r#type = attribute_type::FLOAT;
-            p.f = *f;
-        }
-        Attr::Floats(v) => {
-            p.r#type = attribute_type::FLOATS;
-            p.floats = v.clone();
-        }
-        Attr::Str(s) => {
-            p.r#type = attribute_type::STRING;
-            p.s = s.as_bytes().to_vec();
-        }
-        Attr::Tensor(t) => {
-            p.r#type = attribute_type::TENSOR;
-            p.t = Some(t.clone());
-        }
-        Attr::Graph(g) => {
-            p.r#type = attribute_type::GRAPH;
-            p.g = Some(g.clone());
-        }
-    }
-    p
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod builder;
 pub mod cost;
+pub mod make;
 pub mod ops;
 pub mod proto;
 pub mod write;

@@ -30,9 +30,9 @@ pub fn linear(
 
 /// The transpose of a row-major `rows × cols` matrix, copied in 32×32 tiles so that both the
 /// reads and the writes stay in cache (a plain double loop strides through one of them).
-fn transpose_matrix(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub fn transpose_matrix<T: Copy + Default>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
     const TILE: usize = 32;
-    let mut t = vec![0f32; rows * cols];
+    let mut t = vec![T::default(); rows * cols];
     for r0 in (0..rows).step_by(TILE) {
         for c0 in (0..cols).step_by(TILE) {
             for r in r0..(r0 + TILE).min(rows) {

@@ -30,9 +30,11 @@
 //! convs 2.35e-2, 3×3 only 2.05e-2, 1×1 only 2.15e-2, each over the 2e-2 target. Hence
 //! integer convs are opt-in (`--quantize-convs`), not part of the default int8 export.
 
-use super::emit::{self, attr_int, tensor};
+use super::find::initializer_index;
 use super::pack::quantize_per_column;
 use super::QuantError;
+use crate::onnx::make::{self, attr_int, tensor};
+use crate::onnx::ops::transpose_matrix;
 use crate::onnx::proto::{data_type, AttributeProto, GraphProto, NodeProto, TensorProto};
 use std::collections::{HashMap, HashSet};
 
@@ -82,7 +84,7 @@ struct ConvSite {
 /// how many it rewrote. The float weights stay in the graph; the caller drops initializers
 /// nothing reads any more. Fails on a weight with NaN or infinite values.
 pub fn quantize_convs(graph: &mut GraphProto, opts: &ConvOptions) -> Result<usize, QuantError> {
-    let inits: HashMap<String, usize> = super::initializer_index(graph);
+    let inits: HashMap<String, usize> = initializer_index(graph);
     let old_nodes = std::mem::take(&mut graph.node);
     let mut nodes = Vec::with_capacity(old_nodes.len());
     let mut new_inits = Vec::new();
@@ -121,7 +123,7 @@ pub fn quantize_convs(graph: &mut GraphProto, opts: &ConvOptions) -> Result<usiz
                     format!("{x}.q8_scale"),
                     format!("{x}.q8_zero"),
                 ];
-                nodes.push(emit::node(
+                nodes.push(make::node(
                     "DynamicQuantizeLinear",
                     "",
                     format!("{x}.quantize"),
@@ -198,18 +200,13 @@ fn weight_initializers(site: &ConvSite, raw: &[u8]) -> Result<[TensorProto; 3], 
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     // `[M, K]` rows are output channels; `quantize_per_column` scales the columns of `[K, M]`.
-    let mut km = vec![0f32; w.len()];
-    for (r, row) in w.chunks_exact(k).enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            km[c * m + r] = *v;
-        }
-    }
-    let q = quantize_per_column(&site.weight, &km, k, m)?;
-    let mut codes = vec![0u8; w.len()];
-    for (i, &c) in q.codes.iter().enumerate() {
-        let (kk, mm) = (i / m, i % m);
-        codes[mm * k + kk] = (i16::from(c) + i16::from(WEIGHT_ZERO_POINT)) as u8;
-    }
+    let q = quantize_per_column(&site.weight, &transpose_matrix(&w, m, k), k, m)?;
+    let stored: Vec<u8> = q
+        .codes
+        .iter()
+        .map(|&c| (i16::from(c) + i16::from(WEIGHT_ZERO_POINT)) as u8)
+        .collect();
+    let codes = transpose_matrix(&stored, k, m);
     Ok([
         tensor(
             &codes_name(&site.weight),
@@ -237,7 +234,7 @@ fn weight_initializers(site: &ConvSite, raw: &[u8]) -> Result<[TensorProto; 3], 
 fn integer_conv(old: &NodeProto, site: &ConvSite, xq: &[String; 3]) -> Vec<NodeProto> {
     let out = &old.output[0];
     let v = |s: &str| format!("{out}.{s}");
-    let mut conv = emit::node(
+    let mut conv = make::node(
         "ConvInteger",
         "",
         v("convinteger"),
@@ -251,7 +248,7 @@ fn integer_conv(old: &NodeProto, site: &ConvSite, xq: &[String; 3]) -> Vec<NodeP
     );
     // Same geometry: strides, pads, dilations, kernel_shape, group, auto_pad.
     conv.attribute = old.attribute.clone();
-    let mut dequantize = emit::node(
+    let mut dequantize = make::node(
         "DequantizeLinear",
         "",
         v("dequantize"),
@@ -261,7 +258,7 @@ fn integer_conv(old: &NodeProto, site: &ConvSite, xq: &[String; 3]) -> Vec<NodeP
     dequantize.attribute = vec![attr_int("axis", 1)];
     let mut nodes = vec![
         conv,
-        emit::node(
+        make::node(
             "Mul",
             "",
             v("scale_product"),
@@ -272,7 +269,7 @@ fn integer_conv(old: &NodeProto, site: &ConvSite, xq: &[String; 3]) -> Vec<NodeP
     ];
     if let Some(b) = &site.bias {
         let scaled = scaled_name(out, site);
-        nodes.push(emit::node(
+        nodes.push(make::node(
             "Add",
             "",
             v("bias"),

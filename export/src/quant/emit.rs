@@ -2,8 +2,9 @@
 //! weight, and the node sequences that replace a product or a lookup (keeping the replaced
 //! node's output name).
 
+use super::find::Product;
 use super::pack::BlockQuantized;
-use super::rewrite::Product;
+use crate::onnx::make::{attr_int, node, tensor};
 use crate::onnx::proto::{attribute_type, data_type, AttributeProto, NodeProto, TensorProto};
 
 /// ONNX Runtime's contrib-operator domain (`MatMulNBits`).
@@ -25,16 +26,6 @@ pub(super) fn lookup_scales_name(w: &str) -> String {
     format!("{w}.lookup_scales")
 }
 
-pub(super) fn tensor(name: &str, dims: &[usize], dt: i32, raw: Vec<u8>) -> TensorProto {
-    TensorProto {
-        name: name.to_string(),
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: dt,
-        raw_data: raw,
-        ..Default::default()
-    }
-}
-
 pub(super) fn f32_tensor(name: &str, dims: &[usize], v: &[f32]) -> TensorProto {
     let raw = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     tensor(name, dims, data_type::FLOAT, raw)
@@ -50,32 +41,6 @@ pub(super) fn block_initializers(w: &str, q: &BlockQuantized) -> [TensorProto; 2
         ),
         f32_tensor(&scales_name(w), &[q.n, q.k_blocks()], &q.scales),
     ]
-}
-
-pub(super) fn attr_int(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.to_string(),
-        r#type: attribute_type::INT,
-        i,
-        ..Default::default()
-    }
-}
-
-pub(super) fn node(
-    op: &str,
-    domain: &str,
-    name: String,
-    inputs: &[&str],
-    outputs: &[&str],
-) -> NodeProto {
-    NodeProto {
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: outputs.iter().map(|s| s.to_string()).collect(),
-        name,
-        op_type: op.to_string(),
-        domain: domain.to_string(),
-        ..Default::default()
-    }
 }
 
 /// `MatMulNBits(x, codes, scales)` computing what `old` computed, under its output name.
@@ -105,42 +70,6 @@ pub(super) fn matmul_nbits(
         attr_int("accuracy_level", accuracy_level),
     ];
     n
-}
-
-/// `DynamicQuantizeLinear` → `MatMulInteger` → `Cast` → `Mul(x_scale · w_scales)`: the pattern
-/// ONNX Runtime fuses into `DynamicQuantizeMatMul`.
-pub(super) fn dynamic_int8(old: &NodeProto, p: &Product) -> Vec<NodeProto> {
-    let out = &old.output[0];
-    let v = |s: &str| format!("{out}.{s}");
-    let (xq, xs, xz) = (v("x_q"), v("x_scale"), v("x_zero"));
-    let (mm, mmf, sc) = (v("mmi"), v("mmi_f32"), v("scale"));
-    let mut cast = node("Cast", "", v("cast"), &[&mm], &[&mmf]);
-    cast.attribute = vec![attr_int("to", i64::from(data_type::FLOAT))];
-    vec![
-        node(
-            "DynamicQuantizeLinear",
-            "",
-            v("quantize"),
-            &[&old.input[0]],
-            &[&xq, &xs, &xz],
-        ),
-        node(
-            "MatMulInteger",
-            "",
-            v("matmulinteger"),
-            &[&xq, &codes_name(&p.weight, 8), &xz],
-            &[&mm],
-        ),
-        cast,
-        node(
-            "Mul",
-            "",
-            v("scale_product"),
-            &[&xs, &scales_name(&p.weight)],
-            &[&sc],
-        ),
-        node("Mul", "", v("dequantize"), &[&mmf, &sc], &[out]),
-    ]
 }
 
 /// A row lookup of the `[N, K]` `table` rewritten to read its 8-bit codes: gather code blocks

@@ -5,16 +5,15 @@
 //! stay fp32 (ARCHITECTURE.md §4); convolutions stay fp32 unless [`QuantOptions::convs`] asks for
 //! [`conv`]'s `ConvInteger` form (opt-in: measured below).
 //!
-//! Weights are quantised symmetrically per output channel ([`pack`]). Two targets:
-//! - [`Scheme::NBits`]: ONNX Runtime's `com.microsoft.MatMulNBits` (4 or 8 bits, one scale per
-//!   channel and `block_size` inputs; `accuracy_level = 4` lets the CPU kernel quantise the
-//!   activations to int8 per block and use VNNI dot products).
-//! - [`Scheme::DynamicInt8`]: standard ONNX `DynamicQuantizeLinear` + `MatMulInteger`
-//!   (int8 per-column weights, uint8 activations quantised per call), which ONNX Runtime fuses
-//!   into its `DynamicQuantizeMatMul` kernel.
+//! Weights are quantised symmetrically per output channel ([`pack`]) for
+//! [`Scheme::NBits`]: ONNX Runtime's `com.microsoft.MatMulNBits` (4 or 8 bits, one scale per
+//! channel and `block_size` inputs; `accuracy_level = 4` lets the CPU kernel quantise the
+//! activations to int8 per block and use VNNI dot products). (A `DynamicQuantizeLinear` +
+//! `MatMulInteger` scheme was measured and dropped: it missed the logit-error target, see
+//! [`QuantOptions::for_precision`].)
 //!
 //! The tied embedding's lookup (`Gather` of the output projection's table) reads 8-bit codes
-//! with per-row block scales in both schemes, so no fp32 copy of the table stays behind.
+//! with per-row block scales, so no fp32 copy of the table stays behind.
 //!
 //! Which is faster on which machine is measured in BENCHMARKS.md ("Precision"). The ResNet
 //! convolutions (≈ 72 GFLOP at 480², ≈ 360 ms of the ≈ 940 ms int8 caption on an idle box)
@@ -24,24 +23,12 @@
 
 pub mod conv;
 mod emit;
+mod find;
 pub mod pack;
 mod rewrite;
 
 pub use conv::{ConvKernels, ConvOptions};
 pub use rewrite::{quantize_model, QuantReport};
-
-/// Position of every initializer of `graph` by name (the quantiser passes look weights up by
-/// the names nodes use).
-fn initializer_index(
-    graph: &crate::onnx::proto::GraphProto,
-) -> std::collections::HashMap<String, usize> {
-    graph
-        .initializer
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.clone(), i))
-        .collect()
-}
 use unival_manifest::Precision;
 
 /// The operator quantised weights are run with.
@@ -54,8 +41,6 @@ pub enum Scheme {
         block_size: usize,
         accuracy_level: i64,
     },
-    /// `DynamicQuantizeLinear` + `MatMulInteger` with int8 per-column weights.
-    DynamicInt8,
 }
 
 /// How [`quantize_model`] rewrites a graph.
@@ -72,9 +57,10 @@ pub struct QuantOptions {
 impl QuantOptions {
     /// The options an export precision implies: `None` for float precisions. Int8 and int4
     /// use `MatMulNBits` with 32-input blocks and int8 compute (`accuracy_level = 4`; 8 bits
-    /// has no other CPU path in ONNX Runtime 1.22). [`Scheme::DynamicInt8`] runs the base model
-    /// faster on the AVX-512 VNNI CPU but misses the 2e-2 logit-error target (2.8e-2: its
-    /// per-tensor activation quantisation is coarser); 128-input blocks miss it too (2.3e-2).
+    /// has no other CPU path in ONNX Runtime 1.22). `DynamicQuantizeLinear` + `MatMulInteger`
+    /// (int8 per-column weights) ran the base model faster on the AVX-512 VNNI CPU but missed
+    /// the 2e-2 logit-error target (2.8e-2: its per-tensor activation quantisation is coarser),
+    /// so it is not offered; 128-input blocks miss it too (2.3e-2).
     /// Figures in BENCHMARKS.md, "Precision".
     ///
     /// Convolutions stay fp32 (`convs: None`): quantising them ([`conv`], `ConvInteger` with

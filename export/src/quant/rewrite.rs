@@ -10,12 +10,20 @@
 
 use super::conv::quantize_convs;
 use super::emit::{
-    block_initializers, codes_name, dynamic_int8, f32_tensor, gather_dequantized,
-    lookup_codes_name, lookup_scales_name, matmul_nbits, scales_name, tensor, MS_DOMAIN,
+    block_initializers, codes_name, f32_tensor, gather_dequantized, lookup_codes_name,
+    lookup_scales_name, matmul_nbits, MS_DOMAIN,
 };
-use super::pack::{quantize_blockwise, quantize_per_column, BlockQuantized};
+use super::find::{
+    float_matrix, gathered_any, gathered_table, initializer_index, product, Layout, Product,
+    VOCAB_TABLE_ROWS,
+};
+use super::pack::{quantize_blockwise, BlockQuantized};
 use super::{QuantError, QuantOptions, Scheme};
-use crate::onnx::proto::{data_type, GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
+use crate::onnx::make::tensor;
+use crate::onnx::ops::transpose_matrix;
+use crate::onnx::proto::{
+    data_type, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What a pass changed.
@@ -32,23 +40,6 @@ pub struct QuantReport {
     pub bytes_after: u64,
 }
 
-/// Where the weight sits in a matrix product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Layout {
-    /// `MatMul(x, W)` with `W [K, N]`.
-    KN,
-    /// `Gemm(x, W, transB=1)` with `W [N, K]`.
-    NK,
-}
-
-/// A node computing `x · W` with a quantisable weight.
-pub(super) struct Product {
-    pub(super) weight: String,
-    pub(super) layout: Layout,
-    pub(super) k: usize,
-    pub(super) n: usize,
-}
-
 /// Rewrites `model` as `opts` says and reports what changed. Fails on a weight with NaN or
 /// infinite values or options [`pack`](super::pack) refuses.
 pub fn quantize_model(
@@ -62,12 +53,8 @@ pub fn quantize_model(
         bytes_before: initializer_bytes(graph),
         ..QuantReport::default()
     };
-    let inits: HashMap<String, usize> = super::initializer_index(graph);
+    let inits: HashMap<String, usize> = initializer_index(graph);
     let mut new_inits = Vec::new();
-    // Quantised forms, made once per weight (a weight may feed several nodes).
-    let mut blocks: BTreeMap<String, BlockQuantized> = BTreeMap::new();
-    let mut lookup_tables: BTreeMap<String, BlockQuantized> = BTreeMap::new();
-    let mut channels: HashSet<String> = HashSet::new();
     let old_nodes = std::mem::take(&mut graph.node);
     let mut every = Vec::new();
     all_nodes(&old_nodes, &mut every);
@@ -75,93 +62,13 @@ pub fn quantize_model(
         .iter()
         .filter_map(|n| product(n, graph, &inits, opts.min_dim))
         .collect();
-    // `[N, K]` weights (the tied output projection) whose rows a `Gather` also reads.
-    let nk_weights: HashSet<String> = products
-        .iter()
-        .filter(|p| p.layout == Layout::NK)
-        .map(|p| p.weight.clone())
-        .collect();
-    // Each weight is quantised once, before any node is rewritten (a lookup of the tied table
-    // comes before the output projection in node order).
-    for p in &products {
-        match opts.scheme {
-            Scheme::NBits {
-                bits, block_size, ..
-            } => {
-                if !blocks.contains_key(&p.weight) {
-                    let w = weight_values(graph, &inits, &p.weight)?;
-                    let nk = match p.layout {
-                        Layout::NK => w,
-                        Layout::KN => transpose(&w, p.k, p.n),
-                    };
-                    let block = effective_block(block_size, p.k);
-                    let q = quantize_blockwise(&p.weight, &nk, p.n, p.k, bits, block)?;
-                    new_inits.extend(block_initializers(&p.weight, &q));
-                    blocks.insert(p.weight.clone(), q);
-                }
-            }
-            Scheme::DynamicInt8 => {
-                if channels.insert(p.weight.clone()) {
-                    let w = weight_values(graph, &inits, &p.weight)?;
-                    let kn = match p.layout {
-                        Layout::KN => w,
-                        Layout::NK => transpose(&w, p.n, p.k),
-                    };
-                    let q = quantize_per_column(&p.weight, &kn, p.k, p.n)?;
-                    new_inits.push(tensor(
-                        &codes_name(&p.weight, 8),
-                        &[p.k, p.n],
-                        data_type::INT8,
-                        q.codes.iter().map(|&c| c as u8).collect(),
-                    ));
-                    new_inits.push(f32_tensor(&scales_name(&p.weight), &[p.n], &q.scales));
-                }
-            }
-        }
-    }
-    // Tables read by row lookups: the tied output projection, and any other vocabulary-sized
-    // table that is only gathered (the encoder's token embedding, 183 MB in fp32 for the base
-    // model). Small tables (positions, buckets) stay float.
-    let mut lookups: HashSet<String> = nk_weights.clone();
-    for n in &every {
-        let Some(table) = gathered_any(n) else {
-            continue;
-        };
-        if float_matrix(graph, &inits, table, 1).is_some_and(|(rows, _)| rows >= VOCAB_TABLE_ROWS) {
-            lookups.insert(table.to_string());
-        }
-    }
-    for table in every.iter().filter_map(|n| gathered_table(n, &lookups)) {
-        if lookup_tables.contains_key(table) {
-            continue;
-        }
-        let Some((n, k)) = float_matrix(graph, &inits, table, 1) else {
-            continue;
-        };
-        let Some(block) = lookup_block(k) else {
-            continue;
-        };
-        let q = match blocks.get(table) {
-            Some(q) if q.bits == 8 && q.block_size == block => q.clone(),
-            _ => {
-                let w = weight_values(graph, &inits, table)?;
-                let q8 = quantize_blockwise(table, &w, n, k, 8, block)?;
-                new_inits.push(tensor(
-                    &lookup_codes_name(table),
-                    &[q8.n, q8.k_blocks(), q8.blob()],
-                    data_type::UINT8,
-                    q8.codes.clone(),
-                ));
-                q8
-            }
-        };
-        new_inits.push(f32_tensor(
-            &lookup_scales_name(table),
-            &[q.n, q.k_blocks(), 1],
-            &q.scales,
-        ));
-        lookup_tables.insert(table.to_string(), q);
-    }
+    let weights = Weights {
+        graph,
+        inits: &inits,
+    };
+    let blocks = quantize_products(&weights, &products, opts, &mut new_inits)?;
+    let lookups = lookup_table_names(&weights, &products, &every);
+    let lookup_tables = quantize_lookups(&weights, &every, &lookups, &blocks, &mut new_inits)?;
     let pass = Rewrite {
         graph,
         inits: &inits,
@@ -180,15 +87,129 @@ pub fn quantize_model(
     }
     drop_unused_initializers(graph);
     report.bytes_after = initializer_bytes(graph);
-    if matches!(opts.scheme, Scheme::NBits { .. })
-        && !model.opset_import.iter().any(|o| o.domain == MS_DOMAIN)
-    {
+    if !model.opset_import.iter().any(|o| o.domain == MS_DOMAIN) {
         model.opset_import.push(OperatorSetIdProto {
             domain: MS_DOMAIN.to_string(),
             version: 1,
         });
     }
     Ok(report)
+}
+
+/// The float weights of the graph under rewrite, by name.
+struct Weights<'a> {
+    graph: &'a GraphProto,
+    inits: &'a HashMap<String, usize>,
+}
+
+impl Weights<'_> {
+    fn values(&self, name: &str) -> Result<Vec<f32>, QuantError> {
+        weight_values(self.graph, self.inits, name)
+    }
+
+    fn matrix(&self, name: &str) -> Option<(usize, usize)> {
+        float_matrix(self.graph, self.inits, name, 1)
+    }
+}
+
+/// Quantises every product's weight once, before any node is rewritten (a lookup of the tied
+/// table comes before the output projection in node order), adding its codes and scales to
+/// `new_inits`. A weight may feed several nodes.
+fn quantize_products(
+    weights: &Weights,
+    products: &[Product],
+    opts: &QuantOptions,
+    new_inits: &mut Vec<TensorProto>,
+) -> Result<BTreeMap<String, BlockQuantized>, QuantError> {
+    let Scheme::NBits {
+        bits, block_size, ..
+    } = opts.scheme;
+    let mut blocks = BTreeMap::new();
+    for p in products {
+        if blocks.contains_key(&p.weight) {
+            continue;
+        }
+        let w = weights.values(&p.weight)?;
+        let nk = match p.layout {
+            Layout::NK => w,
+            Layout::KN => transpose_matrix(&w, p.k, p.n),
+        };
+        let block = effective_block(block_size, p.k);
+        let q = quantize_blockwise(&p.weight, &nk, p.n, p.k, bits, block)?;
+        new_inits.extend(block_initializers(&p.weight, &q));
+        blocks.insert(p.weight.clone(), q);
+    }
+    Ok(blocks)
+}
+
+/// Tables read by row lookups: the tied output projection (an `[N, K]` product weight), and any
+/// other vocabulary-sized table that is only gathered (the encoder's token embedding, 183 MB in
+/// fp32 for the base model). Small tables (positions, buckets) stay float.
+fn lookup_table_names(
+    weights: &Weights,
+    products: &[Product],
+    every: &[&NodeProto],
+) -> HashSet<String> {
+    let mut lookups: HashSet<String> = products
+        .iter()
+        .filter(|p| p.layout == Layout::NK)
+        .map(|p| p.weight.clone())
+        .collect();
+    for n in every {
+        let Some(table) = gathered_any(n) else {
+            continue;
+        };
+        if weights
+            .matrix(table)
+            .is_some_and(|(rows, _)| rows >= VOCAB_TABLE_ROWS)
+        {
+            lookups.insert(table.to_string());
+        }
+    }
+    lookups
+}
+
+/// 8-bit codes (shared with the product's when they match) and per-row block scales of every
+/// table in `lookups`, in the order of their first lookup.
+fn quantize_lookups(
+    weights: &Weights,
+    every: &[&NodeProto],
+    lookups: &HashSet<String>,
+    blocks: &BTreeMap<String, BlockQuantized>,
+    new_inits: &mut Vec<TensorProto>,
+) -> Result<BTreeMap<String, BlockQuantized>, QuantError> {
+    let mut lookup_tables = BTreeMap::new();
+    for table in every.iter().filter_map(|n| gathered_table(n, lookups)) {
+        if lookup_tables.contains_key(table) {
+            continue;
+        }
+        let Some((n, k)) = weights.matrix(table) else {
+            continue;
+        };
+        let Some(block) = lookup_block(k) else {
+            continue;
+        };
+        let q = match blocks.get(table) {
+            Some(q) if q.bits == 8 && q.block_size == block => q.clone(),
+            _ => {
+                let q8 = quantize_blockwise(table, &weights.values(table)?, n, k, 8, block)?;
+                new_inits.push(tensor(
+                    &lookup_codes_name(table),
+                    &[q8.n, q8.k_blocks(), q8.blob()],
+                    data_type::UINT8,
+                    q8.codes.clone(),
+                ));
+                q8
+            }
+        };
+        new_inits.push(f32_tensor(
+            &lookup_scales_name(table),
+            &[q.n, q.k_blocks(), 1],
+            &q.scales,
+        ));
+        lookup_tables.insert(table.to_string(), q);
+    }
+    Ok(lookup_tables)
 }
 
 /// Every node of `nodes` and, depth first, of their subgraphs (`If` branches).
@@ -219,12 +240,10 @@ impl Rewrite<'_> {
         let mut nodes = Vec::with_capacity(old.len());
         for node in old {
             if let Some(p) = product(node, self.graph, self.inits, self.opts.min_dim) {
-                match self.opts.scheme {
-                    Scheme::NBits { accuracy_level, .. } => match self.blocks.get(&p.weight) {
-                        Some(q) => nodes.push(matmul_nbits(node, &p, q, accuracy_level)),
-                        None => nodes.push(node.clone()),
-                    },
-                    Scheme::DynamicInt8 => nodes.extend(dynamic_int8(node, &p)),
+                let Scheme::NBits { accuracy_level, .. } = self.opts.scheme;
+                match self.blocks.get(&p.weight) {
+                    Some(q) => nodes.push(matmul_nbits(node, &p, q, accuracy_level)),
+                    None => nodes.push(node.clone()),
                 }
                 report.matmuls += 1;
                 continue;
@@ -270,85 +289,6 @@ fn initializer_bytes(g: &GraphProto) -> u64 {
     g.initializer.iter().map(|t| t.raw_data.len() as u64).sum()
 }
 
-/// The float initializer `name` as `dims` with `K, N ≥ min_dim`, when it is 2-D.
-fn float_matrix(
-    g: &GraphProto,
-    inits: &HashMap<String, usize>,
-    name: &str,
-    min_dim: usize,
-) -> Option<(usize, usize)> {
-    let t = &g.initializer[*inits.get(name)?];
-    let ok = t.data_type == data_type::FLOAT
-        && t.dims.len() == 2
-        && t.dims.iter().all(|&d| d >= min_dim as i64)
-        && t.raw_data.len() as i64 == 4 * t.dims[0] * t.dims[1];
-    ok.then(|| (t.dims[0] as usize, t.dims[1] as usize))
-}
-
-fn int_attr(n: &NodeProto, name: &str) -> Option<i64> {
-    n.attribute.iter().find(|a| a.name == name).map(|a| a.i)
-}
-
-fn float_attr(n: &NodeProto, name: &str) -> Option<f32> {
-    n.attribute.iter().find(|a| a.name == name).map(|a| a.f)
-}
-
-/// Whether `n` is a product with a quantisable constant weight, and its shape.
-fn product(
-    n: &NodeProto,
-    g: &GraphProto,
-    inits: &HashMap<String, usize>,
-    min_dim: usize,
-) -> Option<Product> {
-    if !n.domain.is_empty() || n.output.len() != 1 {
-        return None;
-    }
-    let weight = n.input.get(1)?;
-    match n.op_type.as_str() {
-        "MatMul" if n.input.len() == 2 => {
-            let (k, n_out) = float_matrix(g, inits, weight, min_dim)?;
-            Some(Product {
-                weight: weight.clone(),
-                layout: Layout::KN,
-                k,
-                n: n_out,
-            })
-        }
-        "Gemm"
-            if n.input.len() == 2
-                && int_attr(n, "transB") == Some(1)
-                && int_attr(n, "transA").unwrap_or(0) == 0
-                && float_attr(n, "alpha").unwrap_or(1.0) == 1.0 =>
-        {
-            let (n_out, k) = float_matrix(g, inits, weight, min_dim)?;
-            Some(Product {
-                weight: weight.clone(),
-                layout: Layout::NK,
-                k,
-                n: n_out,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// Untied tables with at least this many rows are looked up from 8-bit codes: vocabularies
-/// (59457 rows), not position or bucket tables (≤ 6892 rows).
-const VOCAB_TABLE_ROWS: usize = 16_384;
-
-/// The table a row lookup (`Gather`, axis 0) reads.
-fn gathered_any(n: &NodeProto) -> Option<&str> {
-    if n.op_type != "Gather" || !n.domain.is_empty() || int_attr(n, "axis").unwrap_or(0) != 0 {
-        return None;
-    }
-    n.input.first().map(String::as_str)
-}
-
-/// The table a row lookup reads, when it is one of `tables`.
-fn gathered_table<'a>(n: &'a NodeProto, tables: &HashSet<String>) -> Option<&'a str> {
-    gathered_any(n).filter(|t| tables.contains(*t))
-}
-
 fn weight_values(
     g: &GraphProto,
     inits: &HashMap<String, usize>,
@@ -362,16 +302,6 @@ fn weight_values(
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect())
-}
-
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0f32; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
-        }
-    }
-    t
 }
 
 /// Drops initializers no node (of the graph or of a subgraph) and no output reads.
@@ -504,7 +434,7 @@ mod tests {
         assert!(m.opset_import.iter().any(|o| o.domain == MS_DOMAIN));
         // The MatMul's codes are W transposed: code(n, k) is W[k, n] quantised.
         let codes = init(&m, "w.q4").unwrap();
-        let expect = quantize_blockwise("w", &transpose(&w, 64, 48), 48, 64, 4, 32).unwrap();
+        let expect = quantize_blockwise("w", &transpose_matrix(&w, 64, 48), 48, 64, 4, 32).unwrap();
         assert_eq!(codes.raw_data, expect.codes);
         let scales = init(&m, "w.scales").unwrap();
         assert_eq!(scales.dims, vec![48, 2]);
@@ -519,39 +449,11 @@ mod tests {
     }
 
     #[test]
-    fn dynamic_int8_uses_standard_ops_and_per_column_scales() {
-        let (mut m, _, _) = model();
-        let opts = QuantOptions {
-            scheme: Scheme::DynamicInt8,
-            min_dim: 16,
-            convs: None,
-        };
-        let r = quantize_model(&mut m, &opts).unwrap();
-        assert_eq!((r.matmuls, r.gathers), (2, 1));
-        let ops = ops(&m);
-        assert_eq!(ops.iter().filter(|o| *o == "MatMulInteger").count(), 2);
-        assert_eq!(
-            ops.iter().filter(|o| *o == "DynamicQuantizeLinear").count(),
-            2
-        );
-        assert!(!ops.contains(&"MatMulNBits".to_string()));
-        // The Gemm's [N, K] table becomes [K, N] int8 codes with N scales.
-        let codes = init(&m, "e.q8").unwrap();
-        assert_eq!(
-            (codes.dims.clone(), codes.data_type),
-            (vec![48, 40], data_type::INT8)
-        );
-        assert_eq!(init(&m, "e.scales").unwrap().dims, vec![40]);
-        assert!(!m.opset_import.iter().any(|o| o.domain == MS_DOMAIN));
-    }
-
-    #[test]
     fn small_weights_stay_float() {
         let (mut m, _, _) = model();
         let opts = QuantOptions {
-            scheme: Scheme::DynamicInt8,
             min_dim: 50,
-            convs: None,
+            ..QuantOptions::for_precision(unival_manifest::Precision::Int8).unwrap()
         };
         let r = quantize_model(&mut m, &opts).unwrap();
         assert_eq!((r.matmuls, r.gathers), (0, 0));
@@ -612,14 +514,12 @@ mod tests {
 
     #[test]
     fn if_branches_are_rewritten_and_no_float_table_stays() {
-        for scheme in [
-            Scheme::NBits {
+        {
+            let scheme = Scheme::NBits {
                 bits: 8,
                 block_size: 16,
                 accuracy_level: 4,
-            },
-            Scheme::DynamicInt8,
-        ] {
+            };
             let mut m = model_with_branches();
             assert_eq!(branch_ops(&m, "then_branch"), ["Gemm"]);
             let opts = QuantOptions {
@@ -633,10 +533,7 @@ mod tests {
             let then_ops = branch_ops(&m, "then_branch");
             let else_ops = branch_ops(&m, "else_branch");
             assert!(!then_ops.contains(&"Gemm".to_string()), "{then_ops:?}");
-            match scheme {
-                Scheme::NBits { .. } => assert_eq!(then_ops, ["MatMulNBits"]),
-                Scheme::DynamicInt8 => assert!(then_ops.contains(&"MatMulInteger".to_string())),
-            }
+            assert_eq!(then_ops, ["MatMulNBits"]);
             // The picked rows come from 8-bit codes; the product over them stays a float Gemm.
             assert_eq!(else_ops.iter().filter(|o| *o == "Gather").count(), 2);
             assert!(else_ops.contains(&"Gemm".to_string()), "{else_ops:?}");
