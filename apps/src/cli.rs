@@ -241,7 +241,7 @@ pub enum SampleArg {
     Rand,
 }
 
-/// Which frames of a video the model sees (spec §5.5).
+/// Which frames of a video the model sees (docs/model.md §5.5).
 #[derive(Debug, Args)]
 pub struct VideoArgs {
     /// Frame of each of the T segments (ignored with --frame-indices).

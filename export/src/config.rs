@@ -1,4 +1,4 @@
-//! The typed model configuration read from `cfg['model']` (spec §1.1–1.2).
+//! The typed model configuration read from `cfg['model']` (docs/model.md §1.1–1.2).
 //!
 //! fairseq declares model flags with `argparse.SUPPRESS`, so a `store_true` flag that was not
 //! passed is *absent* from the saved namespace and the `getattr(args, name, default)` of the
@@ -49,7 +49,7 @@ pub struct ModelConfig {
     pub add_mm_type_embedding: bool,
     /// Add absolute positions into the residual stream.
     pub entangle_position_embedding: bool,
-    /// Disable the decoder's raw position addition (spec §2.10).
+    /// Disable the decoder's raw position addition (docs/model.md §2.10).
     pub disable_entangle: bool,
     /// NormFormer LN after attention (`attn_ln`, `self_attn_ln`, `cross_attn_ln`).
     pub scale_attn: bool,

@@ -5,9 +5,9 @@
 use unival_manifest::task::Modality;
 
 /// Reason shared by the image-generation-only decoder parts.
-const IMAGE_GEN: &str = "image generation only (spec §2.7)";
+const IMAGE_GEN: &str = "image generation only (docs/model.md §2.7)";
 /// Reason shared by the bucket buffers.
-const RECOMPUTED: &str = "recomputed from the bucket formula (spec §2.7)";
+const RECOMPUTED: &str = "recomputed from the bucket formula (docs/model.md §2.7)";
 
 /// `(key pattern, reason)`. A pattern ending in `.` matches every key with that prefix;
 /// otherwise the key must match exactly.
@@ -26,11 +26,11 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("decoder.output_projection.", "tied to the token embedding"),
     (
         "encoder.embed_images.fc.",
-        "timm classifier head, unused (spec §2.2)",
+        "timm classifier head, unused (docs/model.md §2.2)",
     ),
     (
         "encoder.embed_images.global_pool.",
-        "timm classifier head, unused (spec §2.2)",
+        "timm classifier head, unused (docs/model.md §2.2)",
     ),
     (
         "encoder.embed_audios.logmel_extractor.",

@@ -40,7 +40,7 @@ pub const BEAM_ORDER: &str = "beam_order";
 /// Decoder input: the vocabulary rows to score, `[k]` i64 (sorted ids). Empty (`k = 0`) scores
 /// every id (`logits [n, t, vocab]`); otherwise `logits [n, t, k]` holds the logits of exactly
 /// these ids, and the graph computes only those rows of the output projection (constrained
-/// steps: the answer trie, spec §6.3). Required since manifest format 2.
+/// steps: the answer trie, docs/model.md §6.3). Required since manifest format 2.
 pub const VOCAB_ROWS: &str = "vocab_rows";
 /// Decoder output: `[n, t, vocab_out]` pre-softmax logits, `vocab_out` = vocabulary size, or
 /// `k` when [`VOCAB_ROWS`] names `k > 0` ids.

@@ -3,7 +3,7 @@
 //!
 //! It also owns the facts both sides must agree on and that are not ONNX's business: vocabulary
 //! ids ([`vocab`]), the graph input/output names ([`io`]) and the built-in task defaults
-//! ([`task`], UnIVAL spec §5).
+//! ([`task`], docs/model.md §5).
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod io;

@@ -136,7 +136,7 @@ pub struct ModelInfo {
     pub audio: Option<AudioFrontEnd>,
 }
 
-/// How the waveform becomes the log-mel the audio graph takes (spec §2.4).
+/// How the waveform becomes the log-mel the audio graph takes (docs/model.md §2.4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioFrontEnd {
     pub sample_rate: usize,

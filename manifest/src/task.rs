@@ -1,4 +1,4 @@
-//! Tasks and their built-in defaults (UnIVAL spec §5). The exporter records the chosen task and
+//! Tasks and their built-in defaults (docs/model.md §5). The exporter records the chosen task and
 //! settings in the manifest; the runtime reads them back and lets flags override them.
 
 use serde::{Deserialize, Serialize};
@@ -73,7 +73,7 @@ impl TaskKind {
         }
     }
 
-    /// The fixed encoder text of the captioning tasks (spec §5.1, §5.5, §5.7); `None` for the
+    /// The fixed encoder text of the captioning tasks (docs/model.md §5.1, §5.5, §5.7); `None` for the
     /// tasks whose text comes from the user. The one place these prompts are written.
     pub fn caption_prompt(self) -> Option<&'static str> {
         match self {
@@ -87,7 +87,7 @@ impl TaskKind {
         }
     }
 
-    /// Built-in defaults of spec §5 for this task.
+    /// Built-in defaults of docs/model.md §5 for this task.
     pub fn defaults(self) -> TaskConfig {
         let caption_gen = GenerationDefaults {
             beam: 5,

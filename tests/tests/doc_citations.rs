@@ -1,5 +1,5 @@
-//! Every section a source comment cites exists: `docs/model.md §N` (and the older `spec §N`,
-//! which keeps the same numbers) must name a heading of `docs/model.md`, and
+//! Every section a source comment cites exists: `docs/model.md §N` must name a heading of
+//! `docs/model.md`, and
 //! `ARCHITECTURE.md §N` a heading of `ARCHITECTURE.md`. Renumbering a document without updating
 //! the comments that cite it fails here.
 
@@ -25,7 +25,7 @@ fn headings(doc: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The section number right after every `marker` in `text` (`5.1` in `spec §5.1–5.4`); a marker
+/// The section number right after every `marker` in `text` (`5.1` in `docs/model.md §5.1–5.4`); a marker
 /// not followed by a number (`docs/model.md §N` in prose) is no citation.
 fn citations<'a>(text: &'a str, marker: &'a str) -> impl Iterator<Item = String> + 'a {
     text.match_indices(marker)
@@ -74,7 +74,6 @@ fn every_cited_section_exists() {
             continue;
         };
         let checks = [
-            ("spec §", &model),
             ("docs/model.md §", &model),
             ("ARCHITECTURE.md §", &architecture),
         ];
@@ -95,7 +94,10 @@ fn every_cited_section_exists() {
 
 #[test]
 fn citations_are_parsed_up_to_the_section_number() {
-    let found: Vec<String> =
-        citations("spec §N; spec §5.1–5.4 and spec §2.10.", "spec §").collect();
-    assert_eq!(found, ["5.1", "2.10"]);
+    let found: Vec<String> = citations(
+        "docs/model.md §N; docs/model.md §5.1–5.4 and §2.10.",
+        "docs/model.md §",
+    )
+    .collect();
+    assert_eq!(found, ["5.1"]);
 }

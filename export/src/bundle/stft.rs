@@ -1,5 +1,5 @@
 //! The audio front end's file: the checkpoint's STFT kernels, which the Rust front end must
-//! use verbatim (spec §0.1 item 4), and the front end's description for the manifest.
+//! use verbatim (docs/model.md §0.1 item 4), and the front end's description for the manifest.
 
 use super::error::ExportError;
 use crate::config::ModelConfig;
@@ -52,7 +52,7 @@ pub fn write_stft_kernels(
         window_size: n_fft,
         hop_size: hop,
         mel_bins: cfg.mel_bins,
-        // torchlibrosa's settings in the original's AUDIO_CFG (spec §2.4).
+        // torchlibrosa's settings in the original's AUDIO_CFG (docs/model.md §2.4).
         fmin: 50.0,
         fmax: 14000.0,
         frames: 1 + max_audio_len / hop.max(1),

@@ -1,4 +1,4 @@
-//! The torch zip container (spec §3.4): `<prefix>/data.pkl`, `<prefix>/data/<key>` storages,
+//! The torch zip container (docs/model.md §3.4): `<prefix>/data.pkl`, `<prefix>/data/<key>` storages,
 //! `<prefix>/version`, `<prefix>/byteorder`. The prefix is not fixed (`archive/` when fairseq
 //! saves through a file handle, `<stem>/` after a re-save by path), so it is found by locating
 //! the record that ends in `/data.pkl`.

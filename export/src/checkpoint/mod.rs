@@ -1,5 +1,5 @@
 //! Reading released fairseq/UnIVAL checkpoints without Python and without executing anything
-//! (spec §3.3–3.4).
+//! (docs/model.md §3.3–3.4).
 //!
 //! [`Checkpoint::open`] accepts a torch zip `.pt` (memory-mapped; tensors view the map) or a
 //! `.safetensors` file with a JSON config beside it. It picks the weights (`extra_state['ema']`

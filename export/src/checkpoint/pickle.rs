@@ -1,4 +1,4 @@
-//! A pickle interpreter that never executes anything (spec §3.4).
+//! A pickle interpreter that never executes anything (docs/model.md §3.4).
 //!
 //! It understands protocols 0–5 as far as `torch.save`/fairseq use them. Globals are data: an
 //! allowlist of callables is *interpreted* (`torch._utils._rebuild_tensor_v2`, `_rebuild_tensor`,

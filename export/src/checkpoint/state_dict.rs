@@ -1,4 +1,4 @@
-//! A named set of tensors (`state['model']` or `extra_state['ema']`, spec §3.1), in file order,
+//! A named set of tensors (`state['model']` or `extra_state['ema']`, docs/model.md §3.1), in file order,
 //! with the lookups an exporter needs: by name, with a shape check, with a typed error that names
 //! the file and key.
 

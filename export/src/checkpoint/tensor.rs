@@ -1,5 +1,5 @@
 //! Tensors as views (offset, shape, strides) into storages that usually point straight into the
-//! memory-mapped checkpoint (spec §3.3: fp16/fp32/bf16 floats, int64 buffers, shared storages).
+//! memory-mapped checkpoint (docs/model.md §3.3: fp16/fp32/bf16 floats, int64 buffers, shared storages).
 //!
 //! A view is validated once when it is built ([`Tensor::new`]): every element it can address
 //! lies inside its storage, so the accessors below never index out of bounds.
@@ -157,7 +157,7 @@ impl Bytes {
 }
 
 /// One storage record (`<prefix>/data/<key>` or a safetensors byte range), shared by every
-/// tensor that views it (e.g. the three tied embeddings of an fp16 save, spec §3.3).
+/// tensor that views it (e.g. the three tied embeddings of an fp16 save, docs/model.md §3.3).
 pub struct Storage {
     file: PathBuf,
     key: String,

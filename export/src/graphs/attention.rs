@@ -1,4 +1,4 @@
-//! UnIVAL multi-head attention (spec §2.8) as blocks: scaled q, additive position bias, fp32
+//! UnIVAL multi-head attention (docs/model.md §2.8) as blocks: scaled q, additive position bias, fp32
 //! softmax, per-head output scale (`c_attn`), output projection. Keys/values may come from a
 //! cache. Constant factors are folded into the weights at export (q scaling into `q_proj`,
 //! `c_attn` into `out_proj`) and self-attention's q/k/v are one product, so a layer runs fewer
@@ -145,7 +145,7 @@ impl Attend {
     }
 }
 
-/// The end of an attention sub-layer (spec §2.9–2.10): NormFormer's post-attention LayerNorm
+/// The end of an attention sub-layer (docs/model.md §2.9–2.10): NormFormer's post-attention LayerNorm
 /// when `scale_attn`, then the residual `x + a`.
 struct Residual {
     post_ln: Option<Norm>,
@@ -170,7 +170,7 @@ impl Residual {
     }
 }
 
-/// A pre-LN self-attention sub-layer (spec §2.9–2.10): `self_attn_layer_norm`, one fused
+/// A pre-LN self-attention sub-layer (docs/model.md §2.9–2.10): `self_attn_layer_norm`, one fused
 /// q/k/v product, attention (over a cache when given), post-norm and residual.
 pub struct SelfAttention {
     ln: Norm,
@@ -269,7 +269,7 @@ impl SelfAttention {
     }
 }
 
-/// A pre-LN cross-attention sub-layer (spec §2.10): `encoder_attn_layer_norm`, the scaled
+/// A pre-LN cross-attention sub-layer (docs/model.md §2.10): `encoder_attn_layer_norm`, the scaled
 /// query, attention over the encoder's keys and values, post-norm (`cross_attn_ln`) and
 /// residual. The keys and values are projected once per input by the encoder graph.
 pub struct CrossAttention {

@@ -1,4 +1,4 @@
-//! The audio perception graph (`audio_encoder`, spec §2.4 steps 4–6 and §0.1 item 3): log-mel
+//! The audio perception graph (`audio_encoder`, docs/model.md §2.4 steps 4–6 and §0.1 item 3): log-mel
 //! `[B, 1, frames, mels]` (the spectrogram front end runs in Rust, see the runtime's `audio`
 //! module) → `bn0` per mel bin → PANN CNN blocks → `audio_proj`. Token `i` of `N` gets the
 //! position id `1 + (i div g)·b + (i mod g)` with `g = ⌈√N⌉`.
@@ -79,7 +79,7 @@ fn bn0(w: &Weights, mels: usize) -> Result<(Vec<f32>, Vec<f32>), GraphError> {
 }
 
 /// Audio position ids for `n` tokens (1-element int64): `1 + (i div g)·b + (i mod g)`,
-/// `g = ⌈√n⌉` (spec §2.5).
+/// `g = ⌈√n⌉` (docs/model.md §2.5).
 fn audio_ids(g: &mut GraphBuilder, n: Value, b: i64) -> Value {
     let zero = g.const_i64("ids.zero", &[], &[0]);
     let i = range(g, "ids.i", zero, n);
@@ -107,7 +107,7 @@ pub fn build(cfg: &ModelConfig, enc: &Weights, float: DType) -> Result<GraphBuil
         .and_then(|b| b.convs.last())
         .map(ConvBn::out_channels)
         .unwrap_or(0);
-    // Stored but unused by UnIVAL (spec §2.4, §0.1 item 3); the STFT kernels go to the bundle
+    // Stored but unused by UnIVAL (docs/model.md §2.4, §0.1 item 3); the STFT kernels go to the bundle
     // as a file for the Rust front end, `melW` is rebuilt there.
     for k in [
         "fc1.weight",

@@ -1,4 +1,4 @@
-//! The KV-cached step decoder graph (`decoder`, spec §2.10–2.11): new tokens `[n, t]` at
+//! The KV-cached step decoder graph (`decoder`, docs/model.md §2.10–2.11): new tokens `[n, t]` at
 //! positions `past_len ..` attend to the self-attention cache plus themselves (causally) and to
 //! the encoder output; position biases are built inside from the positions, so feeding a prefix
 //! in one call or one token per call gives the same logits. `t > 1` serves prompt prefill and

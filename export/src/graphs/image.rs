@@ -1,6 +1,6 @@
 //! The image perception graph (`image_encoder`): pixels → ResNet → `image_proj` → patch
 //! embeddings, with the perception position ids and the image absolute-position rows the
-//! encoder needs (spec §2.2, §2.5).
+//! encoder needs (docs/model.md §2.2, §2.5).
 
 use super::perception::{finish, Branch};
 use super::positions::grid_ids;

@@ -1,4 +1,4 @@
-//! The transformer layers as blocks (spec §2.9–2.10): the NormFormer feed-forward sub-layer,
+//! The transformer layers as blocks (docs/model.md §2.9–2.10): the NormFormer feed-forward sub-layer,
 //! the per-layer relative position tables, and the encoder and decoder layers built from them
 //! and the attention blocks of [`super::attention`]. Each reads its weights in `new` and wires
 //! its nodes in `build`.
@@ -17,7 +17,7 @@ enum Activation {
     Relu,
 }
 
-/// The NormFormer feed-forward sub-layer with its residual (spec §2.9):
+/// The NormFormer feed-forward sub-layer with its residual (docs/model.md §2.9):
 /// `x + fc2(ffn_layernorm(act(fc1(final_layer_norm(x)))))`.
 pub struct FeedForward {
     ln: Norm,
@@ -101,7 +101,7 @@ fn token_rows(cfg: &ModelConfig) -> usize {
     2 * cfg.token_bucket_size - 1
 }
 
-/// What every encoder layer's attention bias is made of (spec §2.7).
+/// What every encoder layer's attention bias is made of (docs/model.md §2.7).
 pub struct EncoderBias {
     /// The absolute position bias `[1, H, S, S]`.
     pub abs_bias: Value,
@@ -112,7 +112,7 @@ pub struct EncoderBias {
     pub image_buckets: Value,
 }
 
-/// One pre-LN encoder layer (spec §2.9) with its relative position tables.
+/// One pre-LN encoder layer (docs/model.md §2.9) with its relative position tables.
 pub struct EncoderLayer {
     token_rel: RelTable,
     image_rel: RelTable,
@@ -158,7 +158,7 @@ impl EncoderLayer {
     }
 }
 
-/// What every decoder layer's attention biases are made of (spec §2.7, §2.10).
+/// What every decoder layer's attention biases are made of (docs/model.md §2.7, §2.10).
 pub struct DecoderBias {
     /// Absolute position bias plus the causal mask, `[1, H, t, P+t]`.
     pub self_abs: Value,
@@ -168,7 +168,7 @@ pub struct DecoderBias {
     pub cross: Value,
 }
 
-/// One pre-LN decoder layer (spec §2.10): cached self-attention, cross-attention, FFN.
+/// One pre-LN decoder layer (docs/model.md §2.10): cached self-attention, cross-attention, FFN.
 pub struct DecoderLayer {
     token_rel: RelTable,
     self_attn: SelfAttention,

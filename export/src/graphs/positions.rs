@@ -1,4 +1,4 @@
-//! Position machinery of spec §2.7, built inside the graphs from position indices so that the
+//! Position machinery of docs/model.md §2.7, built inside the graphs from position indices so that the
 //! cached decoder equals the uncached one exactly: the 1-D log-bucketed text buckets, the 2-D
 //! perception buckets and the perception position ids.
 
@@ -10,7 +10,7 @@ use unival_manifest::DType;
 pub const TOKEN_BUCKET_MAX_POSITION: i64 = 1024;
 
 /// Text relative-position buckets for query positions `q [tq]` and key positions `k [tk]`
-/// (int64) → `[tq, tk]` int64 bucket ids (spec §2.7 `tok_bucket(i − j)`).
+/// (int64) → `[tq, tk]` int64 bucket ids (docs/model.md §2.7 `tok_bucket(i − j)`).
 pub fn token_buckets(
     g: &mut GraphBuilder,
     name: &str,

@@ -1,4 +1,4 @@
-//! The 2-D ResNet image backbones (spec §2.2): the timm ResNet of the released models (four
+//! The 2-D ResNet image backbones (docs/model.md §2.2): the timm ResNet of the released models (four
 //! stages, stride 32) and the 3-stage torchvision-style `resnet.py` of OFA-style configs (stride
 //! 16). Both are Bottleneck ResNets with the stride on the 3×3 conv; depth and widths are read
 //! from the state dict, BatchNorm is folded into the convolutions.
@@ -185,7 +185,7 @@ pub fn count_blocks(w: &Weights, stage: usize) -> usize {
 pub enum Stem {
     /// 2-D image ResNets: 7×7 stride 2.
     Image2d,
-    /// 3-D ResNeXt of the video encoder (spec §2.3): 7×7×7, stride (1, 2, 2) — time kept.
+    /// 3-D ResNeXt of the video encoder (docs/model.md §2.3): 7×7×7, stride (1, 2, 2) — time kept.
     Video3d,
 }
 
@@ -242,7 +242,7 @@ impl ResNet {
                 w.key("")
             )));
         }
-        // The classifier head of the timm model is stored but never used (spec §2.2).
+        // The classifier head of the timm model is stored but never used (docs/model.md §2.2).
         if w.has("fc.weight") {
             w.skip("fc.weight");
             w.skip("fc.bias");

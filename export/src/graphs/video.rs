@@ -1,4 +1,4 @@
-//! The video perception graph (`video_encoder`, spec §2.3, §2.5): clips `[B, 3, T, H, W]` →
+//! The video perception graph (`video_encoder`, docs/model.md §2.3, §2.5): clips `[B, 3, T, H, W]` →
 //! 3-D ResNeXt (grouped 3-D convolutions, depth and widths from the state dict, BN folded) →
 //! `video_proj`; every temporal slice reuses the spatial position ids `1 + r·b + c`.
 

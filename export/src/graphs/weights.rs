@@ -152,7 +152,7 @@ impl Linear {
     }
 
     /// Scales the output by `s`: `(x·Wᵀ + b)·s = x·(s·W)ᵀ + s·b`, so the scale costs no node
-    /// (queries are scaled this way, spec §2.8).
+    /// (queries are scaled this way, docs/model.md §2.8).
     pub fn scaled(mut self, s: f32) -> Self {
         self.weight.iter_mut().for_each(|w| *w *= s);
         if let Some(b) = self.bias.as_mut() {

@@ -1,4 +1,4 @@
-//! Integer convolutions for the ResNet backbones (issue 6, "Precision"; spec §2.2: BatchNorm is
+//! Integer convolutions for the ResNet backbones (issue 6, "Precision"; docs/model.md §2.2: BatchNorm is
 //! already folded into each conv's weight and bias by `graphs::resnet`).
 //!
 //! Each selected 2-D `Conv(x, W, b)` becomes

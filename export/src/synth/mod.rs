@@ -1,7 +1,7 @@
 //! Synthetic UnIVAL checkpoints in the real `torch.save` format, at any size, for tests and
 //! benchmarks (ARCHITECTURE.md §1, `synth`).
 //!
-//! [`write()`] enumerates the key set from a configuration ([`arch::enumerate`], spec §3.1),
+//! [`write()`] enumerates the key set from a configuration ([`arch::enumerate`], docs/model.md §3.1),
 //! pickles the fairseq top-level dict (`args`, `cfg` with an `argparse.Namespace` model section,
 //! `model` OrderedDict, `criterion`, `optimizer_history`, `task_state`, `extra_state` with
 //! optional `ema`) and streams random-initialised storages one record at a time, so even the
@@ -26,12 +26,12 @@ pub enum Preset {
     /// Embed 32, 2+2 layers, 4 heads, FFN 64, full vocabulary, one CNN block per stage with
     /// reduced widths, image bucket 16, 256 positions: a few MB, for fast tests.
     Tiny,
-    /// The released 250M image+video model (spec §1.1): 6+6 layers, 768, 12 heads, FFN 3072,
+    /// The released 250M image+video model (docs/model.md §1.1): 6+6 layers, 768, 12 heads, FFN 3072,
     /// timm ResNet-101, ResNeXt3D-101, image bucket 42. About 1 GB in fp32.
     Base,
 }
 
-/// Floating-point storage type of the written file (spec §3.3).
+/// Floating-point storage type of the written file (docs/model.md §3.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreDType {
     /// fp32 (saved without `--save-on-cuda`).
@@ -40,7 +40,7 @@ pub enum StoreDType {
     F16,
 }
 
-/// How the three tied embeddings are stored (spec §3.3).
+/// How the three tied embeddings are stored (docs/model.md §3.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TiedLayout {
     /// One storage record referenced three times (fp16 saves).
@@ -108,11 +108,11 @@ pub const TIED: [&str; 3] = [
     "decoder.output_projection.weight",
 ];
 
-/// Vocabulary size of every UnIVAL model (spec §4.2).
+/// Vocabulary size of every UnIVAL model (docs/model.md §4.2).
 pub const VOCAB: usize = 59457;
 
 /// `cfg['model']` attributes of a preset, as a real fairseq namespace has them (flags that were
-/// not passed on the command line are absent, spec §1.2).
+/// not passed on the command line are absent, docs/model.md §1.2).
 pub fn model_namespace(opts: &SynthOptions) -> Vec<(String, PyObj)> {
     use PyObj::{Bool, Int, None as PNone};
     let base = opts.preset == Preset::Base;

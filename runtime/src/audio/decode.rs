@@ -1,5 +1,5 @@
 //! Decoding audio files to mono `f64` samples exactly as the original's `soundfile.read(path)`
-//! (float64, libsndfile's normalisation) followed by `np.mean(x, axis=1)` (UnIVAL spec §5.7).
+//! (float64, libsndfile's normalisation) followed by `np.mean(x, axis=1)` (docs/model.md §5.7).
 //!
 //! Why libsndfile and not a pure-Rust decoder: `soundfile` is a thin wrapper around libsndfile,
 //! so calling the same library gives the original's samples by construction for every format it

@@ -1,4 +1,4 @@
-//! The log-mel front end of the audio encoder (UnIVAL spec §2.4 steps 2–3 with §0.1 item 4):
+//! The log-mel front end of the audio encoder (docs/model.md §2.4 steps 2–3 with §0.1 item 4):
 //! torchlibrosa's `Spectrogram` + `LogmelFilterBank` as the original runs them.
 //!
 //! 1. Reflect-pad `n_fft/2` samples on each side (`center=True`, `pad_mode="reflect"`).

@@ -1,6 +1,6 @@
 //! The mel filterbank `melW`, rebuilt exactly as librosa 0.9.2's
 //! `librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax)` with its defaults `htk=False` (Slaney mel
-//! scale) and `norm="slaney"` (area normalisation), `dtype=float32` (UnIVAL spec §2.4 step 3 and
+//! scale) and `norm="slaney"` (area normalisation), `dtype=float32` (docs/model.md §2.4 step 3 and
 //! §0.1 item 4: the checkpoint's stored copy is deleted on load and recomputed).
 //!
 //! Numerics follow librosa/numpy step by step so the f32 result matches to the last bit in

@@ -1,4 +1,4 @@
-//! Audio input exactly as the original UnIVAL prepares it (spec §5.7, §2.4 steps 2–3, §0.1
+//! Audio input exactly as the original UnIVAL prepares it (docs/model.md §5.7, §2.4 steps 2–3, §0.1
 //! item 4): `soundfile.read` → mean over channels → (resample to 48 kHz when needed, as the
 //! notebook does with torchaudio) → int16 round trip → repeat-pad / crop to `max_audio_len` →
 //! log-mel with the checkpoint's STFT kernels.

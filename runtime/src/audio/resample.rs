@@ -1,7 +1,7 @@
 //! Sample-rate conversion to the model rate (48 kHz), reproducing
 //! `torchaudio.transforms.Resample(orig, 48000)` of torchaudio 2.1.2 with its defaults
 //! (`sinc_interp_hann`, `lowpass_filter_width` 6, `rolloff` 0.99) on a `float32` tensor: the
-//! resampler of the original's chain (issue 11 / spec §5.7: `soundfile` → channel mean →
+//! resampler of the original's chain (issue 11 / docs/model.md §5.7: `soundfile` → channel mean →
 //! `Resample` → int16 round trip). The training data were pre-converted to 48 kHz, so this only
 //! runs for other inputs.
 //!

@@ -1,4 +1,4 @@
-//! The model's fixed-length waveform (`patch_audios`, UnIVAL spec §5.7): the int16 round trip
+//! The model's fixed-length waveform (`patch_audios`, docs/model.md §5.7): the int16 round trip
 //! and the repeat-pad / crop to `max_audio_len` of the original's `get_audio_features`
 //! (`data/audio_utils.py`, `data_filling="repeatpad"`, `data_truncating="rand_trunc"`).
 

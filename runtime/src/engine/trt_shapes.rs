@@ -36,7 +36,7 @@ pub const MAX_IMAGE_SIDE: i64 = 1024;
 pub fn dim_ranges(m: &Manifest) -> BTreeMap<String, DimRange> {
     let t = &m.task;
     let side = t.perception.side().unwrap_or(0).max(32) as i64;
-    let stride = 32; // the ResNet's output stride (spec §2.2): patches per side = side / 32.
+    let stride = 32; // the ResNet's output stride (docs/model.md §2.2): patches per side = side / 32.
     let patches_opt = (side / stride).pow(2);
     let patches_max = (MAX_IMAGE_SIDE / stride).pow(2).max(patches_opt);
     let src_max = m.model.max_source_positions as i64;

@@ -1,5 +1,5 @@
 //! Beam search for one input sentence, exactly as fairseq's `SequenceGenerator._generate` with
-//! `search.BeamSearch` (spec §6.1 with the selection rule of §0.1 item 1).
+//! `search.BeamSearch` (docs/model.md §6.1 with the selection rule of §0.1 item 1).
 //!
 //! Per step: log-probs through the processors (temperature, trie mask, log-softmax, prefix or
 //! min-length, NaN/PAD/UNK, max-length, n-gram) → top `2·beam` of the flattened

@@ -1,4 +1,4 @@
-//! Per-input constraints: a forced prefix and an answer trie (spec §5.2, §6.3;
+//! Per-input constraints: a forced prefix and an answer trie (docs/model.md §5.2, §6.3;
 //! `SequenceGenerator._prefix_tokens`, `EnsembleModel.forward_decoder`).
 
 use super::options::SpecialTokens;

@@ -1,4 +1,4 @@
-//! Finished hypotheses (`SequenceGenerator.finalize_hypos`, spec §6.1 "Finalize").
+//! Finished hypotheses (`SequenceGenerator.finalize_hypos`, docs/model.md §6.1 "Finalize").
 
 /// One finished output sequence.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,4 +1,4 @@
-//! Logits processors of fairseq's generation loop (spec §6.1, §6.4), each a small type working on
+//! Logits processors of fairseq's generation loop (docs/model.md §6.1, §6.4), each a small type working on
 //! one row `[vocab]` of f32 values, plus the fp32 log-softmax they feed.
 //!
 //! Order per step (see `processors`): [`Temperature`] on logits → trie mask + [`log_softmax`] →
@@ -118,7 +118,7 @@ pub fn restricted_log_softmax(row: &mut [f32], allowed: &[i64], scratch: &mut Ve
 }
 
 /// Divides logits by the temperature before any masking (`forward_decoder`: `div_(temperature)`,
-/// spec §6.4). A temperature of 1 is skipped (division by 1 is exact).
+/// docs/model.md §6.4). A temperature of 1 is skipped (division by 1 is exact).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Temperature(pub f32);
 

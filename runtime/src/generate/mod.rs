@@ -1,4 +1,4 @@
-//! Search over the decoder: fairseq's `SequenceGenerator` reproduced exactly (UnIVAL spec §6,
+//! Search over the decoder: fairseq's `SequenceGenerator` reproduced exactly (docs/model.md §6,
 //! with the corrections of §0.1 items 1 and 2), plus greedy decoding and option scoring (§5.4).
 //!
 //! The search knows nothing about ONNX: it talks to a [`Scorer`] (next-token logits per live row,

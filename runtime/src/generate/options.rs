@@ -1,5 +1,5 @@
 //! Search settings, named as fairseq's generation flags (`fairseq/dataclass/configs.py:
-//! GenerationConfig`, UnIVAL spec §5 "Defaults"), built from the bundle's task defaults and
+//! GenerationConfig`, docs/model.md §5 "Defaults"), built from the bundle's task defaults and
 //! validated into typed errors instead of fairseq's asserts.
 
 use super::{GenerateError, Result};
@@ -21,7 +21,7 @@ pub struct SpecialTokens {
 }
 
 impl Default for SpecialTokens {
-    /// The fairseq dictionary layout every UnIVAL checkpoint uses (spec §4.2).
+    /// The fairseq dictionary layout every UnIVAL checkpoint uses (docs/model.md §4.2).
     fn default() -> Self {
         SpecialTokens {
             bos: vocab::BOS,
@@ -71,7 +71,7 @@ pub struct SearchOptions {
 }
 
 impl Default for SearchOptions {
-    /// fairseq's `GenerationConfig` defaults (spec §5): beam 5, max_len_b 200, min_len 1,
+    /// fairseq's `GenerationConfig` defaults (docs/model.md §5): beam 5, max_len_b 200, min_len 1,
     /// normalized, lenpen 1, temperature 1, no n-gram blocking, no unk penalty, nbest 1.
     fn default() -> Self {
         SearchOptions {
@@ -202,7 +202,7 @@ impl SearchOptions {
     }
 
     /// `int(max_len_a · src_len + max_len_b)` with `src_len` the padded source text length, no
-    /// clamp (spec §6.1); fails when `min_len` exceeds it, as fairseq's assert does.
+    /// clamp (docs/model.md §6.1); fails when `min_len` exceeds it, as fairseq's assert does.
     pub fn max_len(&self, src_len: usize) -> Result<usize> {
         // Python's int() truncates toward zero; the operand is ≥ 0.
         let max_len = (self.max_len_a * src_len as f64 + self.max_len_b as f64).trunc() as usize;

@@ -17,7 +17,7 @@ pub trait Scorer {
         -> Result<Array2<f32>, Self::Error>;
 
     /// [`Scorer::next_logits`] for a step where row `r` may only take the ids in `allowed[r]`
-    /// (sorted, unique, `len = rows`: the answer trie's children, spec §6.3). The search masks
+    /// (sorted, unique, `len = rows`: the answer trie's children, docs/model.md §6.3). The search masks
     /// every other id to −inf *before* log-softmax, so only the allowed entries are read: a
     /// scorer may compute just those rows of the output projection and leave anything (e.g.
     /// −inf) elsewhere; the search result is the same. The default computes the full logits.
@@ -36,7 +36,7 @@ pub trait Scorer {
     fn reorder(&mut self, indices: &[usize]) -> Result<(), Self::Error>;
 }
 
-/// Full-sequence (non-incremental, causal) scorer used by option scoring (spec §5.4).
+/// Full-sequence (non-incremental, causal) scorer used by option scoring (docs/model.md §5.4).
 pub trait SequenceScorer {
     /// The scorer's failure type; wrapped in [`super::GenerateError::Scorer`].
     type Error: std::error::Error + Send + Sync + 'static;

@@ -1,4 +1,4 @@
-//! Answer-constraint trie (UnIVAL `utils/trie.py:Trie`, spec §5.2, §6.3).
+//! Answer-constraint trie (UnIVAL `utils/trie.py:Trie`, docs/model.md §5.2, §6.3).
 //!
 //! Paths are `[BOS] + BPE(" " + answer) + [EOS]`. [`Trie::allowed_next`] mirrors
 //! `get_next_layer`: the children of the node reached by a path, or `[EOS]` when the path leaves

@@ -1,5 +1,5 @@
 //! The step decoder: drives the `decoder` graph one token per row per step and scores whole
-//! candidate sequences in one pass (spec §2.10–2.11).
+//! candidate sequences in one pass (docs/model.md §2.10–2.11).
 //!
 //! Per step the host does as little as possible: the self-attention cache stays as the ONNX
 //! Runtime values the previous run returned (`present_*` fed back as `past_*`, no copy), and

@@ -1,4 +1,4 @@
-//! The image tasks of the paper on one loaded bundle (spec §5.1–5.4): captioning, VQA,
+//! The image tasks of the paper on one loaded bundle (docs/model.md §5.1–5.4): captioning, VQA,
 //! grounding (RefCOCO) and visual entailment (SNLI-VE). Each request goes file → preprocessing →
 //! perception + encoder ([`Pipeline::encode`], an [`EncodedInput`]) → search or option scoring
 //! ([`Pipeline::decode`]) → a [`TaskOutput`] whose fields are the CLI's `--json` schema.
@@ -78,7 +78,7 @@ pub struct Pipeline {
     pub(crate) log_mel: Option<LogMel>,
 }
 
-/// How frames are picked from a video file (spec §5.5); the frame count and crop size come
+/// How frames are picked from a video file (docs/model.md §5.5); the frame count and crop size come
 /// from [`TaskConfig`].
 #[derive(Debug, Clone, Default)]
 pub struct VideoSettings {

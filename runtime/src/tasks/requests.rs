@@ -21,23 +21,23 @@ use unival_manifest::{Perception, TaskKind};
 /// What to ask about an image.
 #[derive(Debug, Clone, Copy)]
 pub enum Request<'a> {
-    /// Describe the image (spec §5.1).
+    /// Describe the image (docs/model.md §5.1).
     Caption,
     /// Answer `question`; with an answer trie the answer is constrained to the list
-    /// (spec §5.2), without one it is open-ended.
+    /// (docs/model.md §5.2), without one it is open-ended.
     Vqa {
         question: &'a str,
         answers: Option<&'a Trie>,
     },
-    /// Locate the region `text` describes (spec §5.3).
+    /// Locate the region `text` describes (docs/model.md §5.3).
     Ground { text: &'a str },
-    /// Does the image entail `hypothesis`? (spec §5.4)
+    /// Does the image entail `hypothesis`? (docs/model.md §5.4)
     Entail { hypothesis: &'a str },
-    /// Describe a video clip (spec §5.5).
+    /// Describe a video clip (docs/model.md §5.5).
     VideoCaption,
-    /// Describe a sound (spec §5.7).
+    /// Describe a sound (docs/model.md §5.7).
     AudioCaption,
-    /// Answer `question` about a video clip (spec §5.6).
+    /// Answer `question` about a video clip (docs/model.md §5.6).
     VideoQa {
         question: &'a str,
         answers: Option<&'a Trie>,
@@ -87,7 +87,7 @@ impl Prepared {
 pub const ENTAILMENT_ANSWERS: [&str; 3] = ["no", "yes", "maybe"];
 
 impl Pipeline {
-    /// The answer trie of `answers`: paths `[BOS] + BPE(" " + answer) + [EOS]` (spec §5.2).
+    /// The answer trie of `answers`: paths `[BOS] + BPE(" " + answer) + [EOS]` (docs/model.md §5.2).
     pub fn answer_trie(&self, answers: &[String]) -> Result<Trie, TaskError> {
         let s = &self.search.specials;
         let mut trie = Trie::new(s.eos);
@@ -105,7 +105,7 @@ impl Pipeline {
         self.prompt_tokens(&self.prompt(request)?)
     }
 
-    /// The prompt text of `request` (spec §5), validated.
+    /// The prompt text of `request` (docs/model.md §5), validated.
     fn prompt(&self, request: &Request) -> Result<String, TaskError> {
         let max_words = self.task.max_src_length;
         Ok(match request {
@@ -408,7 +408,7 @@ impl Pipeline {
         }
     }
 
-    /// Box in original-image pixels from the 4 `<bin_k>` tokens (spec §4.5):
+    /// Box in original-image pixels from the 4 `<bin_k>` tokens (docs/model.md §4.5):
     /// `x = k/(num_bins−1)·S / (S/W)`.
     fn box_of(
         &self,

@@ -1,4 +1,4 @@
-//! GPT-2 byte-level BPE (spec §4.1, §4.3): text ↔ GPT-2 token ids.
+//! GPT-2 byte-level BPE (docs/model.md §4.1, §4.3): text ↔ GPT-2 token ids.
 //!
 //! Encoding goes through the `tokenizers` crate: a BPE model built from `encoder.json` and
 //! `vocab.bpe`, the ByteLevel pre-tokenizer with GPT-2's regex and no prefix space (the original

@@ -1,4 +1,4 @@
-//! The fairseq dictionary (spec §4.2): GPT-2 ids ↔ model ids, and every symbol ↔ model id.
+//! The fairseq dictionary (docs/model.md §4.2): GPT-2 ids ↔ model ids, and every symbol ↔ model id.
 //!
 //! Layout (`fairseq/data/dictionary.py:Dictionary`, `tasks/ofa_task.py:OFATask.setup_task`):
 //! the four specials `<s> <pad> </s> <unk>`, then `dict.txt` line k at id `DICT_OFFSET + k`
@@ -20,7 +20,7 @@ pub(crate) enum DictSymbol {
     Other(String),
 }
 
-/// How a model id decodes (spec §4.4).
+/// How a model id decodes (docs/model.md §4.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Piece<'a> {
     /// A GPT-2 token: its bytes go through the byte-level decoder.
@@ -146,7 +146,7 @@ impl Dictionary {
         &self.vocab
     }
 
-    /// Model id of a GPT-2 id; `unk` when `dict.txt` lacks it (`encode_line`, spec §4.3).
+    /// Model id of a GPT-2 id; `unk` when `dict.txt` lacks it (`encode_line`, docs/model.md §4.3).
     pub(crate) fn model_id(&self, gpt2: u32) -> i64 {
         usize::try_from(gpt2)
             .ok()
@@ -192,7 +192,7 @@ impl Dictionary {
         }
     }
 
-    /// How `id` decodes (spec §4.4).
+    /// How `id` decodes (docs/model.md §4.4).
     pub(crate) fn piece(&self, id: i64) -> Piece<'_> {
         match self.line(id) {
             Some(DictSymbol::Gpt2(g)) => Piece::Gpt2(*g),

@@ -1,4 +1,4 @@
-//! Text side of UnIVAL (spec §4, text parts of §5): the GPT-2 BPE + fairseq dictionary
+//! Text side of UnIVAL (docs/model.md §4, text parts of §5): the GPT-2 BPE + fairseq dictionary
 //! tokenizer, the original normalisation functions and the task prompts.
 //!
 //! The three vocabulary files (`encoder.json`, `vocab.bpe`, `dict.txt` from the original
@@ -45,12 +45,12 @@ const VOCAB_BPE: &str = include_str!("../../assets/gpt2-bpe/vocab.bpe");
 /// fairseq `dict.txt` (GPT-2 ids in frequency order + `madeupword*`), embedded.
 const DICT_TXT: &str = include_str!("../../assets/gpt2-bpe/dict.txt");
 
-/// Number of `<code_k>` image-generation symbols of every released checkpoint (spec §4.2).
+/// Number of `<code_k>` image-generation symbols of every released checkpoint (docs/model.md §4.2).
 pub const STANDARD_NUM_CODES: i64 = 8192;
-/// Number of `<bin_k>` location symbols of every released checkpoint (spec §4.2).
+/// Number of `<bin_k>` location symbols of every released checkpoint (docs/model.md §4.2).
 pub const STANDARD_NUM_BINS: i64 = 1000;
 
-/// Text ↔ model ids, exactly as the original `encode_text` / `decode_fn` (spec §4.3, §4.4).
+/// Text ↔ model ids, exactly as the original `encode_text` / `decode_fn` (docs/model.md §4.3, §4.4).
 ///
 /// Cloning is cheap (the tables are shared); the tokenizer is `Send + Sync`.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ impl Tokenizer {
         self.inner.bpe.encode(text)
     }
 
-    /// Model ids of `text`, no BOS/EOS (`encode_text(text)`, spec §4.3). GPT-2 ids missing
+    /// Model ids of `text`, no BOS/EOS (`encode_text(text)`, docs/model.md §4.3). GPT-2 ids missing
     /// from `dict.txt` become `<unk>`. The text is used as given: normalise it first.
     pub fn encode(&self, text: &str) -> Result<Vec<i64>, TextError> {
         let gpt2 = self.inner.bpe.encode(text)?;
@@ -151,7 +151,7 @@ impl Tokenizer {
         Ok(out)
     }
 
-    /// Text of generated ids (spec §4.4, `decode_fn`): BOS and EOS are dropped; symbols starting
+    /// Text of generated ids (docs/model.md §4.4, `decode_fn`): BOS and EOS are dropped; symbols starting
     /// with `<` (`<unk>`, `<pad>`, `<mask>`, `<code_k>`, `<bin_k>`, out-of-range ids as
     /// `<unk>`) are kept literally with no separator; GPT-2 tokens are byte-decoded; the whole
     /// byte string is decoded as UTF-8 with invalid sequences replaced by U+FFFD (Python's
@@ -190,13 +190,13 @@ impl Tokenizer {
         self.inner.dict.symbol_to_id(symbol)
     }
 
-    /// Model id of `<bin_k>`, `None` when `k` is outside `0..num_bins` (spec §4.5).
+    /// Model id of `<bin_k>`, `None` when `k` is outside `0..num_bins` (docs/model.md §4.5).
     pub fn bin_id(&self, k: i64) -> Option<i64> {
         let v = self.vocab();
         (0..v.num_bins).contains(&k).then_some(v.bin_start + k)
     }
 
-    /// `k` of a `<bin_k>` model id, `None` for any other id (spec §4.5).
+    /// `k` of a `<bin_k>` model id, `None` for any other id (docs/model.md §4.5).
     pub fn bin_index(&self, id: i64) -> Option<i64> {
         let v = self.vocab();
         (v.bin_start..v.bin_start + v.num_bins)

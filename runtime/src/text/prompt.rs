@@ -1,4 +1,4 @@
-//! Encoder prompts of each task (spec §5), as text before BPE. Every prompt starts with a space
+//! Encoder prompts of each task (docs/model.md §5), as text before BPE. Every prompt starts with a space
 //! because GPT-2 BPE is space-sensitive.
 //!
 //! The caption prompts are fixed strings carried by the task defaults
@@ -7,7 +7,7 @@
 
 use super::normalize::{pre_caption, pre_question};
 
-/// VQA / video QA (spec §5.2, `vqa_gen_dataset.py`): `" " + pre_question(q)`, with `?` appended
+/// VQA / video QA (docs/model.md §5.2, `vqa_gen_dataset.py`): `" " + pre_question(q)`, with `?` appended
 /// when the normalised question does not already end with one.
 pub fn vqa_prompt(question: &str, max_words: usize) -> String {
     let q = pre_question(question, max_words);
@@ -18,7 +18,7 @@ pub fn vqa_prompt(question: &str, max_words: usize) -> String {
     }
 }
 
-/// Visual grounding (spec §5.3, `refcoco_dataset.py`):
+/// Visual grounding (docs/model.md §5.3, `refcoco_dataset.py`):
 /// `' which region does the text " {pre_caption(expr)} " describe?'`.
 pub fn refcoco_prompt(expression: &str, max_words: usize) -> String {
     format!(
@@ -27,7 +27,7 @@ pub fn refcoco_prompt(expression: &str, max_words: usize) -> String {
     )
 }
 
-/// Visual entailment (spec §5.4, `snli_ve_dataset.py`, premise not used):
+/// Visual entailment (docs/model.md §5.4, `snli_ve_dataset.py`, premise not used):
 /// `' does the image describe " {pre_caption(h)} "?'`.
 pub fn snli_ve_prompt(hypothesis: &str, max_words: usize) -> String {
     format!(

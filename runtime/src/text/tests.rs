@@ -380,7 +380,7 @@ fn demo_hypotheses_decode_exactly() {
 }
 
 /// `encode_text(text, length=n, append_bos=True, append_eos=True)`: the BPE ids are cut to
-/// their first `n` before BOS and EOS are added (spec §4.3 vector for the caption prompt).
+/// their first `n` before BOS and EOS are added (docs/model.md §4.3 vector for the caption prompt).
 #[test]
 fn truncation_cuts_the_ids_before_bos_and_eos() {
     let t = tok();
@@ -399,7 +399,7 @@ fn truncation_cuts_the_ids_before_bos_and_eos() {
             "length {length}"
         );
     }
-    // The question vector of spec §4.3: the cut falls inside the user's text.
+    // The question vector of docs/model.md §4.3: the cut falls inside the user's text.
     let question = vqa_prompt("What color is the car", 80);
     assert_eq!(
         t.source_tokens_truncated(&question, 4).unwrap(),

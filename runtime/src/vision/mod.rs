@@ -1,4 +1,4 @@
-//! Image input exactly as the original UnIVAL preprocesses it (spec §5 intro, §5.3):
+//! Image input exactly as the original UnIVAL preprocesses it (docs/model.md §5 intro, §5.3):
 //! `PIL.Image.open` (no EXIF rotation) → `.convert("RGB")` → `Resize((S, S), BICUBIC)` →
 //! `ToTensor` (/255) → `Normalize(mean, std)`.
 //!

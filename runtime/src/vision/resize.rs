@@ -1,4 +1,4 @@
-//! Pillow-exact antialiased bicubic resize of 8-bit RGB images (UnIVAL spec §5 intro, §5.3).
+//! Pillow-exact antialiased bicubic resize of 8-bit RGB images (docs/model.md §5 intro, §5.3).
 //!
 //! The original resizes with `torchvision.transforms.Resize((S, S), BICUBIC)` on a PIL image, which
 //! is `PIL.Image.resize((S, S), Image.BICUBIC)`. Pillow's algorithm (`libImaging/Resample.c`),

@@ -1,5 +1,5 @@
 //! RGB image → normalised `[1, 3, H, W]` f32 tensor, as `ToTensor()` then `Normalize(mean, std)`
-//! (UnIVAL spec §5 intro).
+//! (docs/model.md §5 intro).
 
 use super::error::VisionError;
 use image::RgbImage;

@@ -1,4 +1,4 @@
-//! One scenario per rule of spec §6, on scripted fake logits.
+//! One scenario per rule of docs/model.md §6, on scripted fake logits.
 
 use super::{hashed_logits, FakeError, FakeScorer};
 use crate::generate::logits::log_softmax;

@@ -1,6 +1,6 @@
 //! Decoding image files to 8-bit RGB exactly as the original's `PIL.Image.open(f).convert("RGB")`
 //! under Pillow 10.0 with the original's settings (`ImageFile.LOAD_TRUNCATED_IMAGES = True`)
-//! (UnIVAL spec §5 intro).
+//! (docs/model.md §5 intro).
 //!
 //! Format is detected from the content (like Pillow), never from the file extension:
 //! - JPEG and MPO (first frame): libjpeg-turbo with Pillow's header walk and settings

@@ -1,5 +1,5 @@
 //! Per-frame `CenterCrop(S)` without resizing, then `/255` and `Normalize(mean, std)`, written
-//! straight into the `[1, 3, T, S, S]` `patch_videos` tensor (UnIVAL spec §5.5).
+//! straight into the `[1, 3, T, S, S]` `patch_videos` tensor (docs/model.md §5.5).
 //!
 //! torchvision's `center_crop` on a `W×H` frame: where the frame is smaller than `S`, it is first
 //! zero-padded with left/top `(S − w) // 2` and right/bottom the rest; then the `S×S` window

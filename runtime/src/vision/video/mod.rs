@@ -1,4 +1,4 @@
-//! Video input exactly as the original UnIVAL preprocesses it (spec §5.5–5.6,
+//! Video input exactly as the original UnIVAL preprocesses it (docs/model.md §5.5–5.6,
 //! `data/video_utils.py:read_frames_decord` + `get_frame_indices`, `video_caption_dataset.py`):
 //! decord RGB24 frames → frame sampling → per-frame `CenterCrop(S)` without resizing (zero
 //! padding where the frame is smaller) → `/255` → `Normalize(mean, std)` → `[1, 3, T, S, S]`.

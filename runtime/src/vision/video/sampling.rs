@@ -1,5 +1,5 @@
 //! Which frames of a video become the model's `T` frames: the original's `get_frame_indices`
-//! (`data/video_utils.py`, UnIVAL spec §5.5) plus a time-segment selection.
+//! (`data/video_utils.py`, docs/model.md §5.5) plus a time-segment selection.
 //!
 //! The video (or segment) of `vlen` frames is cut into `n = min(num_frames, vlen)` segments with
 //! boundaries `b = linspace(0, vlen, n + 1).astype(int)` (NumPy: `b_i = trunc(i · (vlen / n))` in
