@@ -124,7 +124,10 @@ fn one_quantised_conv_matches_fp32() {
     assert_eq!(got.shape(), reference.shape());
     let err = rel_err(&got, &reference);
     eprintln!("one conv: ‖Δ‖/‖ref‖ = {err:.3e}");
-    assert!(err < 1e-2, "{err}");
+    // ONNX Runtime picks its integer kernel from the CPU: 8-bit codes alone give < 1e-2 here on
+    // AVX-512 hosts, but hosts with AMX/AVX-VNNI (Sapphire Rapids) measured 2.79e-2 with ORT 1.22.
+    // The bound says "an 8-bit approximation", not which kernel ran.
+    assert!(err < 5e-2, "{err}");
     // It is really quantised (an fp32 path would agree to ~1e-7).
     assert!(err > 1e-4, "{err}");
 }
