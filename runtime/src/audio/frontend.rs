@@ -302,6 +302,7 @@ fn reflect_pad(x: &[f32], pad: usize) -> Vec<f32> {
     out
 }
 
-#[cfg(test)]
+// These tests read the oracle WAVs (feature `audio`).
+#[cfg(all(test, feature = "audio"))]
 #[path = "frontend_tests.rs"]
 mod tests;

@@ -21,7 +21,7 @@ pub mod mel;
 pub mod resample;
 #[cfg(feature = "audio")]
 mod sndfile;
-#[cfg(test)]
+#[cfg(all(test, feature = "audio"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod test_support;
 pub mod waveform;
@@ -134,7 +134,8 @@ pub fn prepare_samples(
     })
 }
 
-#[cfg(test)]
+// The file-decoding tests need libsndfile (feature `audio`).
+#[cfg(all(test, feature = "audio"))]
 #[path = "tests.rs"]
 mod tests;
 

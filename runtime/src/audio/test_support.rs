@@ -114,7 +114,6 @@ pub fn wav_bytes(format: u16, rate: u32, channels: u16, bits: u16, data: &[u8]) 
 }
 
 /// A 1-D little-endian int16 `.npy` array (numpy's `np.save` of an `int16` vector).
-#[cfg_attr(not(feature = "audio"), allow(dead_code))]
 pub fn read_npy_i16(path: &Path) -> Vec<i16> {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());

@@ -87,7 +87,7 @@ impl AudioSource for AudioFileSource {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "audio"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
