@@ -304,5 +304,6 @@ fn reflect_pad(x: &[f32], pad: usize) -> Vec<f32> {
 
 // These tests read the oracle WAVs (feature `audio`).
 #[cfg(all(test, feature = "audio"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "frontend_tests.rs"]
 mod tests;

@@ -136,6 +136,7 @@ pub fn prepare_samples(
 
 // The file-decoding tests need libsndfile (feature `audio`).
 #[cfg(all(test, feature = "audio"))]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "tests.rs"]
 mod tests;
 
