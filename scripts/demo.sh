@@ -7,7 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 cargo build --release -p unival-apps --quiet
 unival=target/release/unival
-if [ ! -f models/caption/manifest.json ]; then
+# Export when there is no bundle yet, or when the one there no longer loads (e.g. an older
+# manifest format).
+if ! "$unival" inspect models/caption >/dev/null 2>&1; then
   "$unival" export --checkpoint models/checkpoints/demo_shapes.pt --task caption --out models/caption
 fi
 "$unival" inspect models/caption >/dev/null
