@@ -123,7 +123,7 @@ pub(super) fn expand(data: &[u8], layout: &Layout, nibbles: bool) -> Result<Vec<
                     break;
                 }
                 x += u64::from(literal);
-                if stream.pos % 2 != 0 {
+                if !stream.pos.is_multiple_of(2) {
                     stream.pos += 1;
                 }
             }
