@@ -25,7 +25,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     // PNG (the `png` crate, through `image`).
     ("pillow/apng/chunk_no_fctl.png", "Pillow refuses APNG frame-sequence errors; we read the default image"),
     ("pillow/broken_data_stream.png", "Pillow skips CRC checks under LOAD_TRUNCATED_IMAGES; the png crate refuses the bad IDAT CRC"),
-    ("pillow/png_decompression_dos.png", "Pillow refuses a text chunk decompressing past its MAX_TEXT_MEMORY; we ignore text chunks"),
     ("pillow/truncated_image.png", "truncated IDAT: Pillow keeps the rows it has, the png crate refuses"),
 ];
 

@@ -25,7 +25,7 @@
 //!
 //! Checked file by file against Pillow 10.0 on Pillow's `Tests/images` and PngSuite
 //! (tests/tests/image_suites.rs, which lists the remaining differences: PNGs
-//! that are truncated, have a bad CRC or bad APNG/text chunks).
+//! that are truncated, have a bad CRC or an APNG frame-sequence error).
 //!
 //! One deliberate difference: images above [`ImageOptions::max_pixels`] (default
 //! [`DEFAULT_MAX_PIXELS`]) are refused before any allocation, where the original has no limit.
