@@ -23,7 +23,6 @@ use unival_runtime::vision::{load_rgb, ImageOptions, VisionError};
 /// crate's handling of damaged files).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     // PNG (the `png` crate, through `image`).
-    ("pillow/apng/chunk_no_fctl.png", "Pillow refuses APNG frame-sequence errors; we read the default image"),
     ("pillow/broken_data_stream.png", "Pillow skips CRC checks under LOAD_TRUNCATED_IMAGES; the png crate refuses the bad IDAT CRC"),
     ("pillow/truncated_image.png", "truncated IDAT: Pillow keeps the rows it has, the png crate refuses"),
 ];

@@ -25,7 +25,8 @@
 //!
 //! Checked file by file against Pillow 10.0 on Pillow's `Tests/images` and PngSuite
 //! (tests/tests/image_suites.rs, which lists the remaining differences: PNGs
-//! that are truncated, have a bad CRC or an APNG frame-sequence error).
+//! that are truncated or have a bad CRC). APNG frame-sequence checks Pillow makes and the `png`
+//! crate does not are in [`apng`].
 //!
 //! One deliberate difference: images above [`ImageOptions::max_pixels`] (default
 //! [`DEFAULT_MAX_PIXELS`]) are refused before any allocation, where the original has no limit.
@@ -35,6 +36,7 @@
 
 use super::error::VisionError;
 
+mod apng;
 mod bmp;
 mod gif;
 mod jpeg;
@@ -124,6 +126,12 @@ fn load_rgb_named(bytes: &[u8], file: &Path, opts: &ImageOptions) -> Result<RgbI
             .map_err(refused)?
             .into_rgb(file, None);
     }
+    if bytes.starts_with(PNG_SIGNATURE) {
+        apng::check_frame_sequence(bytes).map_err(|detail| VisionError::Corrupt {
+            file: file.to_path_buf(),
+            detail: format!("PNG: {detail}"),
+        })?;
+    }
     if !bytes.starts_with(JPEG_SIGNATURE) {
         let grey_alpha = if is_png_grey_without_alpha(bytes) {
             GreyAlpha::FromTrns
@@ -157,12 +165,14 @@ enum GreyAlpha {
 
 /// Whether `bytes` is a PNG whose header says grey without alpha (colour type 0).
 fn is_png_grey_without_alpha(bytes: &[u8]) -> bool {
-    const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
     // Signature, IHDR length and tag, width, height, bit depth, then the colour type at 25.
     bytes.starts_with(PNG_SIGNATURE)
         && bytes.get(12..16) == Some(b"IHDR")
         && bytes.get(25) == Some(&0)
 }
+
+/// The eight bytes every PNG starts with.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// `FF D8 FF`: what Pillow's JPEG plugin accepts as a JPEG (MPO files start the same way).
 const JPEG_SIGNATURE: &[u8] = &[0xFF, 0xD8, 0xFF];
