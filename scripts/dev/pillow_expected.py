@@ -47,6 +47,10 @@ def decode(path, truncated_ok):
 
 
 def record(path):
+    # Open under the original's setting: some chunk handlers (e.g. PNG zTXt past
+    # MAX_TEXT_CHUNK) only refuse when truncated images are not allowed, and `decode` below
+    # leaves the flag as its last call set it.
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -59,17 +63,20 @@ def record(path):
         return {**head, "skipped": "format"}
     if w * h > BOMB_PIXELS:
         return {**head, "skipped": "bomb"}
-    truncated = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                rgb = decode(path, False)
-            except OSError:
-                rgb = decode(path, True)
-                truncated = True
+            rgb = decode(path, True)  # the original's setting gives the pixels
     except Exception as e:  # noqa: BLE001
         return {"error": f"{type(e).__name__}: {e}"}
+    # Informative only: whether Pillow needs LOAD_TRUNCATED_IMAGES for this file at all.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            decode(path, False)
+        truncated = False
+    except Exception:  # noqa: BLE001
+        truncated = True
     return {
         "format": fmt,
         "width": rgb.width,

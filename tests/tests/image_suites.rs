@@ -19,40 +19,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use unival_runtime::vision::{load_rgb, ImageOptions, VisionError};
 
-/// Files where we knowingly differ from Pillow 10.0, each with the reason. All but the PNG ones
-/// come from BMP decoding still going through the `image` crate instead of a decoder following
-/// Pillow's `BmpImagePlugin` (left for a later change).
+/// Files where we knowingly differ from Pillow 10.0, each with the reason (all PNG: the `png`
+/// crate's handling of damaged files).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     // PNG (the `png` crate, through `image`).
-    ("pillow/apng/chunk_no_fctl.png", "Pillow refuses APNG frame-sequence errors; we read the default image"),
     ("pillow/broken_data_stream.png", "Pillow skips CRC checks under LOAD_TRUNCATED_IMAGES; the png crate refuses the bad IDAT CRC"),
-    ("pillow/png_decompression_dos.png", "Pillow refuses a text chunk decompressing past its MAX_TEXT_MEMORY; we ignore text chunks"),
     ("pillow/truncated_image.png", "truncated IDAT: Pillow keeps the rows it has, the png crate refuses"),
-    // BMP refused by the `image` crate, read by Pillow.
-    ("pillow/bmp/b/badplanes.bmp", "Pillow ignores a planes count other than 1"),
-    ("pillow/bmp/b/badrle.bmp", "Pillow decodes corrupt RLE as far as it goes"),
-    ("pillow/bmp/b/rletopdown.bmp", "Pillow accepts a top-down RLE bitmap"),
-    ("pillow/bmp/b/shortfile.bmp", "truncated pixel data: Pillow keeps the rows it has"),
-    ("pillow/bmp/q/pal8os2v2.bmp", "OS/2 2.x 64-byte header, unknown to the image crate"),
-    ("pillow/l2rgb_read.bmp", "width over the image crate's 65535 soft limit"),
-    ("pillow/clipboard.dib", "headerless DIB: no signature, only Pillow's DIB plugin reads it"),
-    // BMP read by the `image` crate, refused by Pillow.
-    ("pillow/bmp/g/rgb32bf.bmp", "bitfield layout outside Pillow's table"),
-    ("pillow/bmp/q/rgb16-231.bmp", "bitfield layout outside Pillow's table"),
-    ("pillow/bmp/q/rgb32-111110.bmp", "bitfield layout outside Pillow's table"),
-    ("pillow/bmp/q/rgba16-4444.bmp", "bitfield layout outside Pillow's table"),
-    ("pillow/bmp/q/rgba32.bmp", "bitfield layout outside Pillow's table"),
-    ("pillow/bmp/q/pal2.bmp", "Pillow refuses 2-bit BMP"),
-    // BMP pixels that differ.
-    ("pillow/bmp/g/pal4rle.bmp", "RLE with skipped pixels (delta/end-of-line codes); cause not analysed yet"),
-    ("pillow/bmp/q/pal4rletrns.bmp", "RLE with skipped pixels (delta/end-of-line codes); cause not analysed yet"),
-    ("pillow/bmp/q/pal8rletrns.bmp", "RLE with skipped pixels (delta/end-of-line codes); cause not analysed yet"),
-    ("pillow/bmp/b/pal8badindex.bmp", "pixel index past the palette's end; cause not analysed yet"),
-    ("pillow/bmp/g/rgb16.bmp", "16-bit pixels (Pillow's BGR;15 unpacker); cause not analysed yet"),
-    ("pillow/bmp/g/rgb16-565.bmp", "16-bit 5-6-5 pixels (Pillow's BGR;16 unpacker); cause not analysed yet"),
-    ("pillow/bmp/g/rgb16-565pal.bmp", "16-bit 5-6-5 pixels (Pillow's BGR;16 unpacker); cause not analysed yet"),
-    ("pillow/mmap_error.bmp", "8-bit palette with a gap before the pixel data; cause not analysed yet"),
-    ("pillow/pal8_offset.bmp", "8-bit palette with a gap before the pixel data; cause not analysed yet"),
 ];
 
 /// Suite name in the fixture keys → folder under `.cache/image-suites/`.

@@ -6,7 +6,8 @@
 //! - JPEG and MPO (first frame): libjpeg-turbo with Pillow's header walk and settings
 //!   ([`jpeg`], [`jpeg_header`]); bit-exact, truncated or damaged data decoded as far as it goes;
 //! - GIF (first frame): the `gif` crate's indices with Pillow's palette rules ([`gif`]);
-//! - PNG, WebP, BMP: the `image` crate, converted by the table below.
+//! - BMP and headerless DIB: our own reader following Pillow's `BmpImagePlugin` ([`bmp`]);
+//! - PNG, WebP: the `image` crate, converted by the table below.
 //!
 //! | decoded as                        | Pillow mode       | RGB value                        |
 //! |-----------------------------------|-------------------|----------------------------------|
@@ -23,8 +24,9 @@
 //! typical 16-bit grey PNG turns mostly white. We reproduce it because the model saw that.
 //!
 //! Checked file by file against Pillow 10.0 on Pillow's `Tests/images` and PngSuite
-//! (tests/tests/image_suites.rs, which lists the remaining differences: BMP variants, and PNGs
-//! that are truncated, have a bad CRC or bad APNG/text chunks).
+//! (tests/tests/image_suites.rs, which lists the remaining differences: PNGs
+//! that are truncated or have a bad CRC). APNG frame-sequence checks Pillow makes and the `png`
+//! crate does not are in [`apng`].
 //!
 //! One deliberate difference: images above [`ImageOptions::max_pixels`] (default
 //! [`DEFAULT_MAX_PIXELS`]) are refused before any allocation, where the original has no limit.
@@ -34,6 +36,8 @@
 
 use super::error::VisionError;
 
+mod apng;
+mod bmp;
 mod gif;
 mod jpeg;
 mod jpeg_header;
@@ -94,7 +98,8 @@ pub fn load_rgb_from_bytes(bytes: &[u8], opts: &ImageOptions) -> Result<RgbImage
     load_rgb_named(bytes, Path::new("<memory>"), opts)
 }
 
-/// Dispatches on the content: JPEG/MPO to libjpeg-turbo, everything else to the `image` crate.
+/// Dispatches on the content: GIF, BMP/DIB and JPEG/MPO to our readers, everything else to the
+/// `image` crate.
 /// A partial decode (Pillow's truncated-image path) prints a warning naming the file.
 fn load_rgb_named(bytes: &[u8], file: &Path, opts: &ImageOptions) -> Result<RgbImage, VisionError> {
     if bytes.is_empty() {
@@ -112,6 +117,20 @@ fn load_rgb_named(bytes: &[u8], file: &Path, opts: &ImageOptions) -> Result<RgbI
         })?;
         check_budget(file, frame.width, frame.height, opts)?;
         return gif::decode(frame).into_rgb(file, None);
+    }
+    if let Some(container) = bmp::container_of(bytes) {
+        let refused = |e: bmp::BmpError| e.into_vision(file, container);
+        let layout = bmp::parse(bytes, container).map_err(refused)?;
+        check_budget(file, layout.width, layout.height, opts)?;
+        return bmp::decode(bytes, &layout)
+            .map_err(refused)?
+            .into_rgb(file, None);
+    }
+    if bytes.starts_with(PNG_SIGNATURE) {
+        apng::check_frame_sequence(bytes).map_err(|detail| VisionError::Corrupt {
+            file: file.to_path_buf(),
+            detail: format!("PNG: {detail}"),
+        })?;
     }
     if !bytes.starts_with(JPEG_SIGNATURE) {
         let grey_alpha = if is_png_grey_without_alpha(bytes) {
@@ -146,12 +165,14 @@ enum GreyAlpha {
 
 /// Whether `bytes` is a PNG whose header says grey without alpha (colour type 0).
 fn is_png_grey_without_alpha(bytes: &[u8]) -> bool {
-    const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
     // Signature, IHDR length and tag, width, height, bit depth, then the colour type at 25.
     bytes.starts_with(PNG_SIGNATURE)
         && bytes.get(12..16) == Some(b"IHDR")
         && bytes.get(25) == Some(&0)
 }
+
+/// The eight bytes every PNG starts with.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 /// `FF D8 FF`: what Pillow's JPEG plugin accepts as a JPEG (MPO files start the same way).
 const JPEG_SIGNATURE: &[u8] = &[0xFF, 0xD8, 0xFF];
