@@ -12,7 +12,7 @@ use super::weights::{Norm, Weights};
 use super::{sym, GraphError};
 use crate::config::ModelConfig;
 use crate::onnx::ops::{binary, concat, dim, gather, range, reshape, unsqueeze};
-use crate::onnx::{Attr, GraphBuilder, Value};
+use crate::onnx::{Attr, GraphBuilder, Value, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// The graph's inputs.
@@ -38,10 +38,10 @@ struct Positions {
 }
 
 /// Builds the `decoder` graph from the weights under `decoder.`.
-pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBuilder, GraphError> {
+pub fn build(cfg: &ModelConfig, root: &Weights, format: WeightFormat) -> Result<GraphBuilder, GraphError> {
     let dec = root.pp("decoder").nodes_at("");
     let d = cfg.embed_dim;
-    let mut g = GraphBuilder::new(io::graph::DECODER, float);
+    let mut g = GraphBuilder::new(io::graph::DECODER, format);
     let inputs = declare_inputs(&mut g, cfg);
     let pos = positions(&mut g, cfg, &dec, &inputs)?;
     let bias = biases(&mut g, cfg, &dec, &inputs, &pos)?;

@@ -13,7 +13,7 @@ use crate::config::ModelConfig;
 use crate::onnx::make::tensor;
 use crate::onnx::ops::{binary, concat, dim, gather, range, unsqueeze};
 use crate::onnx::proto::data_type;
-use crate::onnx::{Attr, GraphBuilder, Value};
+use crate::onnx::{Attr, GraphBuilder, Value, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// The graph's inputs.
@@ -26,9 +26,9 @@ struct Inputs {
 
 /// Builds the `encoder` graph. `root` is the unscoped state dict view (the encoder graph also
 /// holds the decoder's cross-attention K/V projections and `cross_pos_k_linear`).
-pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBuilder, GraphError> {
+pub fn build(cfg: &ModelConfig, root: &Weights, format: WeightFormat) -> Result<GraphBuilder, GraphError> {
     let enc = root.pp("encoder").nodes_at("");
-    let mut g = GraphBuilder::new(io::graph::ENCODER, float);
+    let mut g = GraphBuilder::new(io::graph::ENCODER, format);
     let inputs = declare_inputs(&mut g, cfg.embed_dim);
     let x = embed(&mut g, cfg, &enc, &inputs)?;
     let pad = padding(&mut g, &inputs);

@@ -4,11 +4,13 @@
 
 pub use super::make::Attr;
 use super::make::{attribute, tensor};
+use super::format::WeightFormat;
 use super::proto::{
     attribute_type, data_type, dimension, AttributeProto, DimensionProto, GraphProto, ModelProto,
     NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto,
     ValueInfoProto,
 };
+use crate::quant::{QuantError, QuantOptions};
 use half::f16;
 use std::collections::HashSet;
 use unival_manifest::{DType, Dim, TensorSpec};
@@ -26,6 +28,10 @@ pub struct Value(usize);
 /// renamed to their public names after the fact.
 struct PendingNode {
     op: String,
+    /// Operator domain; empty for the ONNX default.
+    domain: String,
+    /// The node is named `{first output}.{name_suffix}`.
+    name_suffix: &'static str,
     inputs: Vec<Value>,
     outputs: Vec<Value>,
     attrs: Vec<AttributeProto>,
@@ -51,6 +57,15 @@ pub struct GraphBuilder {
     taken: HashSet<String>,
     nodes: Vec<PendingNode>,
     initializers: Vec<(Value, TensorProto)>,
+    /// Initializers placed after all of `initializers` (the quantised weights, in the order
+    /// their products were wired).
+    late_initializers: Vec<(Value, TensorProto)>,
+    /// Operator domains other than the default that nodes use (opset version 1 each).
+    domains: Vec<String>,
+    /// Weight quantisation the emitters apply; `None` keeps weights float.
+    quant: Option<QuantOptions>,
+    /// The first weight that could not be quantised; [`GraphBuilder::take_error`] reports it.
+    error: Option<QuantError>,
     /// Values that are graph inputs or initializers (never renamed).
     fixed: HashSet<usize>,
     inputs: Vec<ValueInfoProto>,
@@ -103,9 +118,15 @@ pub fn float_bytes(data: &[f32], dtype: DType) -> Vec<u8> {
 }
 
 impl GraphBuilder {
-    /// A new, empty graph whose float weights and activations use `float` (F32 or F16).
-    pub fn new(name: &str, float: DType) -> Self {
+    /// A new, empty graph whose weights are stored as `format` says (a bare `DType`: float
+    /// weights and activations of that type, F32 or F16).
+    pub fn new(name: &str, format: impl Into<WeightFormat>) -> Self {
+        let WeightFormat { float, quant } = format.into();
         GraphBuilder {
+            late_initializers: Vec::new(),
+            domains: Vec::new(),
+            quant,
+            error: None,
             name: name.to_string(),
             names: Vec::new(),
             taken: HashSet::new(),
@@ -124,6 +145,27 @@ impl GraphBuilder {
     /// The element type float activations have inside this graph.
     pub fn float_type(&self) -> DType {
         self.float
+    }
+
+    /// The weight quantisation emitters apply (`None`: weights stay float).
+    pub fn quant_options(&self) -> Option<&QuantOptions> {
+        self.quant.as_ref()
+    }
+
+    /// Records that a weight could not be quantised; the first such error is kept.
+    pub fn defer_error(&mut self, e: QuantError) {
+        self.error.get_or_insert(e);
+    }
+
+    /// The first weight error recorded while building; a graph with one must not be written.
+    pub fn take_error(&mut self) -> Option<QuantError> {
+        self.error.take()
+    }
+
+    /// Takes the unique name `wanted` (or `wanted_k`) without making a value: the name a
+    /// float weight would have had, which its quantised forms derive theirs from.
+    pub fn reserve_name(&mut self, wanted: &str) -> String {
+        self.unique_name(wanted)
     }
 
     fn unique_name(&mut self, wanted: &str) -> String {
@@ -201,6 +243,15 @@ impl GraphBuilder {
         v
     }
 
+    /// An initializer placed after all ordinary ones (quantised weights, grouped at the end).
+    pub fn late_initializer(&mut self, name: &str, dims: &[usize], dt: i32, raw: Vec<u8>) -> Value {
+        let v = self.push_initializer(name, dims, dt, raw);
+        if let Some(last) = self.initializers.pop() {
+            self.late_initializers.push(last);
+        }
+        v
+    }
+
     /// A float weight stored in the graph's float type. `data.len()` must equal the product of
     /// `dims` (callers check shapes against the checkpoint first).
     pub fn weight(&mut self, name: &str, dims: &[usize], data: &[f32]) -> Value {
@@ -262,12 +313,40 @@ impl GraphBuilder {
         let attrs = attrs.iter().map(|(k, a)| attribute(k, a)).collect();
         self.nodes.push(PendingNode {
             op: op.to_string(),
+            domain: String::new(),
+            name_suffix: "node",
             inputs: inputs.to_vec(),
             outputs: outs.clone(),
             attrs,
             bodies: Vec::new(),
         });
         outs
+    }
+
+    /// Adds a node of operator `op` in `domain` (not the default one) with one output named
+    /// `name`; the node itself is named `{output}.{name_suffix}`.
+    pub fn contrib_node(
+        &mut self,
+        (op, domain): (&str, &str),
+        name: &str,
+        name_suffix: &'static str,
+        inputs: &[Value],
+        attrs: &[(&str, Attr)],
+    ) -> Value {
+        let out = self.fresh(name);
+        if !self.domains.iter().any(|d| d == domain) {
+            self.domains.push(domain.to_string());
+        }
+        self.nodes.push(PendingNode {
+            op: op.to_string(),
+            domain: domain.to_string(),
+            name_suffix,
+            inputs: inputs.to_vec(),
+            outputs: vec![out],
+            attrs: attrs.iter().map(|(k, a)| attribute(k, a)).collect(),
+            bodies: Vec::new(),
+        });
+        out
     }
 
     /// `If(cond)`: one output of element type `dtype`, computed by `then_branch` when the
@@ -290,6 +369,8 @@ impl GraphBuilder {
         let out = self.fresh(name);
         self.nodes.push(PendingNode {
             op: "If".to_string(),
+            domain: String::new(),
+            name_suffix: "node",
             inputs: vec![cond],
             outputs: vec![out],
             attrs: Vec::new(),
@@ -366,17 +447,25 @@ impl GraphBuilder {
         let initializer = self
             .initializers
             .into_iter()
+            .chain(self.late_initializers)
             .map(|(v, mut t)| {
                 t.name = names[v.0].clone();
                 t
             })
             .collect();
+        let default_opset = OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        };
+        let opset_import = std::iter::once(default_opset)
+            .chain(self.domains.into_iter().map(|domain| OperatorSetIdProto {
+                domain,
+                version: 1,
+            }))
+            .collect();
         ModelProto {
             ir_version: IR_VERSION,
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: OPSET,
-            }],
+            opset_import,
             producer_name: "unival-export".into(),
             producer_version: producer_version.into(),
             graph: Some(GraphProto {
@@ -421,8 +510,9 @@ fn resolve(n: PendingNode, names: &[String]) -> NodeProto {
     NodeProto {
         input: n.inputs.iter().map(|v| names[v.0].clone()).collect(),
         output: n.outputs.iter().map(|v| names[v.0].clone()).collect(),
-        name: format!("{}.node", names[n.outputs[0].0]),
+        name: format!("{}.{}", names[n.outputs[0].0], n.name_suffix),
         op_type: n.op,
+        domain: n.domain,
         attribute,
         ..Default::default()
     }

@@ -3,9 +3,11 @@
 
 pub mod builder;
 pub mod cost;
+mod format;
 pub mod make;
 pub mod ops;
 pub mod proto;
 pub mod write;
 
 pub use builder::{Attr, GraphBuilder, Value};
+pub use format::WeightFormat;

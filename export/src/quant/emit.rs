@@ -8,13 +8,13 @@ use crate::onnx::make::{attr_int, node, tensor};
 use crate::onnx::proto::{attribute_type, data_type, AttributeProto, NodeProto, TensorProto};
 
 /// ONNX Runtime's contrib-operator domain (`MatMulNBits`).
-pub(super) const MS_DOMAIN: &str = "com.microsoft";
+pub(crate) const MS_DOMAIN: &str = "com.microsoft";
 
-pub(super) fn codes_name(w: &str, bits: u8) -> String {
+pub(crate) fn codes_name(w: &str, bits: u8) -> String {
     format!("{w}.q{bits}")
 }
 
-pub(super) fn scales_name(w: &str) -> String {
+pub(crate) fn scales_name(w: &str) -> String {
     format!("{w}.scales")
 }
 

@@ -23,6 +23,7 @@
 
 pub mod conv;
 mod emit;
+pub(crate) use emit::{codes_name, scales_name, MS_DOMAIN};
 mod find;
 pub mod pack;
 mod rewrite;

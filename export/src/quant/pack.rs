@@ -86,6 +86,13 @@ impl BlockQuantized {
     }
 }
 
+/// `block_size` shrunk to the largest power of two ≤ `k` (at least 16), so a narrow weight is
+/// not padded to a block wider than its rows.
+pub fn effective_block(block_size: usize, k: usize) -> usize {
+    let floor_pow2 = if k == 0 { 1 } else { 1 << k.ilog2() };
+    block_size.min(floor_pow2).max(16)
+}
+
 /// Quantises the row-major `[n, k]` weight `w` to `bits` (4 or 8) with one symmetric scale per
 /// row and block of `block_size` (a power of two ≥ 16) consecutive inputs.
 ///

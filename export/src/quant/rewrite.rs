@@ -17,7 +17,7 @@ use super::find::{
     float_matrix, gathered_any, gathered_table, initializer_index, product, Layout, Product,
     VOCAB_TABLE_ROWS,
 };
-use super::pack::{quantize_blockwise, BlockQuantized};
+use super::pack::{effective_block, quantize_blockwise, BlockQuantized};
 use super::{QuantError, QuantOptions, Scheme};
 use crate::onnx::make::tensor;
 use crate::onnx::ops::transpose_matrix;
@@ -270,13 +270,6 @@ impl Rewrite<'_> {
         }
         nodes
     }
-}
-
-/// `block_size` shrunk to the largest power of two ≤ `k` (at least 16), so a narrow weight is
-/// not padded to a block wider than its rows.
-fn effective_block(block_size: usize, k: usize) -> usize {
-    let floor_pow2 = if k == 0 { 1 } else { 1 << k.ilog2() };
-    block_size.min(floor_pow2).max(16)
 }
 
 /// The block size of an 8-bit lookup table: the largest of 128, 64, 32, 16 dividing `k` (so
