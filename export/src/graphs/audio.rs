@@ -97,7 +97,11 @@ fn audio_ids(g: &mut GraphBuilder, n: Value, b: i64) -> Value {
 }
 
 /// Builds the `audio_encoder` graph from the weights under `encoder.`.
-pub fn build(cfg: &ModelConfig, enc: &Weights, format: WeightFormat) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    enc: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let aw = enc.pp("embed_audios");
     let mels = cfg.mel_bins;
     let (scale, shift) = bn0(&aw.pp("bn0"), mels)?;

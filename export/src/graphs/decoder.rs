@@ -38,7 +38,11 @@ struct Positions {
 }
 
 /// Builds the `decoder` graph from the weights under `decoder.`.
-pub fn build(cfg: &ModelConfig, root: &Weights, format: WeightFormat) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    root: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let dec = root.pp("decoder").nodes_at("");
     let d = cfg.embed_dim;
     let mut g = GraphBuilder::new(io::graph::DECODER, format);

@@ -26,7 +26,11 @@ struct Inputs {
 
 /// Builds the `encoder` graph. `root` is the unscoped state dict view (the encoder graph also
 /// holds the decoder's cross-attention K/V projections and `cross_pos_k_linear`).
-pub fn build(cfg: &ModelConfig, root: &Weights, format: WeightFormat) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    root: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let enc = root.pp("encoder").nodes_at("");
     let mut g = GraphBuilder::new(io::graph::ENCODER, format);
     let inputs = declare_inputs(&mut g, cfg.embed_dim);

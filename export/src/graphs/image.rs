@@ -13,7 +13,11 @@ use crate::onnx::{GraphBuilder, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// Builds the `image_encoder` graph from the weights under `encoder.`.
-pub fn build(cfg: &ModelConfig, enc: &Weights, format: WeightFormat) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    enc: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let backbone = ResNet::new(&enc.pp("embed_images"))?;
     let c = backbone.out_channels();
     let mut g = GraphBuilder::new(io::graph::IMAGE_ENCODER, format);

@@ -13,7 +13,11 @@ use crate::onnx::{GraphBuilder, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// Builds the `video_encoder` graph from the weights under `encoder.`.
-pub fn build(cfg: &ModelConfig, enc: &Weights, format: WeightFormat) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    enc: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let backbone = ResNet::with_stem(&enc.pp("embed_videos"), Stem::Video3d)?;
     let c = backbone.out_channels();
     let mut g = GraphBuilder::new(io::graph::VIDEO_ENCODER, format);

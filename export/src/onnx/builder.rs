@@ -2,9 +2,9 @@
 //! caller's prefix, and only this file touches protobuf strings (ARCHITECTURE.md §6.2); the messages
 //! themselves are made by [`super::make`].
 
+use super::format::WeightFormat;
 pub use super::make::Attr;
 use super::make::{attribute, tensor};
-use super::format::WeightFormat;
 use super::proto::{
     attribute_type, data_type, dimension, AttributeProto, DimensionProto, GraphProto, ModelProto,
     NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto,
@@ -458,10 +458,11 @@ impl GraphBuilder {
             version: OPSET,
         };
         let opset_import = std::iter::once(default_opset)
-            .chain(self.domains.into_iter().map(|domain| OperatorSetIdProto {
-                domain,
-                version: 1,
-            }))
+            .chain(
+                self.domains
+                    .into_iter()
+                    .map(|domain| OperatorSetIdProto { domain, version: 1 }),
+            )
             .collect();
         ModelProto {
             ir_version: IR_VERSION,

@@ -80,7 +80,12 @@ fn matmul_nbits(
     };
     let (codes_dims, scales_dims) = ([q.n, q.k_blocks(), q.blob()], [q.n, q.k_blocks()]);
     let codes_raw = q.codes;
-    let codes = g.late_initializer(&codes_name(&wname, bits), &codes_dims, data_type::UINT8, codes_raw);
+    let codes = g.late_initializer(
+        &codes_name(&wname, bits),
+        &codes_dims,
+        data_type::UINT8,
+        codes_raw,
+    );
     let scales = g.late_initializer(
         &scales_name(&wname),
         &scales_dims,

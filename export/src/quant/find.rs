@@ -1,4 +1,4 @@
-//! Which nodes the quantisation pass rewrites: products with a constant float weight and row
+//! Which nodes the quantisation pass rewrites: the tied output projection's product and row
 //! lookups of tables, found by the initializer names the nodes read.
 
 use crate::onnx::proto::{data_type, GraphProto, NodeProto};
@@ -14,19 +14,10 @@ pub(super) fn initializer_index(graph: &GraphProto) -> HashMap<String, usize> {
         .collect()
 }
 
-/// Where the weight sits in a matrix product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Layout {
-    /// `MatMul(x, W)` with `W [K, N]`.
-    KN,
-    /// `Gemm(x, W, transB=1)` with `W [N, K]`.
-    NK,
-}
-
-/// A node computing `x · W` with a quantisable weight.
+/// A node computing `x · Wᵀ` with a quantisable `[N, K]` weight (the tied output projection;
+/// the `Linear` products are quantised where they are wired, [`crate::onnx::ops::linear`]).
 pub(super) struct Product {
     pub(super) weight: String,
-    pub(super) layout: Layout,
     pub(super) k: usize,
     pub(super) n: usize,
 }
@@ -54,7 +45,7 @@ pub(super) fn float_attr(n: &NodeProto, name: &str) -> Option<f32> {
     n.attribute.iter().find(|a| a.name == name).map(|a| a.f)
 }
 
-/// Whether `n` is a product with a quantisable constant weight, and its shape.
+/// Whether `n` is a `Gemm(x, W, transB=1)` with a quantisable constant weight, and its shape.
 pub(super) fn product(
     n: &NodeProto,
     g: &GraphProto,
@@ -66,15 +57,6 @@ pub(super) fn product(
     }
     let weight = n.input.get(1)?;
     match n.op_type.as_str() {
-        "MatMul" if n.input.len() == 2 => {
-            let (k, n_out) = float_matrix(g, inits, weight, min_dim)?;
-            Some(Product {
-                weight: weight.clone(),
-                layout: Layout::KN,
-                k,
-                n: n_out,
-            })
-        }
         "Gemm"
             if n.input.len() == 2
                 && int_attr(n, "transB") == Some(1)
@@ -84,7 +66,6 @@ pub(super) fn product(
             let (n_out, k) = float_matrix(g, inits, weight, min_dim)?;
             Some(Product {
                 weight: weight.clone(),
-                layout: Layout::NK,
                 k,
                 n: n_out,
             })

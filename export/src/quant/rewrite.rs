@@ -1,5 +1,6 @@
-//! The graph pass: finds float weights feeding `MatMul` (`[K, N]`) and `Gemm(transB=1)`
-//! (`[N, K]`, the tied output projection), replaces those nodes by the quantised form of
+//! The graph pass: finds float weights feeding `Gemm(transB=1)` (`[N, K]`, the tied output
+//! projection; `Linear` products are already `MatMulNBits`, wired so by
+//! [`crate::onnx::ops::linear`] under the builder's policy), replaces those nodes by the quantised form of
 //! [`Scheme`], points `Gather` lookups of a quantised `[N, K]` table at 8-bit codes, and drops
 //! the float initializers nothing reads any more. Output value names are kept, so the graph's
 //! I/O and the manifest do not change.
@@ -14,13 +15,12 @@ use super::emit::{
     lookup_scales_name, matmul_nbits, MS_DOMAIN,
 };
 use super::find::{
-    float_matrix, gathered_any, gathered_table, initializer_index, product, Layout, Product,
+    float_matrix, gathered_any, gathered_table, initializer_index, product, Product,
     VOCAB_TABLE_ROWS,
 };
 use super::pack::{effective_block, quantize_blockwise, BlockQuantized};
 use super::{QuantError, QuantOptions, Scheme};
 use crate::onnx::make::tensor;
-use crate::onnx::ops::transpose_matrix;
 use crate::onnx::proto::{
     data_type, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
 };
@@ -129,11 +129,7 @@ fn quantize_products(
         if blocks.contains_key(&p.weight) {
             continue;
         }
-        let w = weights.values(&p.weight)?;
-        let nk = match p.layout {
-            Layout::NK => w,
-            Layout::KN => transpose_matrix(&w, p.k, p.n),
-        };
+        let nk = weights.values(&p.weight)?;
         let block = effective_block(block_size, p.k);
         let q = quantize_blockwise(&p.weight, &nk, p.n, p.k, bits, block)?;
         new_inits.extend(block_initializers(&p.weight, &q));
@@ -150,11 +146,7 @@ fn lookup_table_names(
     products: &[Product],
     every: &[&NodeProto],
 ) -> HashSet<String> {
-    let mut lookups: HashSet<String> = products
-        .iter()
-        .filter(|p| p.layout == Layout::NK)
-        .map(|p| p.weight.clone())
-        .collect();
+    let mut lookups: HashSet<String> = products.iter().map(|p| p.weight.clone()).collect();
     for n in every {
         let Some(table) = gathered_any(n) else {
             continue;
@@ -318,13 +310,19 @@ fn drop_unused_initializers(g: &mut GraphProto) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::onnx::ops::{linear, transpose_matrix};
     use crate::onnx::proto::TensorProto;
-    use crate::onnx::{Attr, GraphBuilder};
+    use crate::onnx::{Attr, GraphBuilder, WeightFormat};
     use unival_manifest::{DType, Dim};
 
-    /// `y = x · W` (`W [64, 48]`), `z = Gemm(y, E, transB)` (`E [40, 48]`), `e = Gather(E, ids)`.
-    fn model() -> (ModelProto, Vec<f32>, Vec<f32>) {
-        let mut g = GraphBuilder::new("t", DType::F32);
+    /// `y = x · W` (`W [64, 48]`, a `Linear` wired under `quant`), `z = Gemm(y, E, transB)`
+    /// (`E [40, 48]`), `e = Gather(E, ids)`.
+    fn model(quant: QuantOptions) -> (ModelProto, Vec<f32>, Vec<f32>) {
+        let format = WeightFormat {
+            float: DType::F32,
+            quant: Some(quant),
+        };
+        let mut g = GraphBuilder::new("t", format);
         let x = g.input("x", DType::F32, vec![Dim::Fixed(2), Dim::Fixed(64)]);
         let ids = g.input("ids", DType::I64, vec![Dim::Fixed(3)]);
         let w: Vec<f32> = (0..64 * 48)
@@ -333,9 +331,8 @@ mod tests {
         let e: Vec<f32> = (0..40 * 48)
             .map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0)
             .collect();
-        let wv = g.weight("w", &[64, 48], &w);
         let ev = g.weight("e", &[40, 48], &e);
-        let y = g.node("MatMul", "y", &[x, wv], &[]);
+        let y = linear(&mut g, "y", x, &transpose_matrix(&w, 64, 48), None, 64, 48);
         let z = g.node("Gemm", "z", &[y, ev], &[("transB", Attr::Int(1))]);
         let rows = g.node("Gather", "rows", &[ev, ids], &[]);
         g.output("z", z, DType::F32, vec![Dim::Fixed(2), Dim::Fixed(40)]);
@@ -402,7 +399,6 @@ mod tests {
 
     #[test]
     fn nbits_rewrites_products_and_the_tied_lookup() {
-        let (mut m, w, _) = model();
         let opts = QuantOptions {
             scheme: Scheme::NBits {
                 bits: 4,
@@ -412,24 +408,26 @@ mod tests {
             min_dim: 16,
             convs: None,
         };
+        let (mut m, w, _) = model(opts);
         let r = quantize_model(&mut m, &opts).unwrap();
-        assert_eq!((r.matmuls, r.gathers), (2, 1));
-        assert!(r.bytes_after < r.bytes_before / 2, "{r:?}");
+        // The pass rewrote the Gemm; the Linear was wired as MatMulNBits.
+        assert_eq!((r.matmuls, r.gathers), (1, 1));
+        assert!(r.bytes_after < r.bytes_before, "{r:?}");
         let ops = ops(&m);
         assert_eq!(ops.iter().filter(|o| *o == "MatMulNBits").count(), 2);
         assert!(!ops.contains(&"MatMul".to_string()) && !ops.contains(&"Gemm".to_string()));
         // The float weights are gone; the codes are [N, K/32, 16] for 4 bits.
-        assert!(init(&m, "w").is_none() && init(&m, "e").is_none());
-        assert_eq!(init(&m, "w.q4").unwrap().dims, vec![48, 2, 16]);
+        assert!(init(&m, "y.weight").is_none() && init(&m, "e").is_none());
+        assert_eq!(init(&m, "y.weight.q4").unwrap().dims, vec![48, 2, 16]);
         assert_eq!(init(&m, "e.q4").unwrap().dims, vec![40, 2, 16]);
         // The lookup reads 8-bit codes in blocks of 16 (48 = 3·16).
         assert_eq!(init(&m, "e.lookup_q8").unwrap().dims, vec![40, 3, 16]);
         assert!(m.opset_import.iter().any(|o| o.domain == MS_DOMAIN));
         // The MatMul's codes are W transposed: code(n, k) is W[k, n] quantised.
-        let codes = init(&m, "w.q4").unwrap();
+        let codes = init(&m, "y.weight.q4").unwrap();
         let expect = quantize_blockwise("w", &transpose_matrix(&w, 64, 48), 48, 64, 4, 32).unwrap();
         assert_eq!(codes.raw_data, expect.codes);
-        let scales = init(&m, "w.scales").unwrap();
+        let scales = init(&m, "y.weight.scales").unwrap();
         assert_eq!(scales.dims, vec![48, 2]);
         // Node outputs keep their names, so graph outputs still resolve.
         let g = m.graph.as_ref().unwrap();
@@ -441,17 +439,38 @@ mod tests {
         }
     }
 
+    /// A weight that cannot be quantised (NaN) is reported by the builder, naming it.
+    #[test]
+    fn a_non_finite_linear_weight_is_a_deferred_error() {
+        let opts = QuantOptions::for_precision(unival_manifest::Precision::Int8).unwrap();
+        let format = WeightFormat {
+            float: DType::F32,
+            quant: Some(opts),
+        };
+        let mut g = GraphBuilder::new("t", format);
+        let x = g.input("x", DType::F32, vec![Dim::Fixed(2), Dim::Fixed(32)]);
+        let mut w = vec![0.5; 32 * 32];
+        w[7] = f32::NAN;
+        let y = linear(&mut g, "proj", x, &w, None, 32, 32);
+        g.output("y", y, DType::F32, vec![Dim::Fixed(2), Dim::Fixed(32)]);
+        let err = g.take_error().expect("the NaN is reported");
+        assert!(
+            matches!(&err, QuantError::NonFinite { tensor, index: 7 } if tensor == "proj.weight"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn small_weights_stay_float() {
-        let (mut m, _, _) = model();
         let opts = QuantOptions {
             min_dim: 50,
             ..QuantOptions::for_precision(unival_manifest::Precision::Int8).unwrap()
         };
+        let (mut m, _, _) = model(opts);
         let r = quantize_model(&mut m, &opts).unwrap();
         assert_eq!((r.matmuls, r.gathers), (0, 0));
         assert_eq!(r.bytes_after, r.bytes_before);
-        assert!(init(&m, "w").is_some());
+        assert!(init(&m, "y.weight").is_some());
     }
 
     /// The decoder's shape: `If(all)` choosing `Gemm(x, E, transB)` or
