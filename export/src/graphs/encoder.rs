@@ -13,6 +13,7 @@ use crate::config::ModelConfig;
 use crate::onnx::make::tensor;
 use crate::onnx::ops::{binary, concat, dim, gather, range, unsqueeze};
 use crate::onnx::proto::data_type;
+use crate::onnx::tables::lookup;
 use crate::onnx::{Attr, GraphBuilder, Value, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
@@ -88,8 +89,8 @@ fn embed(
     let vocab = enc.shape("embed_tokens.weight")?;
     let vocab = vocab.first().copied().unwrap_or(0);
     let table = enc.get("embed_tokens.weight", &[vocab, d])?;
-    let table = g.weight("embed_tokens", &[vocab, d], &table);
-    let mut xt = gather(g, "embed.text", table, inputs.src);
+    let table = g.table("embed_tokens", [vocab, d], &table, false);
+    let mut xt = lookup(g, "embed.text", table, inputs.src);
     if !cfg.no_scale_embedding {
         let s = g.float_const("embed.scale", &[], &[(d as f32).sqrt()]);
         xt = binary(g, "Mul", "embed.text_scaled", xt, s);

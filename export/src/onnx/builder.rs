@@ -10,15 +10,23 @@ use super::proto::{
     NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto,
     ValueInfoProto,
 };
+use super::tables::QuantTable;
 use crate::quant::{QuantError, QuantOptions};
 use half::f16;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use unival_manifest::{DType, Dim, TensorSpec};
 
 /// Opset the graphs target: 17 has `LayerNormalization`; ONNX Runtime ≥ 1.20 runs it.
 pub const OPSET: i64 = 17;
 /// IR version matching opset 17.
 pub const IR_VERSION: i64 = 8;
+
+/// Where a late initializer goes: all products' codes come before all lookup tables'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateGroup {
+    Products = 0,
+    Lookups = 1,
+}
 
 /// Handle to a tensor in the graph under construction (like tract's `OutletId`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,8 +38,8 @@ struct PendingNode {
     op: String,
     /// Operator domain; empty for the ONNX default.
     domain: String,
-    /// The node is named `{first output}.{name_suffix}`.
-    name_suffix: &'static str,
+    /// The node is named `{name of this value}.{suffix}`.
+    name: (Value, String),
     inputs: Vec<Value>,
     outputs: Vec<Value>,
     attrs: Vec<AttributeProto>,
@@ -57,9 +65,11 @@ pub struct GraphBuilder {
     taken: HashSet<String>,
     nodes: Vec<PendingNode>,
     initializers: Vec<(Value, TensorProto)>,
-    /// Initializers placed after all of `initializers` (the quantised weights, in the order
-    /// their products were wired).
-    late_initializers: Vec<(Value, TensorProto)>,
+    /// Initializers placed after all of `initializers`, group by group (the quantised
+    /// weights: products in the order they were wired, then lookup tables).
+    late_initializers: [Vec<(Value, TensorProto)>; 2],
+    /// Quantisation state of the tables made with [`GraphBuilder::table`].
+    pub(super) tables: HashMap<Value, QuantTable>,
     /// Operator domains other than the default that nodes use (opset version 1 each).
     domains: Vec<String>,
     /// Weight quantisation the emitters apply; `None` keeps weights float.
@@ -123,7 +133,8 @@ impl GraphBuilder {
     pub fn new(name: &str, format: impl Into<WeightFormat>) -> Self {
         let WeightFormat { float, quant } = format.into();
         GraphBuilder {
-            late_initializers: Vec::new(),
+            late_initializers: [Vec::new(), Vec::new()],
+            tables: HashMap::new(),
             domains: Vec::new(),
             quant,
             error: None,
@@ -243,13 +254,38 @@ impl GraphBuilder {
         v
     }
 
-    /// An initializer placed after all ordinary ones (quantised weights, grouped at the end).
-    pub fn late_initializer(&mut self, name: &str, dims: &[usize], dt: i32, raw: Vec<u8>) -> Value {
-        let v = self.push_initializer(name, dims, dt, raw);
-        if let Some(last) = self.initializers.pop() {
-            self.late_initializers.push(last);
-        }
+    /// An initializer placed after all ordinary ones, in `group` (quantised weights).
+    pub fn late_initializer(
+        &mut self,
+        group: LateGroup,
+        name: &str,
+        (dims, dt): (&[usize], i32),
+        raw: Vec<u8>,
+    ) -> Value {
+        let v = self.reserve_initializer(name);
+        self.place_initializer(group, v, dims, dt, raw);
         v
+    }
+
+    /// A value for an initializer whose data [`GraphBuilder::place_initializer`] gives later
+    /// (codes shared by a lookup wired before the product that makes them).
+    pub fn reserve_initializer(&mut self, name: &str) -> Value {
+        let v = self.fresh(name);
+        self.fixed.insert(v.0);
+        v
+    }
+
+    /// The data of the reserved initializer `v`, placed in `group`.
+    pub fn place_initializer(
+        &mut self,
+        group: LateGroup,
+        v: Value,
+        dims: &[usize],
+        dt: i32,
+        raw: Vec<u8>,
+    ) {
+        self.initializer_bytes += raw.len() as u64;
+        self.late_initializers[group as usize].push((v, tensor("", dims, dt, raw)));
     }
 
     /// A float weight stored in the graph's float type. `data.len()` must equal the product of
@@ -314,7 +350,7 @@ impl GraphBuilder {
         self.nodes.push(PendingNode {
             op: op.to_string(),
             domain: String::new(),
-            name_suffix: "node",
+            name: (outs[0], "node".to_string()),
             inputs: inputs.to_vec(),
             outputs: outs.clone(),
             attrs,
@@ -329,24 +365,43 @@ impl GraphBuilder {
         &mut self,
         (op, domain): (&str, &str),
         name: &str,
-        name_suffix: &'static str,
+        name_suffix: &str,
         inputs: &[Value],
         attrs: &[(&str, Attr)],
     ) -> Value {
         let out = self.fresh(name);
-        if !self.domains.iter().any(|d| d == domain) {
+        self.node_into((op, domain), out, (out, name_suffix), inputs, attrs);
+        out
+    }
+
+    /// A value named `wanted` (made unique) for a later [`GraphBuilder::node_into`] to produce.
+    pub fn value(&mut self, wanted: &str) -> Value {
+        self.fresh(wanted)
+    }
+
+    /// Adds a node of `op` in `domain` (empty: the default) computing `output`, named
+    /// `{name of anchor}.{suffix}` (sequences that replace one operator name their nodes after
+    /// its output).
+    pub fn node_into(
+        &mut self,
+        (op, domain): (&str, &str),
+        output: Value,
+        (anchor, suffix): (Value, &str),
+        inputs: &[Value],
+        attrs: &[(&str, Attr)],
+    ) {
+        if !domain.is_empty() && !self.domains.iter().any(|d| d == domain) {
             self.domains.push(domain.to_string());
         }
         self.nodes.push(PendingNode {
             op: op.to_string(),
             domain: domain.to_string(),
-            name_suffix,
+            name: (anchor, suffix.to_string()),
             inputs: inputs.to_vec(),
-            outputs: vec![out],
+            outputs: vec![output],
             attrs: attrs.iter().map(|(k, a)| attribute(k, a)).collect(),
             bodies: Vec::new(),
         });
-        out
     }
 
     /// `If(cond)`: one output of element type `dtype`, computed by `then_branch` when the
@@ -370,7 +425,7 @@ impl GraphBuilder {
         self.nodes.push(PendingNode {
             op: "If".to_string(),
             domain: String::new(),
-            name_suffix: "node",
+            name: (out, "node".to_string()),
             inputs: vec![cond],
             outputs: vec![out],
             attrs: Vec::new(),
@@ -447,7 +502,7 @@ impl GraphBuilder {
         let initializer = self
             .initializers
             .into_iter()
-            .chain(self.late_initializers)
+            .chain(self.late_initializers.into_iter().flatten())
             .map(|(v, mut t)| {
                 t.name = names[v.0].clone();
                 t
@@ -511,7 +566,7 @@ fn resolve(n: PendingNode, names: &[String]) -> NodeProto {
     NodeProto {
         input: n.inputs.iter().map(|v| names[v.0].clone()).collect(),
         output: n.outputs.iter().map(|v| names[v.0].clone()).collect(),
-        name: format!("{}.{}", names[n.outputs[0].0], n.name_suffix),
+        name: format!("{}.{}", names[n.name.0 .0], n.name.1),
         op_type: n.op,
         domain: n.domain,
         attribute,

@@ -7,6 +7,7 @@ mod format;
 pub mod make;
 pub mod ops;
 pub mod proto;
+pub mod tables;
 pub mod write;
 
 pub use builder::{Attr, GraphBuilder, Value};

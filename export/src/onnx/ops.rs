@@ -2,7 +2,7 @@
 //! is named `{prefix}.{step}`. Numerically sensitive reductions (LayerNorm, softmax, GELU) run
 //! in fp32 even in an fp16 graph (ARCHITECTURE.md §4).
 
-use super::builder::{float_bytes, Attr, GraphBuilder, Value};
+use super::builder::{float_bytes, Attr, GraphBuilder, LateGroup, Value};
 use super::proto::data_type;
 use crate::quant::pack::{effective_block, quantize_blockwise};
 use crate::quant::{codes_name, scales_name, Scheme, MS_DOMAIN};
@@ -81,15 +81,15 @@ fn matmul_nbits(
     let (codes_dims, scales_dims) = ([q.n, q.k_blocks(), q.blob()], [q.n, q.k_blocks()]);
     let codes_raw = q.codes;
     let codes = g.late_initializer(
+        LateGroup::Products,
         &codes_name(&wname, bits),
-        &codes_dims,
-        data_type::UINT8,
+        (&codes_dims, data_type::UINT8),
         codes_raw,
     );
     let scales = g.late_initializer(
+        LateGroup::Products,
         &scales_name(&wname),
-        &scales_dims,
-        data_type::FLOAT,
+        (&scales_dims, data_type::FLOAT),
         float_bytes(&q.scales, DType::F32),
     );
     let attrs = [

@@ -30,7 +30,6 @@
 //! convs 2.35e-2, 3×3 only 2.05e-2, 1×1 only 2.15e-2, each over the 2e-2 target. Hence
 //! integer convs are opt-in (`--quantize-convs`), not part of the default int8 export.
 
-use super::find::initializer_index;
 use super::pack::quantize_per_column;
 use super::QuantError;
 use crate::onnx::make::{self, attr_int, tensor};
@@ -303,6 +302,16 @@ fn scales_name(w: &str) -> String {
 
 fn bias_name(b: &str) -> String {
     format!("{b}.m11")
+}
+
+/// Position of every initializer of `graph` by name.
+fn initializer_index(graph: &GraphProto) -> HashMap<String, usize> {
+    graph
+        .initializer
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect()
 }
 
 #[cfg(test)]

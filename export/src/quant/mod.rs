@@ -22,15 +22,18 @@
 //! past the 2e-2 target, so the default int8 bundle keeps fp32 convolutions.
 
 pub mod conv;
-mod emit;
-pub(crate) use emit::{codes_name, scales_name, MS_DOMAIN};
-mod find;
+mod names;
+pub(crate) use names::{codes_name, lookup_codes_name, lookup_scales_name, scales_name, MS_DOMAIN};
 pub mod pack;
 mod rewrite;
 
 pub use conv::{ConvKernels, ConvOptions};
 pub use rewrite::{quantize_model, QuantReport};
 use unival_manifest::Precision;
+
+/// Untied tables with at least this many rows are looked up from 8-bit codes: vocabularies
+/// (59457 rows), not position or bucket tables (≤ 6892 rows).
+pub const VOCAB_TABLE_ROWS: usize = 16_384;
 
 /// The operator quantised weights are run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -86,6 +86,12 @@ impl BlockQuantized {
     }
 }
 
+/// The block size of an 8-bit lookup table: the largest of 128, 64, 32, 16 dividing `k` (so
+/// rows reshape back to `k` without padding); `None` keeps the float lookup.
+pub fn lookup_block(k: usize) -> Option<usize> {
+    [128, 64, 32, 16].into_iter().find(|b| k.is_multiple_of(*b))
+}
+
 /// `block_size` shrunk to the largest power of two ≤ `k` (at least 16), so a narrow weight is
 /// not padded to a block wider than its rows.
 pub fn effective_block(block_size: usize, k: usize) -> usize {
