@@ -96,16 +96,16 @@ fn write_graph<'s>(
     let mut g = graph.build(&plan.cfg, root, format).map_err(graph_err)?;
     let (inputs, outputs) = g.specs();
     let file = format!("{}.onnx", graph.name());
-    let quant_err = |source| ExportError::Quant {
-        path: out.join(&file),
-        source,
-    };
-    if let Some(e) = g.take_error() {
-        return Err(quant_err(e));
+    // A weight the format could not quantise (NaN or infinite values) fails the export here.
+    if let Some(source) = g.take_error() {
+        return Err(ExportError::Quant {
+            path: out.join(&file),
+            source,
+        });
     }
     let mut model = g.finish(env!("CARGO_PKG_VERSION"));
-    if let Some(q) = &plan.quant {
-        quantize_model(&mut model, q).map_err(quant_err)?;
+    if plan.quant.is_some() {
+        quantize_model(&mut model);
     }
     let w = write_model(model, &out.join(&file), opts.external_data)
         .map_err(|e| graph_err(GraphError::Write(e)))?;

@@ -21,11 +21,13 @@ pub const OPSET: i64 = 17;
 /// IR version matching opset 17.
 pub const IR_VERSION: i64 = 8;
 
-/// Where a late initializer goes: all products' codes come before all lookup tables'.
+/// Where a late initializer goes: all products' codes, then all lookup tables', then all
+/// integer convolutions'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LateGroup {
     Products = 0,
     Lookups = 1,
+    Convs = 2,
 }
 
 /// Handle to a tensor in the graph under construction (like tract's `OutletId`).
@@ -67,9 +69,11 @@ pub struct GraphBuilder {
     initializers: Vec<(Value, TensorProto)>,
     /// Initializers placed after all of `initializers`, group by group (the quantised
     /// weights: products in the order they were wired, then lookup tables).
-    late_initializers: [Vec<(Value, TensorProto)>; 2],
+    late_initializers: [Vec<(Value, TensorProto)>; 3],
     /// Quantisation state of the tables made with [`GraphBuilder::table`].
     pub(super) tables: HashMap<Value, QuantTable>,
+    /// `DynamicQuantizeLinear` outputs of each value integer convolutions read (made once).
+    pub(super) quantized_inputs: HashMap<Value, [Value; 3]>,
     /// Operator domains other than the default that nodes use (opset version 1 each).
     domains: Vec<String>,
     /// Weight quantisation the emitters apply; `None` keeps weights float.
@@ -133,7 +137,8 @@ impl GraphBuilder {
     pub fn new(name: &str, format: impl Into<WeightFormat>) -> Self {
         let WeightFormat { float, quant } = format.into();
         GraphBuilder {
-            late_initializers: [Vec::new(), Vec::new()],
+            late_initializers: [Vec::new(), Vec::new(), Vec::new()],
+            quantized_inputs: HashMap::new(),
             tables: HashMap::new(),
             domains: Vec::new(),
             quant,
@@ -370,7 +375,7 @@ impl GraphBuilder {
         attrs: &[(&str, Attr)],
     ) -> Value {
         let out = self.fresh(name);
-        self.node_into((op, domain), out, (out, name_suffix), inputs, attrs);
+        self.node_into((op, domain), &[out], (out, name_suffix), inputs, attrs);
         out
     }
 
@@ -379,13 +384,13 @@ impl GraphBuilder {
         self.fresh(wanted)
     }
 
-    /// Adds a node of `op` in `domain` (empty: the default) computing `output`, named
+    /// Adds a node of `op` in `domain` (empty: the default) computing `outputs`, named
     /// `{name of anchor}.{suffix}` (sequences that replace one operator name their nodes after
     /// its output).
     pub fn node_into(
         &mut self,
         (op, domain): (&str, &str),
-        output: Value,
+        outputs: &[Value],
         (anchor, suffix): (Value, &str),
         inputs: &[Value],
         attrs: &[(&str, Attr)],
@@ -398,7 +403,7 @@ impl GraphBuilder {
             domain: domain.to_string(),
             name: (anchor, suffix.to_string()),
             inputs: inputs.to_vec(),
-            outputs: vec![output],
+            outputs: outputs.to_vec(),
             attrs: attrs.iter().map(|(k, a)| attribute(k, a)).collect(),
             bodies: Vec::new(),
         });

@@ -2,6 +2,7 @@
 //! ([`ops`]) and the file writer ([`write`](mod@write)).
 
 pub mod builder;
+pub mod conv;
 pub mod cost;
 mod format;
 pub mod make;

@@ -105,14 +105,14 @@ pub fn lookup(g: &mut GraphBuilder, name: &str, table: Value, ids: Value) -> Val
     let constant = ("Constant", "");
     g.node_into(
         constant,
-        zero_point,
+        &[zero_point],
         (out, "zero_point.const"),
         &[],
         &[("value", Attr::Tensor(zp))],
     );
     g.node_into(
         constant,
-        row_len,
+        &[row_len],
         (out, "row_len.const"),
         &[],
         &[("value", Attr::Tensor(len))],
@@ -124,7 +124,7 @@ pub fn lookup(g: &mut GraphBuilder, name: &str, table: Value, ids: Value) -> Val
                 inputs: &[Value],
                 attrs: &[(&str, Attr)]| {
         let o = g.value(&v(value));
-        g.node_into((op, ""), o, (out, node), inputs, attrs);
+        g.node_into((op, ""), &[o], (out, node), inputs, attrs);
         o
     };
     let c = step(g, "Gather", "codes", "gather_codes", &[codes, ids], &[]);
@@ -145,7 +145,7 @@ pub fn lookup(g: &mut GraphBuilder, name: &str, table: Value, ids: Value) -> Val
     );
     g.node_into(
         ("Reshape", ""),
-        out,
+        &[out],
         (out, "reshape"),
         &[blocks, shape],
         &[],

@@ -96,7 +96,7 @@ fn untied_vocabulary_tables_are_looked_up_in_8_bits() {
     let y = g.node("Add", "y", &[a, b], &[]);
     g.output("y", y, DType::F32, vec![Dim::Fixed(3), Dim::Fixed(32)]);
     let mut m = g.finish("test");
-    let r = quantize_model(&mut m, &opts).unwrap();
+    let r = quantize_model(&mut m);
     assert_eq!(
         count(&m, "Gather"),
         3,
@@ -126,7 +126,7 @@ fn nbits_rewrites_products_and_the_tied_lookup() {
         convs: None,
     };
     let (mut m, w, _) = model(opts);
-    let r = quantize_model(&mut m, &opts).unwrap();
+    let r = quantize_model(&mut m);
     assert!(
         r.bytes_after < r.bytes_before,
         "the float table is dropped: {r:?}"
@@ -181,7 +181,7 @@ fn small_weights_stay_float() {
         ..QuantOptions::for_precision(unival_manifest::Precision::Int8).unwrap()
     };
     let (mut m, _, _) = model(opts);
-    let r = quantize_model(&mut m, &opts).unwrap();
+    let r = quantize_model(&mut m);
     assert_eq!(count(&m, "MatMulNBits"), 0);
     assert_eq!(r.bytes_after, r.bytes_before);
     assert!(init(&m, "y.weight").is_some());
@@ -256,7 +256,7 @@ fn if_branches_are_rewritten_and_no_float_table_stays() {
             convs: None,
         };
         let mut m = model_with_branches(opts);
-        quantize_model(&mut m, &opts).unwrap();
+        quantize_model(&mut m);
         // The main lookup and the branch lookup (else) read codes: two Gathers each.
         assert_eq!(count(&m, "Gather"), 4, "{scheme:?}");
         let then_ops = branch_ops(&m, "then_branch");

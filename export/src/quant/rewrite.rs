@@ -1,50 +1,40 @@
-//! The pass over a built graph that remains: the opt-in `ConvInteger` form of convolutions
-//! ([`super::conv`]), then dropping the float initializers nothing reads any more (the tables
-//! whose lookups and tied product read codes, the convolution weights), and declaring ONNX
-//! Runtime's contrib domain. Products and lookups are quantised where the graph builder wires
-//! them ([`crate::onnx::ops::linear`], [`crate::onnx::tables`]), under its weight format.
+//! What is left after the graph builder quantised the weights where it wired them
+//! ([`crate::onnx::ops::linear`], [`crate::onnx::tables`], [`crate::onnx::conv`]): dropping
+//! the float tables nothing reads any more (a table's lookups and tied product both read
+//! codes, but only the graph as a whole shows that none reads the float one), and declaring
+//! ONNX Runtime's contrib domain.
 
-use super::conv::quantize_convs;
 use super::names::MS_DOMAIN;
-use super::{QuantError, QuantOptions};
 use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
 use std::collections::HashSet;
 
 /// What a pass changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QuantReport {
-    /// Convolutions rewritten to `ConvInteger` ([`super::conv`]).
-    pub convs: usize,
     /// Initializer bytes before and after.
     pub bytes_before: u64,
     pub bytes_after: u64,
 }
 
-/// Finishes the quantisation of `model` (built under `opts`) and reports what changed. Fails
-/// on a convolution weight [`pack`](super::pack) refuses.
-pub fn quantize_model(
-    model: &mut ModelProto,
-    opts: &QuantOptions,
-) -> Result<QuantReport, QuantError> {
+/// Finishes the quantisation of `model` (built under a quantising
+/// [`WeightFormat`](crate::onnx::WeightFormat)) and reports what changed.
+pub fn quantize_model(model: &mut ModelProto) -> QuantReport {
     let Some(graph) = model.graph.as_mut() else {
-        return Ok(QuantReport::default());
+        return QuantReport::default();
     };
-    let mut report = QuantReport {
-        bytes_before: initializer_bytes(graph),
-        ..QuantReport::default()
-    };
-    if let Some(c) = &opts.convs {
-        report.convs = quantize_convs(graph, c)?;
-    }
+    let bytes_before = initializer_bytes(graph);
     drop_unused_initializers(graph);
-    report.bytes_after = initializer_bytes(graph);
+    let report = QuantReport {
+        bytes_before,
+        bytes_after: initializer_bytes(graph),
+    };
     if !model.opset_import.iter().any(|o| o.domain == MS_DOMAIN) {
         model.opset_import.push(OperatorSetIdProto {
             domain: MS_DOMAIN.to_string(),
             version: 1,
         });
     }
-    Ok(report)
+    report
 }
 
 /// Every node of `nodes` and, depth first, of their subgraphs (`If` branches).
