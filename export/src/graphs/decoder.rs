@@ -54,7 +54,7 @@ pub fn build(
     let vocab = dec.shape("embed_tokens.weight")?;
     let vocab = vocab.first().copied().unwrap_or(0);
     let etable = dec.get("embed_tokens.weight", &[vocab, d])?;
-    let etable = g.table("embed_tokens", [vocab, d], &etable, true);
+    let etable = g.table("embed_tokens", [vocab, d], etable, true);
     dec.skip("output_projection.weight");
     let mut x = lookup(&mut g, "embed_tokens.lookup", etable, inputs.tokens);
     if !cfg.no_scale_embedding {

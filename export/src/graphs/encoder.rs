@@ -89,7 +89,7 @@ fn embed(
     let vocab = enc.shape("embed_tokens.weight")?;
     let vocab = vocab.first().copied().unwrap_or(0);
     let table = enc.get("embed_tokens.weight", &[vocab, d])?;
-    let table = g.table("embed_tokens", [vocab, d], &table, false);
+    let table = g.table("embed_tokens", [vocab, d], table, false);
     let mut xt = lookup(g, "embed.text", table, inputs.src);
     if !cfg.no_scale_embedding {
         let s = g.float_const("embed.scale", &[], &[(d as f32).sqrt()]);

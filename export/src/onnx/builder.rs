@@ -501,7 +501,8 @@ impl GraphBuilder {
     }
 
     /// The finished model.
-    pub fn finish(self, producer_version: &str) -> ModelProto {
+    pub fn finish(mut self, producer_version: &str) -> ModelProto {
+        self.place_unwired_shared_codes();
         let names = self.names;
         let node = self.nodes.into_iter().map(|n| resolve(n, &names)).collect();
         let initializer = self

@@ -14,6 +14,9 @@ use crate::quant::{
 };
 use unival_manifest::DType;
 
+/// 8-bit codes a lookup made for a tied product: `(value, dims, codes)`.
+type SharedCodes = (Value, [usize; 3], Vec<u8>);
+
 /// A table's data and the quantised forms made of it so far.
 pub struct QuantTable {
     data: Vec<f32>,
@@ -25,22 +28,26 @@ pub struct QuantTable {
     lookup: Option<usize>,
     /// Codes, scales, row length and zero point once a lookup made them.
     lookup_values: Option<LookupValues>,
-    /// The product's 8-bit codes when a lookup made (and shares) them before the product.
-    shared_codes: Option<Value>,
+    /// The product's 8-bit codes `(value, dims, codes)` when a lookup made (and shares) them
+    /// before the product placed them; [`GraphBuilder::finish`] places them if no product did.
+    shared_codes: Option<SharedCodes>,
+    /// `(codes, scales)` once the product made them (several products share them).
+    product_values: Option<(Value, Value)>,
 }
 
 impl GraphBuilder {
     /// A `[rows, cols]` float table read by row lookups ([`lookup`]) and, when `tied`, by the
     /// product [`tied_product`]. Under a quantisation policy its lookups read 8-bit codes when
-    /// it is tied or vocabulary-sized, and the tied product reads `bits`-bit codes.
+    /// it is tied or vocabulary-sized, and the tied product reads `bits`-bit codes; `data` is
+    /// kept (moved, not copied) until they are made.
     pub fn table(
         &mut self,
         name: &str,
         [rows, cols]: [usize; 2],
-        data: &[f32],
+        data: Vec<f32>,
         tied: bool,
     ) -> Value {
-        let v = self.weight(name, &[rows, cols], data);
+        let v = self.weight(name, &[rows, cols], &data);
         let Some(q) = self.quant_options() else {
             return v;
         };
@@ -54,13 +61,14 @@ impl GraphBuilder {
             None
         };
         let state = QuantTable {
-            data: data.to_vec(),
+            data,
             rows,
             cols,
             product,
             lookup,
             lookup_values: None,
             shared_codes: None,
+            product_values: None,
         };
         self.tables.insert(v, state);
         v
@@ -173,7 +181,7 @@ fn lookup_codes(g: &mut GraphBuilder, table: Value) -> Option<LookupValues> {
     let codes = if shared {
         let c = g.reserve_initializer(&codes_name(&name, 8));
         if let Some(t) = g.tables.get_mut(&table) {
-            t.shared_codes = Some(c);
+            t.shared_codes = Some((c, [q.n, q.k_blocks(), q.blob()], q.codes.clone()));
         }
         c
     } else {
@@ -216,7 +224,18 @@ pub fn tied_product(g: &mut GraphBuilder, name: &str, x: Value, table: Value) ->
     let Some((bits, block, accuracy_level)) = product_scheme(g, t.cols) else {
         return gemm(g);
     };
-    let (rows, cols, shared) = (t.rows, t.cols, t.shared_codes);
+    let (rows, cols) = (t.rows, t.cols);
+    let attrs = [
+        ("K", Attr::Int(cols as i64)),
+        ("N", Attr::Int(rows as i64)),
+        ("bits", Attr::Int(i64::from(bits))),
+        ("block_size", Attr::Int(block as i64)),
+        ("accuracy_level", Attr::Int(accuracy_level)),
+    ];
+    let mms = ("MatMulNBits", MS_DOMAIN);
+    if let Some((codes, scales)) = t.product_values {
+        return g.contrib_node(mms, name, "matmulnbits", &[x, codes, scales], &attrs);
+    }
     let tname = g.name_of(table).to_string();
     let q = match quantize_blockwise(&tname, &t.data, rows, cols, bits, block) {
         Ok(q) => q,
@@ -226,15 +245,10 @@ pub fn tied_product(g: &mut GraphBuilder, name: &str, x: Value, table: Value) ->
         }
     };
     let (codes_dims, scales_dims) = ([q.n, q.k_blocks(), q.blob()], [q.n, q.k_blocks()]);
+    let shared = g.tables.get_mut(&table).and_then(|t| t.shared_codes.take());
     let codes = match shared {
-        Some(c) => {
-            g.place_initializer(
-                LateGroup::Products,
-                c,
-                &codes_dims,
-                data_type::UINT8,
-                q.codes.clone(),
-            );
+        Some((c, dims, codes)) => {
+            g.place_initializer(LateGroup::Products, c, &dims, data_type::UINT8, codes);
             c
         }
         None => g.late_initializer(
@@ -251,20 +265,38 @@ pub fn tied_product(g: &mut GraphBuilder, name: &str, x: Value, table: Value) ->
         (&scales_dims, data_type::FLOAT),
         scales_raw,
     );
-    let attrs = [
-        ("K", Attr::Int(cols as i64)),
-        ("N", Attr::Int(rows as i64)),
-        ("bits", Attr::Int(i64::from(bits))),
-        ("block_size", Attr::Int(block as i64)),
-        ("accuracy_level", Attr::Int(accuracy_level)),
-    ];
-    g.contrib_node(
-        ("MatMulNBits", MS_DOMAIN),
-        name,
-        "matmulnbits",
-        &[x, codes, scales],
-        &attrs,
-    )
+    if let Some(t) = g.tables.get_mut(&table) {
+        t.product_values = Some((codes, scales));
+    }
+    g.contrib_node(mms, name, "matmulnbits", &[x, codes, scales], &attrs)
+}
+
+impl GraphBuilder {
+    /// Places the 8-bit codes a lookup shared with a tied product that was never wired (in
+    /// name order), so no value is left without its initializer.
+    pub(super) fn place_unwired_shared_codes(&mut self) {
+        let mut unplaced: Vec<SharedCodes> = self
+            .tables
+            .values_mut()
+            .filter_map(QuantTable::unplaced_codes)
+            .collect();
+        let mut named: Vec<(String, SharedCodes)> = unplaced
+            .drain(..)
+            .map(|c| (self.name_of(c.0).to_string(), c))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, (v, dims, codes)) in named {
+            self.place_initializer(LateGroup::Products, v, &dims, data_type::UINT8, codes);
+        }
+    }
+}
+
+impl QuantTable {
+    /// Shared codes a lookup reserved for a product that was never wired:
+    /// `(value, dims, codes)`, placed by [`GraphBuilder::finish`].
+    pub(super) fn unplaced_codes(&mut self) -> Option<SharedCodes> {
+        self.shared_codes.take()
+    }
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ fn model(quant: QuantOptions) -> (ModelProto, Vec<f32>, Vec<f32>) {
     let e: Vec<f32> = (0..40 * 48)
         .map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0)
         .collect();
-    let ev = g.table("e", [40, 48], &e, true);
+    let ev = g.table("e", [40, 48], e.clone(), true);
     let y = linear(&mut g, "y", x, &transpose_matrix(&w, 64, 48), None, 64, 48);
     let z = tied_product(&mut g, "z", y, ev);
     let rows = lookup(&mut g, "rows", ev, ids);
@@ -89,8 +89,8 @@ fn untied_vocabulary_tables_are_looked_up_in_8_bits() {
         .map(|i| ((i * 29 % 89) as f32 - 44.0) / 30.0)
         .collect();
     let small: Vec<f32> = (0..100 * 32).map(|i| (i % 13) as f32 / 13.0).collect();
-    let bv = g.table("tokens", [rows, 32], &big, false);
-    let sv = g.table("positions", [100, 32], &small, false);
+    let bv = g.table("tokens", [rows, 32], big, false);
+    let sv = g.table("positions", [100, 32], small, false);
     let a = lookup(&mut g, "a", bv, ids);
     let b = lookup(&mut g, "b", sv, ids);
     let y = g.node("Add", "y", &[a, b], &[]);
@@ -197,7 +197,7 @@ fn model_with_branches(opts: QuantOptions) -> ModelProto {
     let e: Vec<f32> = (0..40 * 48)
         .map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0)
         .collect();
-    let ev = g.table("e", [40, 48], &e, true);
+    let ev = g.table("e", [40, 48], e, true);
     let looked = lookup(&mut g, "looked", ev, rows);
     let z = g.if_else(
         "z",
@@ -287,4 +287,31 @@ fn if_branches_are_rewritten_and_no_float_table_stays() {
             }
         }
     }
+}
+
+/// Codes a lookup shares with a tied product are placed even when no product is wired.
+#[test]
+fn shared_codes_without_a_product_still_get_their_initializer() {
+    let opts = QuantOptions {
+        scheme: Scheme::NBits {
+            bits: 8,
+            block_size: 16,
+            accuracy_level: 4,
+        },
+        min_dim: 16,
+        convs: None,
+    };
+    let mut g = GraphBuilder::new("t", quantised(opts));
+    let ids = g.input("ids", DType::I64, vec![Dim::Fixed(3)]);
+    let e: Vec<f32> = (0..40 * 48).map(|i| (i % 17) as f32 - 8.0).collect();
+    let ev = g.table("e", [40, 48], e, true);
+    let rows = lookup(&mut g, "rows", ev, ids);
+    g.output(
+        "rows",
+        rows,
+        DType::F32,
+        vec![Dim::Fixed(3), Dim::Fixed(48)],
+    );
+    let m = g.finish("test");
+    assert_eq!(init(&m, "e.q8").unwrap().dims, vec![40, 3, 16]);
 }
