@@ -1,4 +1,4 @@
-//! Integer convolutions (`unival_export::quant::conv`) run by real ONNX Runtime: one quantised
+//! Integer convolutions (`unival_export::onnx::conv`, numerics in `quant::conv`) run by real ONNX Runtime: one quantised
 //! conv against its fp32 original, and the image encoder of the tiny synthetic model exported
 //! with `quantize_convs` against the fp32 export.
 //!
@@ -10,8 +10,10 @@
 use ndarray::{ArrayD, IxDyn};
 use std::path::Path;
 use unival_export::bundle::{export, ExportOptions};
+use unival_export::onnx::conv::{conv, ConvWeights};
+use unival_export::onnx::proto::ModelProto;
 use unival_export::onnx::write::write_model;
-use unival_export::onnx::{Attr, GraphBuilder};
+use unival_export::onnx::{Attr, GraphBuilder, WeightFormat};
 use unival_export::quant::{quantize_model, ConvKernels, ConvOptions, QuantOptions, Scheme};
 use unival_export::{synth, WeightsChoice};
 use unival_manifest::{io, DType, Dim, GraphSpec, Precision, TaskKind};
@@ -52,6 +54,11 @@ fn run(path: &Path, spec: &GraphSpec, input: &str, x: &ArrayD<f32>, output: &str
     out.view::<f32>(output).unwrap().to_owned()
 }
 
+fn initializer_bytes(m: &ModelProto) -> u64 {
+    let g = m.graph.as_ref().unwrap();
+    g.initializer.iter().map(|t| t.raw_data.len() as u64).sum()
+}
+
 fn conv_options() -> QuantOptions {
     QuantOptions {
         scheme: Scheme::NBits {
@@ -70,41 +77,64 @@ fn conv_options() -> QuantOptions {
 #[test]
 fn one_quantised_conv_matches_fp32() {
     // x [1, 32, 14, 14] → 3×3 conv, stride 2, pad 1, 48 channels with bias → y [1, 48, 7, 7]
-    let mut g = GraphBuilder::new("conv", DType::F32);
-    let x = g.input(
-        "x",
-        DType::F32,
-        vec![
-            Dim::Fixed(1),
-            Dim::Fixed(32),
-            Dim::Fixed(14),
-            Dim::Fixed(14),
-        ],
-    );
-    let w = g.weight("c.weight", &[48, 32, 3, 3], &values(48 * 32 * 9, 1));
-    let b = g.weight("c.bias", &[48], &values(48, 2));
-    let y = g.node(
-        "Conv",
-        "c",
-        &[x, w, b],
-        &[
+    let build = |quant: Option<QuantOptions>| {
+        let mut g = GraphBuilder::new(
+            "conv",
+            WeightFormat {
+                float: DType::F32,
+                quant,
+            },
+        );
+        let x = g.input(
+            "x",
+            DType::F32,
+            vec![
+                Dim::Fixed(1),
+                Dim::Fixed(32),
+                Dim::Fixed(14),
+                Dim::Fixed(14),
+            ],
+        );
+        let (weight, bias) = (values(48 * 32 * 9, 1), values(48, 2));
+        let w = ConvWeights {
+            weight: &weight,
+            bias: &bias,
+            shape: &[48, 32, 3, 3],
+            groups: 1,
+        };
+        let attrs = [
             ("strides", Attr::Ints(vec![2, 2])),
             ("pads", Attr::Ints(vec![1; 4])),
             ("kernel_shape", Attr::Ints(vec![3, 3])),
-        ],
+        ];
+        let y = conv(&mut g, "c", x, &w, &attrs);
+        g.output(
+            "y",
+            y,
+            DType::F32,
+            vec![Dim::Fixed(1), Dim::Fixed(48), Dim::Fixed(7), Dim::Fixed(7)],
+        );
+        let specs = g.specs();
+        (g.finish("test"), specs)
+    };
+    let (fp32, (inputs, outputs)): (ModelProto, _) = build(None);
+    let (mut q, _) = build(Some(conv_options()));
+    let fp32_bytes = initializer_bytes(&fp32);
+    let report = quantize_model(&mut q);
+    let ops: Vec<&str> = q
+        .graph
+        .as_ref()
+        .unwrap()
+        .node
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .collect();
+    assert_eq!(
+        ops.iter().filter(|o| **o == "ConvInteger").count(),
+        1,
+        "{ops:?}"
     );
-    g.output(
-        "y",
-        y,
-        DType::F32,
-        vec![Dim::Fixed(1), Dim::Fixed(48), Dim::Fixed(7), Dim::Fixed(7)],
-    );
-    let (inputs, outputs) = g.specs();
-    let fp32 = g.finish("test");
-    let mut q = fp32.clone();
-    let report = quantize_model(&mut q, &conv_options()).unwrap();
-    assert_eq!(report.convs, 1);
-    assert!(report.bytes_after < report.bytes_before / 3, "{report:?}");
+    assert!(report.bytes_after < fp32_bytes / 3, "{report:?}");
 
     let tmp = tempfile::tempdir().unwrap();
     let spec = |file: &str| GraphSpec {

@@ -11,6 +11,7 @@ use crate::checkpoint::Checkpoint;
 use crate::graphs::weights::Weights;
 use crate::graphs::{Graph, GraphError};
 use crate::onnx::write::write_model;
+use crate::onnx::WeightFormat;
 use crate::quant::quantize_model;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -88,17 +89,23 @@ fn write_graph<'s>(
 ) -> Result<GraphSpec, ExportError> {
     let out = &opts.out_dir;
     let graph_err = |e| ExportError::graph(&opts.checkpoint, e);
-    let g = graph
-        .build(&plan.cfg, root, plan.float)
-        .map_err(graph_err)?;
+    let format = WeightFormat {
+        float: plan.float,
+        quant: plan.quant,
+    };
+    let mut g = graph.build(&plan.cfg, root, format).map_err(graph_err)?;
     let (inputs, outputs) = g.specs();
     let file = format!("{}.onnx", graph.name());
-    let mut model = g.finish(env!("CARGO_PKG_VERSION"));
-    if let Some(q) = &plan.quant {
-        quantize_model(&mut model, q).map_err(|source| ExportError::Quant {
+    // A weight the format could not quantise (NaN or infinite values) fails the export here.
+    if let Some(source) = g.take_error() {
+        return Err(ExportError::Quant {
             path: out.join(&file),
             source,
-        })?;
+        });
+    }
+    let mut model = g.finish(env!("CARGO_PKG_VERSION"));
+    if plan.quant.is_some() {
+        quantize_model(&mut model);
     }
     let w = write_model(model, &out.join(&file), opts.external_data)
         .map_err(|e| graph_err(GraphError::Write(e)))?;

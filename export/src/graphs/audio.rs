@@ -12,7 +12,7 @@ use super::weights::Weights;
 use super::{sym, GraphError};
 use crate::config::ModelConfig;
 use crate::onnx::ops::{binary, dim, range};
-use crate::onnx::{Attr, GraphBuilder, Value};
+use crate::onnx::{Attr, GraphBuilder, Value, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// One PANN conv block: one or two conv+BN+ReLU, then average pooling.
@@ -97,7 +97,11 @@ fn audio_ids(g: &mut GraphBuilder, n: Value, b: i64) -> Value {
 }
 
 /// Builds the `audio_encoder` graph from the weights under `encoder.`.
-pub fn build(cfg: &ModelConfig, enc: &Weights, float: DType) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    enc: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let aw = enc.pp("embed_audios");
     let mels = cfg.mel_bins;
     let (scale, shift) = bn0(&aw.pp("bn0"), mels)?;
@@ -119,7 +123,7 @@ pub fn build(cfg: &ModelConfig, enc: &Weights, float: DType) -> Result<GraphBuil
             aw.skip(k);
         }
     }
-    let mut g = GraphBuilder::new(io::graph::AUDIO_ENCODER, float);
+    let mut g = GraphBuilder::new(io::graph::AUDIO_ENCODER, format);
     let x = g.input(
         io::LOG_MEL,
         DType::F32,

@@ -12,7 +12,8 @@ use super::weights::{Norm, Weights};
 use super::{sym, GraphError};
 use crate::config::ModelConfig;
 use crate::onnx::ops::{binary, concat, dim, gather, range, reshape, unsqueeze};
-use crate::onnx::{Attr, GraphBuilder, Value};
+use crate::onnx::tables::{lookup, tied_product};
+use crate::onnx::{Attr, GraphBuilder, Value, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// The graph's inputs.
@@ -38,10 +39,14 @@ struct Positions {
 }
 
 /// Builds the `decoder` graph from the weights under `decoder.`.
-pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    root: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let dec = root.pp("decoder").nodes_at("");
     let d = cfg.embed_dim;
-    let mut g = GraphBuilder::new(io::graph::DECODER, float);
+    let mut g = GraphBuilder::new(io::graph::DECODER, format);
     let inputs = declare_inputs(&mut g, cfg);
     let pos = positions(&mut g, cfg, &dec, &inputs)?;
     let bias = biases(&mut g, cfg, &dec, &inputs, &pos)?;
@@ -49,9 +54,9 @@ pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBui
     let vocab = dec.shape("embed_tokens.weight")?;
     let vocab = vocab.first().copied().unwrap_or(0);
     let etable = dec.get("embed_tokens.weight", &[vocab, d])?;
-    let etable = g.weight("embed_tokens", &[vocab, d], &etable);
+    let etable = g.table("embed_tokens", [vocab, d], etable, true);
     dec.skip("output_projection.weight");
-    let mut x = gather(&mut g, "embed_tokens.lookup", etable, inputs.tokens);
+    let mut x = lookup(&mut g, "embed_tokens.lookup", etable, inputs.tokens);
     if !cfg.no_scale_embedding {
         let s = g.float_const("embed.scale", &[], &[(d as f32).sqrt()]);
         x = binary(&mut g, "Mul", "embed.scaled", x, s);
@@ -234,16 +239,9 @@ fn output_projection(g: &mut GraphBuilder, x: Value, table: Value, rows: Value, 
         "output_projection.logits",
         all,
         float,
+        |g| tied_product(g, "output_projection.gemm", flat, table),
         |g| {
-            g.node(
-                "Gemm",
-                "output_projection.gemm",
-                &[flat, table],
-                &[("transB", Attr::Int(1))],
-            )
-        },
-        |g| {
-            let picked = gather(g, "output_projection.rows", table, rows);
+            let picked = lookup(g, "output_projection.rows", table, rows);
             g.node(
                 "Gemm",
                 "output_projection.gemm_rows",

@@ -13,7 +13,8 @@ use crate::config::ModelConfig;
 use crate::onnx::make::tensor;
 use crate::onnx::ops::{binary, concat, dim, gather, range, unsqueeze};
 use crate::onnx::proto::data_type;
-use crate::onnx::{Attr, GraphBuilder, Value};
+use crate::onnx::tables::lookup;
+use crate::onnx::{Attr, GraphBuilder, Value, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// The graph's inputs.
@@ -26,9 +27,13 @@ struct Inputs {
 
 /// Builds the `encoder` graph. `root` is the unscoped state dict view (the encoder graph also
 /// holds the decoder's cross-attention K/V projections and `cross_pos_k_linear`).
-pub fn build(cfg: &ModelConfig, root: &Weights, float: DType) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    root: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let enc = root.pp("encoder").nodes_at("");
-    let mut g = GraphBuilder::new(io::graph::ENCODER, float);
+    let mut g = GraphBuilder::new(io::graph::ENCODER, format);
     let inputs = declare_inputs(&mut g, cfg.embed_dim);
     let x = embed(&mut g, cfg, &enc, &inputs)?;
     let pad = padding(&mut g, &inputs);
@@ -84,8 +89,8 @@ fn embed(
     let vocab = enc.shape("embed_tokens.weight")?;
     let vocab = vocab.first().copied().unwrap_or(0);
     let table = enc.get("embed_tokens.weight", &[vocab, d])?;
-    let table = g.weight("embed_tokens", &[vocab, d], &table);
-    let mut xt = gather(g, "embed.text", table, inputs.src);
+    let table = g.table("embed_tokens", [vocab, d], table, false);
+    let mut xt = lookup(g, "embed.text", table, inputs.src);
     if !cfg.no_scale_embedding {
         let s = g.float_const("embed.scale", &[], &[(d as f32).sqrt()]);
         xt = binary(g, "Mul", "embed.text_scaled", xt, s);

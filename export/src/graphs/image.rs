@@ -9,14 +9,18 @@ use super::weights::Weights;
 use super::{sym, GraphError};
 use crate::config::ModelConfig;
 use crate::onnx::ops::dim;
-use crate::onnx::GraphBuilder;
+use crate::onnx::{GraphBuilder, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// Builds the `image_encoder` graph from the weights under `encoder.`.
-pub fn build(cfg: &ModelConfig, enc: &Weights, float: DType) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    enc: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let backbone = ResNet::new(&enc.pp("embed_images"))?;
     let c = backbone.out_channels();
-    let mut g = GraphBuilder::new(io::graph::IMAGE_ENCODER, float);
+    let mut g = GraphBuilder::new(io::graph::IMAGE_ENCODER, format);
     let x = g.input(
         io::PATCH_IMAGES,
         DType::F32,

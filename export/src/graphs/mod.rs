@@ -17,9 +17,9 @@ pub mod weights;
 use crate::checkpoint::CheckpointError;
 use crate::config::ModelConfig;
 use crate::onnx::write::WriteError;
-use crate::onnx::GraphBuilder;
+use crate::onnx::{GraphBuilder, WeightFormat};
 use unival_manifest::task::Modality;
-use unival_manifest::{io, DType, Dim};
+use unival_manifest::{io, Dim};
 use weights::Weights;
 
 /// One graph of a bundle.
@@ -45,20 +45,21 @@ impl Graph {
         }
     }
 
-    /// Builds the graph from the checkpoint root `root` with float type `float`.
+    /// Builds the graph from the checkpoint root `root` with its weights stored as `format`
+    /// says.
     pub fn build(
         self,
         cfg: &ModelConfig,
         root: &Weights,
-        float: DType,
+        format: WeightFormat,
     ) -> Result<GraphBuilder, GraphError> {
         let enc = root.pp("encoder");
         match self {
-            Graph::Perception(Modality::Image) => image::build(cfg, &enc, float),
-            Graph::Perception(Modality::Video) => video::build(cfg, &enc, float),
-            Graph::Perception(Modality::Audio) => audio::build(cfg, &enc, float),
-            Graph::Encoder => encoder::build(cfg, root, float),
-            Graph::Decoder => decoder::build(cfg, root, float),
+            Graph::Perception(Modality::Image) => image::build(cfg, &enc, format),
+            Graph::Perception(Modality::Video) => video::build(cfg, &enc, format),
+            Graph::Perception(Modality::Audio) => audio::build(cfg, &enc, format),
+            Graph::Encoder => encoder::build(cfg, root, format),
+            Graph::Decoder => decoder::build(cfg, root, format),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use super::weights::Weights;
 use super::GraphError;
+use crate::onnx::conv::{conv, ConvWeights};
 use crate::onnx::{Attr, GraphBuilder, Value};
 
 /// BatchNorm epsilon of every BN in the model (spec conventions).
@@ -85,18 +86,23 @@ impl ConvBn {
 
     /// Wires `Conv(x)` (+ `Relu` when `relu`).
     pub fn build(&self, g: &mut GraphBuilder, name: &str, x: Value, relu: bool) -> Value {
-        let w = g.weight(&format!("{name}.weight"), &self.shape, &self.weight);
-        let b = g.weight(&format!("{name}.bias"), &[self.shape[0]], &self.bias);
         let pads: Vec<i64> = self
             .pads
             .iter()
             .chain(&self.pads)
             .map(|&p| p as i64)
             .collect();
-        let y = g.node(
-            "Conv",
-            &format!("{name}.conv"),
-            &[x, w, b],
+        let weights = ConvWeights {
+            weight: &self.weight,
+            bias: &self.bias,
+            shape: &self.shape,
+            groups: self.groups,
+        };
+        let y = conv(
+            g,
+            name,
+            x,
+            &weights,
             &[
                 (
                     "strides",

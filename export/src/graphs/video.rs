@@ -9,14 +9,18 @@ use super::weights::Weights;
 use super::{sym, GraphError};
 use crate::config::ModelConfig;
 use crate::onnx::ops::{concat, dim, reshape};
-use crate::onnx::GraphBuilder;
+use crate::onnx::{GraphBuilder, WeightFormat};
 use unival_manifest::{io, DType, Dim};
 
 /// Builds the `video_encoder` graph from the weights under `encoder.`.
-pub fn build(cfg: &ModelConfig, enc: &Weights, float: DType) -> Result<GraphBuilder, GraphError> {
+pub fn build(
+    cfg: &ModelConfig,
+    enc: &Weights,
+    format: WeightFormat,
+) -> Result<GraphBuilder, GraphError> {
     let backbone = ResNet::with_stem(&enc.pp("embed_videos"), Stem::Video3d)?;
     let c = backbone.out_channels();
-    let mut g = GraphBuilder::new(io::graph::VIDEO_ENCODER, float);
+    let mut g = GraphBuilder::new(io::graph::VIDEO_ENCODER, format);
     let x = g.input(
         io::PATCH_VIDEOS,
         DType::F32,

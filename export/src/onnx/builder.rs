@@ -2,6 +2,7 @@
 //! caller's prefix, and only this file touches protobuf strings (ARCHITECTURE.md §6.2); the messages
 //! themselves are made by [`super::make`].
 
+use super::format::WeightFormat;
 pub use super::make::Attr;
 use super::make::{attribute, tensor};
 use super::proto::{
@@ -9,14 +10,25 @@ use super::proto::{
     NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto,
     ValueInfoProto,
 };
+use super::tables::QuantTable;
+use crate::quant::{QuantError, QuantOptions};
 use half::f16;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use unival_manifest::{DType, Dim, TensorSpec};
 
 /// Opset the graphs target: 17 has `LayerNormalization`; ONNX Runtime ≥ 1.20 runs it.
 pub const OPSET: i64 = 17;
 /// IR version matching opset 17.
 pub const IR_VERSION: i64 = 8;
+
+/// Where a late initializer goes: all products' codes, then all lookup tables', then all
+/// integer convolutions'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateGroup {
+    Products = 0,
+    Lookups = 1,
+    Convs = 2,
+}
 
 /// Handle to a tensor in the graph under construction (like tract's `OutletId`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,6 +38,10 @@ pub struct Value(usize);
 /// renamed to their public names after the fact.
 struct PendingNode {
     op: String,
+    /// Operator domain; empty for the ONNX default.
+    domain: String,
+    /// The node is named `{name of this value}.{suffix}`.
+    name: (Value, String),
     inputs: Vec<Value>,
     outputs: Vec<Value>,
     attrs: Vec<AttributeProto>,
@@ -51,6 +67,19 @@ pub struct GraphBuilder {
     taken: HashSet<String>,
     nodes: Vec<PendingNode>,
     initializers: Vec<(Value, TensorProto)>,
+    /// Initializers placed after all of `initializers`, group by group (the quantised
+    /// weights: products in the order they were wired, then lookup tables).
+    late_initializers: [Vec<(Value, TensorProto)>; 3],
+    /// Quantisation state of the tables made with [`GraphBuilder::table`].
+    pub(super) tables: HashMap<Value, QuantTable>,
+    /// `DynamicQuantizeLinear` outputs of each value integer convolutions read (made once).
+    pub(super) quantized_inputs: HashMap<Value, [Value; 3]>,
+    /// Operator domains other than the default that nodes use (opset version 1 each).
+    domains: Vec<String>,
+    /// Weight quantisation the emitters apply; `None` keeps weights float.
+    quant: Option<QuantOptions>,
+    /// The first weight that could not be quantised; [`GraphBuilder::take_error`] reports it.
+    error: Option<QuantError>,
     /// Values that are graph inputs or initializers (never renamed).
     fixed: HashSet<usize>,
     inputs: Vec<ValueInfoProto>,
@@ -103,9 +132,17 @@ pub fn float_bytes(data: &[f32], dtype: DType) -> Vec<u8> {
 }
 
 impl GraphBuilder {
-    /// A new, empty graph whose float weights and activations use `float` (F32 or F16).
-    pub fn new(name: &str, float: DType) -> Self {
+    /// A new, empty graph whose weights are stored as `format` says (a bare `DType`: float
+    /// weights and activations of that type, F32 or F16).
+    pub fn new(name: &str, format: impl Into<WeightFormat>) -> Self {
+        let WeightFormat { float, quant } = format.into();
         GraphBuilder {
+            late_initializers: [Vec::new(), Vec::new(), Vec::new()],
+            quantized_inputs: HashMap::new(),
+            tables: HashMap::new(),
+            domains: Vec::new(),
+            quant,
+            error: None,
             name: name.to_string(),
             names: Vec::new(),
             taken: HashSet::new(),
@@ -124,6 +161,27 @@ impl GraphBuilder {
     /// The element type float activations have inside this graph.
     pub fn float_type(&self) -> DType {
         self.float
+    }
+
+    /// The weight quantisation emitters apply (`None`: weights stay float).
+    pub fn quant_options(&self) -> Option<&QuantOptions> {
+        self.quant.as_ref()
+    }
+
+    /// Records that a weight could not be quantised; the first such error is kept.
+    pub fn defer_error(&mut self, e: QuantError) {
+        self.error.get_or_insert(e);
+    }
+
+    /// The first weight error recorded while building; a graph with one must not be written.
+    pub fn take_error(&mut self) -> Option<QuantError> {
+        self.error.take()
+    }
+
+    /// Takes the unique name `wanted` (or `wanted_k`) without making a value: the name a
+    /// float weight would have had, which its quantised forms derive theirs from.
+    pub fn reserve_name(&mut self, wanted: &str) -> String {
+        self.unique_name(wanted)
     }
 
     fn unique_name(&mut self, wanted: &str) -> String {
@@ -201,6 +259,40 @@ impl GraphBuilder {
         v
     }
 
+    /// An initializer placed after all ordinary ones, in `group` (quantised weights).
+    pub fn late_initializer(
+        &mut self,
+        group: LateGroup,
+        name: &str,
+        (dims, dt): (&[usize], i32),
+        raw: Vec<u8>,
+    ) -> Value {
+        let v = self.reserve_initializer(name);
+        self.place_initializer(group, v, dims, dt, raw);
+        v
+    }
+
+    /// A value for an initializer whose data [`GraphBuilder::place_initializer`] gives later
+    /// (codes shared by a lookup wired before the product that makes them).
+    pub fn reserve_initializer(&mut self, name: &str) -> Value {
+        let v = self.fresh(name);
+        self.fixed.insert(v.0);
+        v
+    }
+
+    /// The data of the reserved initializer `v`, placed in `group`.
+    pub fn place_initializer(
+        &mut self,
+        group: LateGroup,
+        v: Value,
+        dims: &[usize],
+        dt: i32,
+        raw: Vec<u8>,
+    ) {
+        self.initializer_bytes += raw.len() as u64;
+        self.late_initializers[group as usize].push((v, tensor("", dims, dt, raw)));
+    }
+
     /// A float weight stored in the graph's float type. `data.len()` must equal the product of
     /// `dims` (callers check shapes against the checkpoint first).
     pub fn weight(&mut self, name: &str, dims: &[usize], data: &[f32]) -> Value {
@@ -262,12 +354,59 @@ impl GraphBuilder {
         let attrs = attrs.iter().map(|(k, a)| attribute(k, a)).collect();
         self.nodes.push(PendingNode {
             op: op.to_string(),
+            domain: String::new(),
+            name: (outs[0], "node".to_string()),
             inputs: inputs.to_vec(),
             outputs: outs.clone(),
             attrs,
             bodies: Vec::new(),
         });
         outs
+    }
+
+    /// Adds a node of operator `op` in `domain` (not the default one) with one output named
+    /// `name`; the node itself is named `{output}.{name_suffix}`.
+    pub fn contrib_node(
+        &mut self,
+        (op, domain): (&str, &str),
+        name: &str,
+        name_suffix: &str,
+        inputs: &[Value],
+        attrs: &[(&str, Attr)],
+    ) -> Value {
+        let out = self.fresh(name);
+        self.node_into((op, domain), &[out], (out, name_suffix), inputs, attrs);
+        out
+    }
+
+    /// A value named `wanted` (made unique) for a later [`GraphBuilder::node_into`] to produce.
+    pub fn value(&mut self, wanted: &str) -> Value {
+        self.fresh(wanted)
+    }
+
+    /// Adds a node of `op` in `domain` (empty: the default) computing `outputs`, named
+    /// `{name of anchor}.{suffix}` (sequences that replace one operator name their nodes after
+    /// its output).
+    pub fn node_into(
+        &mut self,
+        (op, domain): (&str, &str),
+        outputs: &[Value],
+        (anchor, suffix): (Value, &str),
+        inputs: &[Value],
+        attrs: &[(&str, Attr)],
+    ) {
+        if !domain.is_empty() && !self.domains.iter().any(|d| d == domain) {
+            self.domains.push(domain.to_string());
+        }
+        self.nodes.push(PendingNode {
+            op: op.to_string(),
+            domain: domain.to_string(),
+            name: (anchor, suffix.to_string()),
+            inputs: inputs.to_vec(),
+            outputs: outputs.to_vec(),
+            attrs: attrs.iter().map(|(k, a)| attribute(k, a)).collect(),
+            bodies: Vec::new(),
+        });
     }
 
     /// `If(cond)`: one output of element type `dtype`, computed by `then_branch` when the
@@ -290,6 +429,8 @@ impl GraphBuilder {
         let out = self.fresh(name);
         self.nodes.push(PendingNode {
             op: "If".to_string(),
+            domain: String::new(),
+            name: (out, "node".to_string()),
             inputs: vec![cond],
             outputs: vec![out],
             attrs: Vec::new(),
@@ -360,23 +501,33 @@ impl GraphBuilder {
     }
 
     /// The finished model.
-    pub fn finish(self, producer_version: &str) -> ModelProto {
+    pub fn finish(mut self, producer_version: &str) -> ModelProto {
+        self.place_unwired_shared_codes();
         let names = self.names;
         let node = self.nodes.into_iter().map(|n| resolve(n, &names)).collect();
         let initializer = self
             .initializers
             .into_iter()
+            .chain(self.late_initializers.into_iter().flatten())
             .map(|(v, mut t)| {
                 t.name = names[v.0].clone();
                 t
             })
             .collect();
+        let default_opset = OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        };
+        let opset_import = std::iter::once(default_opset)
+            .chain(
+                self.domains
+                    .into_iter()
+                    .map(|domain| OperatorSetIdProto { domain, version: 1 }),
+            )
+            .collect();
         ModelProto {
             ir_version: IR_VERSION,
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: OPSET,
-            }],
+            opset_import,
             producer_name: "unival-export".into(),
             producer_version: producer_version.into(),
             graph: Some(GraphProto {
@@ -421,68 +572,14 @@ fn resolve(n: PendingNode, names: &[String]) -> NodeProto {
     NodeProto {
         input: n.inputs.iter().map(|v| names[v.0].clone()).collect(),
         output: n.outputs.iter().map(|v| names[v.0].clone()).collect(),
-        name: format!("{}.node", names[n.outputs[0].0]),
+        name: format!("{}.{}", names[n.name.0 .0], n.name.1),
         op_type: n.op,
+        domain: n.domain,
         attribute,
         ..Default::default()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_else_moves_branch_nodes_into_bodies_that_read_outer_values_by_name() {
-        let mut g = GraphBuilder::new("t", DType::F32);
-        let x = g.input("x", DType::F32, vec![Dim::Fixed(3)]);
-        let c = g.input("c", DType::Bool, vec![]);
-        let y = g.if_else(
-            "y",
-            c,
-            DType::F32,
-            |g| {
-                let two = g.float_const("two", &[], &[2.0]);
-                g.node("Mul", "doubled", &[x, two], &[])
-            },
-            |_| x,
-        );
-        g.output("out", y, DType::F32, vec![Dim::Fixed(3)]);
-        let graph = g.finish("test").graph.unwrap();
-        let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
-        assert_eq!(ops, ["If"]);
-        let node = &graph.node[0];
-        assert_eq!(
-            (node.input.clone(), node.output.clone()),
-            (vec!["c".into()], vec!["out".into()])
-        );
-        let body = |name: &str| {
-            let a = node.attribute.iter().find(|a| a.name == name).unwrap();
-            assert_eq!(a.r#type, attribute_type::GRAPH);
-            a.g.clone().unwrap()
-        };
-        let then_b = body("then_branch");
-        assert!(then_b.input.is_empty() && then_b.initializer.is_empty());
-        assert_eq!(then_b.node.len(), 1);
-        assert_eq!(then_b.node[0].input, ["x", "two"]);
-        assert_eq!(then_b.output[0].name, then_b.node[0].output[0]);
-        // The constant made inside the branch lives in the main graph.
-        assert!(graph.initializer.iter().any(|t| t.name == "two"));
-        // A branch returning an outer value gets its own Identity.
-        let else_b = body("else_branch");
-        assert_eq!(else_b.node[0].op_type, "Identity");
-        assert_eq!(else_b.node[0].input, ["x"]);
-        assert_eq!(else_b.output[0].name, else_b.node[0].output[0]);
-        let elem = else_b.output[0]
-            .r#type
-            .as_ref()
-            .unwrap()
-            .tensor_type
-            .as_ref()
-            .unwrap();
-        assert_eq!(
-            (elem.elem_type, elem.shape.is_none()),
-            (data_type::FLOAT, true)
-        );
-    }
-}
+#[path = "builder_tests.rs"]
+mod tests;

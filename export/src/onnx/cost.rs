@@ -383,41 +383,49 @@ mod tests {
     /// `DequantizeLinear` → `Add`: the same MACs, still counted, and the shape still flows on.
     #[test]
     fn integer_convolutions_are_counted_like_float_ones() {
-        let build = || {
-            let mut b = GraphBuilder::new("t", DType::F32);
+        let build = |convs: Option<crate::quant::ConvOptions>| {
+            let quant = crate::quant::QuantOptions {
+                convs,
+                ..crate::quant::QuantOptions::for_precision(unival_manifest::Precision::Int8)
+                    .unwrap()
+            };
+            let format = crate::onnx::WeightFormat {
+                float: DType::F32,
+                quant: Some(quant),
+            };
+            let mut b = GraphBuilder::new("t", format);
             let x = b.input(
                 "x",
                 DType::F32,
                 vec![Dim::Fixed(1), Dim::Fixed(8), Dim::Fixed(16), Dim::Fixed(16)],
             );
             let w: Vec<f32> = (0..4 * 8 * 9).map(|i| (i % 7) as f32 - 3.0).collect();
-            let w = b.weight("w", &[4, 8, 3, 3], &w);
-            let bias = b.weight("b", &[4], &[0.5; 4]);
-            let y = b.node(
-                "Conv",
-                "conv",
-                &[x, w, bias],
-                &[("pads", Attr::Ints(vec![1, 1, 1, 1]))],
-            );
+            let weights = crate::onnx::conv::ConvWeights {
+                weight: &w,
+                bias: &[0.5; 4],
+                shape: &[4, 8, 3, 3],
+                groups: 1,
+            };
+            let pads = [("pads", Attr::Ints(vec![1, 1, 1, 1]))];
+            let y = crate::onnx::conv::conv(&mut b, "conv", x, &weights, &pads);
             let fc = b.weight("fc", &[16, 2], &[0.0; 32]);
             let q = b.node("MatMul", "fc", &[y, fc], &[]);
             b.output("q", q, DType::F32, vec![]);
             b.finish("test")
         };
-        let cost_of = |model| {
+        let cost_of = |model: crate::onnx::proto::ModelProto| {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("t.onnx");
             crate::onnx::write::write_model(model, &path, false).unwrap();
             graph_cost(&path, &[("x", vec![1, 8, 16, 16])], Rows::Fixed(1)).unwrap()
         };
-        let float = cost_of(build());
-        let mut model = build();
+        let float = cost_of(build(None));
         let opts = crate::quant::ConvOptions {
             kernels: crate::quant::ConvKernels::All,
             min_in_channels: 4,
         };
-        let graph = model.graph.as_mut().unwrap();
-        assert_eq!(crate::quant::conv::quantize_convs(graph, &opts).unwrap(), 1);
+        let model = build(Some(opts));
+        let graph = model.graph.as_ref().unwrap();
         assert!(graph.node.iter().any(|n| n.op_type == "ConvInteger"));
         let int = cost_of(model);
         // Conv: 16×16 outputs × 4 channels × 2·72; MatMul: 1·4·16 rows × 16 × 2.

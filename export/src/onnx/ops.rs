@@ -2,7 +2,10 @@
 //! is named `{prefix}.{step}`. Numerically sensitive reductions (LayerNorm, softmax, GELU) run
 //! in fp32 even in an fp16 graph (ARCHITECTURE.md §4).
 
-use super::builder::{Attr, GraphBuilder, Value};
+use super::builder::{float_bytes, Attr, GraphBuilder, LateGroup, Value};
+use super::proto::data_type;
+use crate::quant::pack::{effective_block, quantize_blockwise};
+use crate::quant::{codes_name, scales_name, Scheme, MS_DOMAIN};
 use unival_manifest::DType;
 
 /// `x · wᵀ + b` for a PyTorch `Linear` whose weight is `[out, in]` (row-major). The weight is
@@ -16,9 +19,10 @@ pub fn linear(
     in_dim: usize,
     out_dim: usize,
 ) -> Value {
-    let wt = transpose_matrix(weight, out_dim, in_dim);
-    let w = g.weight(&format!("{name}.weight"), &[in_dim, out_dim], &wt);
-    let y = g.node("MatMul", &format!("{name}.matmul"), &[x, w], &[]);
+    let y = match nbits_scheme(g, in_dim, out_dim) {
+        Some(scheme) => matmul_nbits(g, name, x, weight, (in_dim, out_dim), scheme),
+        None => matmul_float(g, name, x, weight, (in_dim, out_dim)),
+    };
     match bias {
         Some(b) => {
             let b = g.weight(&format!("{name}.bias"), &[out_dim], b);
@@ -26,6 +30,82 @@ pub fn linear(
         }
         None => y,
     }
+}
+
+/// `x · wᵀ` as a `MatMul` with the weight stored transposed (`[in, out]`).
+fn matmul_float(
+    g: &mut GraphBuilder,
+    name: &str,
+    x: Value,
+    weight: &[f32],
+    (in_dim, out_dim): (usize, usize),
+) -> Value {
+    let wt = transpose_matrix(weight, out_dim, in_dim);
+    let w = g.weight(&format!("{name}.weight"), &[in_dim, out_dim], &wt);
+    g.node("MatMul", &format!("{name}.matmul"), &[x, w], &[])
+}
+
+/// `(bits, block_size, accuracy_level)` when the builder's policy quantises a product with an
+/// fp32 `[in_dim, out_dim]` weight (both sides at least `min_dim`; tiny ones stay float).
+fn nbits_scheme(g: &GraphBuilder, in_dim: usize, out_dim: usize) -> Option<(u8, usize, i64)> {
+    let q = g.quant_options()?;
+    let Scheme::NBits {
+        bits,
+        block_size,
+        accuracy_level,
+    } = q.scheme;
+    let fits = in_dim >= q.min_dim && out_dim >= q.min_dim;
+    (g.float_type() == DType::F32 && fits).then_some((bits, block_size, accuracy_level))
+}
+
+/// `x · wᵀ` as ONNX Runtime's `MatMulNBits`, quantising the `[out, in]` weight as it is (the
+/// operator's layout) into codes and scales placed with the late initializers. A weight that
+/// cannot be quantised is recorded on the builder (the export fails) and wired float.
+fn matmul_nbits(
+    g: &mut GraphBuilder,
+    name: &str,
+    x: Value,
+    weight: &[f32],
+    (in_dim, out_dim): (usize, usize),
+    (bits, block_size, accuracy_level): (u8, usize, i64),
+) -> Value {
+    let wname = g.reserve_name(&format!("{name}.weight"));
+    let block = effective_block(block_size, in_dim);
+    let q = match quantize_blockwise(&wname, weight, out_dim, in_dim, bits, block) {
+        Ok(q) => q,
+        Err(e) => {
+            g.defer_error(e);
+            return matmul_float(g, name, x, weight, (in_dim, out_dim));
+        }
+    };
+    let (codes_dims, scales_dims) = ([q.n, q.k_blocks(), q.blob()], [q.n, q.k_blocks()]);
+    let codes_raw = q.codes;
+    let codes = g.late_initializer(
+        LateGroup::Products,
+        &codes_name(&wname, bits),
+        (&codes_dims, data_type::UINT8),
+        codes_raw,
+    );
+    let scales = g.late_initializer(
+        LateGroup::Products,
+        &scales_name(&wname),
+        (&scales_dims, data_type::FLOAT),
+        float_bytes(&q.scales, DType::F32),
+    );
+    let attrs = [
+        ("K", Attr::Int(in_dim as i64)),
+        ("N", Attr::Int(out_dim as i64)),
+        ("bits", Attr::Int(i64::from(bits))),
+        ("block_size", Attr::Int(block as i64)),
+        ("accuracy_level", Attr::Int(accuracy_level)),
+    ];
+    g.contrib_node(
+        ("MatMulNBits", MS_DOMAIN),
+        &format!("{name}.matmul"),
+        "matmulnbits",
+        &[x, codes, scales],
+        &attrs,
+    )
 }
 
 /// The transpose of a row-major `rows × cols` matrix, copied in 32×32 tiles so that both the

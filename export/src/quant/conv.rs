@@ -30,18 +30,14 @@
 //! convs 2.35e-2, 3×3 only 2.05e-2, 1×1 only 2.15e-2, each over the 2e-2 target. Hence
 //! integer convs are opt-in (`--quantize-convs`), not part of the default int8 export.
 
-use super::find::initializer_index;
 use super::pack::quantize_per_column;
 use super::QuantError;
-use crate::onnx::make::{self, attr_int, tensor};
 use crate::onnx::ops::transpose_matrix;
-use crate::onnx::proto::{data_type, AttributeProto, GraphProto, NodeProto, TensorProto};
-use std::collections::{HashMap, HashSet};
 
 /// The weight zero point of every quantised conv (codes are stored `code + 128`).
 pub const WEIGHT_ZERO_POINT: u8 = 128;
 
-/// Which convolutions [`quantize_convs`] rewrites, by kernel size.
+/// Which convolutions are wired in integer form ([`crate::onnx::conv::conv`]), by kernel size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvKernels {
     /// Every 2-D convolution.
@@ -53,7 +49,8 @@ pub enum ConvKernels {
 }
 
 impl ConvKernels {
-    fn admits(self, kernel: &[i64]) -> bool {
+    /// Whether a kernel of size `kernel` (`[kh, kw]`) is selected.
+    pub fn admits(self, kernel: &[i64]) -> bool {
         let pointwise = kernel.iter().all(|&k| k == 1);
         match self {
             ConvKernels::All => true,
@@ -63,7 +60,7 @@ impl ConvKernels {
     }
 }
 
-/// How [`quantize_convs`] selects convolutions.
+/// Which convolutions the integer form is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvOptions {
     pub kernels: ConvKernels,
@@ -72,244 +69,52 @@ pub struct ConvOptions {
     pub min_in_channels: usize,
 }
 
-/// A `Conv` node with a constant 4-D float weight, group 1, and an optional constant bias.
-struct ConvSite {
-    weight: String,
-    bias: Option<String>,
-    /// `[M, C, kh, kw]`.
-    dims: Vec<usize>,
-}
-
-/// Rewrites the convolutions `opts` selects into `ConvInteger` form (module docs) and returns
-/// how many it rewrote. The float weights stay in the graph; the caller drops initializers
-/// nothing reads any more. Fails on a weight with NaN or infinite values.
-pub fn quantize_convs(graph: &mut GraphProto, opts: &ConvOptions) -> Result<usize, QuantError> {
-    let inits: HashMap<String, usize> = initializer_index(graph);
-    let old_nodes = std::mem::take(&mut graph.node);
-    let mut nodes = Vec::with_capacity(old_nodes.len());
-    let mut new_inits = Vec::new();
-    let mut weights_done: HashSet<String> = HashSet::new();
-    let mut biases_done: HashSet<String> = HashSet::new();
-    // Each activation is quantised once, however many convs read it (a block's input feeds
-    // both `conv1` and `downsample`).
-    let mut quantized: HashMap<String, [String; 3]> = HashMap::new();
-    let mut count = 0;
-    for node in old_nodes {
-        let Some(site) = conv_site(&node, graph, &inits, opts) else {
-            nodes.push(node);
-            continue;
-        };
-        if weights_done.insert(site.weight.clone()) {
-            let t = &graph.initializer[inits[&site.weight]];
-            new_inits.extend(weight_initializers(&site, &t.raw_data)?);
-        }
-        if let Some(b) = &site.bias {
-            if biases_done.insert(b.clone()) {
-                let raw = graph.initializer[inits[b]].raw_data.clone();
-                new_inits.push(tensor(
-                    &bias_name(b),
-                    &[site.dims[0], 1, 1],
-                    data_type::FLOAT,
-                    raw,
-                ));
-            }
-        }
-        let x = node.input[0].clone();
-        let xq = match quantized.get(&x) {
-            Some(q) => q.clone(),
-            None => {
-                let q = [
-                    format!("{x}.q8"),
-                    format!("{x}.q8_scale"),
-                    format!("{x}.q8_zero"),
-                ];
-                nodes.push(make::node(
-                    "DynamicQuantizeLinear",
-                    "",
-                    format!("{x}.quantize"),
-                    &[&x],
-                    &[&q[0], &q[1], &q[2]],
-                ));
-                quantized.insert(x.clone(), q.clone());
-                q
-            }
-        };
-        nodes.extend(integer_conv(&node, &site, &xq));
-        count += 1;
-    }
-    graph.node = nodes;
-    graph.initializer.extend(new_inits);
-    Ok(count)
-}
-
-/// Whether `n` is a convolution `opts` selects, and its weight.
-fn conv_site(
-    n: &NodeProto,
-    g: &GraphProto,
-    inits: &HashMap<String, usize>,
-    opts: &ConvOptions,
-) -> Option<ConvSite> {
-    if n.op_type != "Conv" || !n.domain.is_empty() || n.output.len() != 1 {
-        return None;
-    }
-    if !(2..=3).contains(&n.input.len()) || attr(n, "group").is_some_and(|a| a.i != 1) {
-        return None;
-    }
-    let w = &g.initializer[*inits.get(&n.input[1])?];
-    let dims: Vec<usize> = w.dims.iter().map(|&d| d as usize).collect();
-    let elems: usize = dims.iter().product();
-    if w.data_type != data_type::FLOAT
-        || dims.len() != 4
-        || w.raw_data.len() != 4 * elems
-        || elems == 0
-        || dims[1] < opts.min_in_channels
-        || !opts.kernels.admits(&w.dims[2..])
-    {
-        return None;
-    }
-    let bias = match n.input.get(2).filter(|b| !b.is_empty()) {
-        Some(b) => {
-            let t = &g.initializer[*inits.get(b)?];
-            let ok = t.data_type == data_type::FLOAT
-                && t.dims == [w.dims[0]]
-                && t.raw_data.len() == 4 * dims[0];
-            if !ok {
-                return None;
-            }
-            Some(b.clone())
-        }
-        None => None,
-    };
-    Some(ConvSite {
-        weight: n.input[1].clone(),
-        bias,
-        dims,
-    })
-}
-
-fn attr<'a>(n: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    n.attribute.iter().find(|a| a.name == name)
-}
-
-/// The uint8 codes `[M, C, kh, kw]`, their scalar zero point and the `[M]` scales.
-fn weight_initializers(site: &ConvSite, raw: &[u8]) -> Result<[TensorProto; 3], QuantError> {
-    let m = site.dims[0];
-    let k = site.dims[1..].iter().product::<usize>();
-    let w: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+/// The stored uint8 codes `[M, C, kh, kw]` (`code + 128`) and the `[M]` per-channel scales of
+/// the float weight `w` of shape `dims`. Fails on NaN or infinite values.
+pub fn conv_codes(
+    what: &str,
+    w: &[f32],
+    dims: &[usize],
+) -> Result<(Vec<u8>, Vec<f32>), QuantError> {
+    let m = dims.first().copied().unwrap_or(0);
+    let k = dims.iter().skip(1).product::<usize>();
     // `[M, K]` rows are output channels; `quantize_per_column` scales the columns of `[K, M]`.
-    let q = quantize_per_column(&site.weight, &transpose_matrix(&w, m, k), k, m)?;
+    let q = quantize_per_column(what, &transpose_matrix(w, m, k), k, m)?;
     let stored: Vec<u8> = q
         .codes
         .iter()
         .map(|&c| (i16::from(c) + i16::from(WEIGHT_ZERO_POINT)) as u8)
         .collect();
-    let codes = transpose_matrix(&stored, k, m);
-    Ok([
-        tensor(
-            &codes_name(&site.weight),
-            &site.dims,
-            data_type::UINT8,
-            codes,
-        ),
-        tensor(
-            &zero_name(&site.weight),
-            &[],
-            data_type::UINT8,
-            vec![WEIGHT_ZERO_POINT],
-        ),
-        tensor(
-            &scales_name(&site.weight),
-            &[m],
-            data_type::FLOAT,
-            q.scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
-        ),
-    ])
+    Ok((transpose_matrix(&stored, k, m), q.scales))
 }
 
-/// `ConvInteger` → `DequantizeLinear(scale = x_scale · w_scales, axis 1)` (→ `Add(bias)`),
-/// ending in `old`'s output.
-fn integer_conv(old: &NodeProto, site: &ConvSite, xq: &[String; 3]) -> Vec<NodeProto> {
-    let out = &old.output[0];
-    let v = |s: &str| format!("{out}.{s}");
-    let mut conv = make::node(
-        "ConvInteger",
-        "",
-        v("convinteger"),
-        &[
-            &xq[0],
-            &codes_name(&site.weight),
-            &xq[2],
-            &zero_name(&site.weight),
-        ],
-        &[&v("acc")],
-    );
-    // Same geometry: strides, pads, dilations, kernel_shape, group, auto_pad.
-    conv.attribute = old.attribute.clone();
-    let mut dequantize = make::node(
-        "DequantizeLinear",
-        "",
-        v("dequantize"),
-        &[&v("acc"), &v("scale")],
-        &[&scaled_name(out, site)],
-    );
-    dequantize.attribute = vec![attr_int("axis", 1)];
-    let mut nodes = vec![
-        conv,
-        make::node(
-            "Mul",
-            "",
-            v("scale_product"),
-            &[&xq[1], &scales_name(&site.weight)],
-            &[&v("scale")],
-        ),
-        dequantize,
-    ];
-    if let Some(b) = &site.bias {
-        let scaled = scaled_name(out, site);
-        nodes.push(make::node(
-            "Add",
-            "",
-            v("bias"),
-            &[&scaled, &bias_name(b)],
-            &[out],
-        ));
-    }
-    nodes
-}
-
-/// The dequantised product: `out` itself when there is no bias to add.
-fn scaled_name(out: &str, site: &ConvSite) -> String {
-    if site.bias.is_some() {
-        format!("{out}.scaled")
-    } else {
-        out.to_string()
-    }
-}
-
-fn codes_name(w: &str) -> String {
+/// Name of a weight's stored codes.
+pub fn codes_name(w: &str) -> String {
     format!("{w}.qu8")
 }
 
-fn zero_name(w: &str) -> String {
+/// Name of a weight's zero point.
+pub fn zero_name(w: &str) -> String {
     format!("{w}.qu8_zero")
 }
 
-fn scales_name(w: &str) -> String {
+/// Name of a weight's per-channel scales.
+pub fn scales_name(w: &str) -> String {
     format!("{w}.qu8_scales")
 }
 
-fn bias_name(b: &str) -> String {
+/// Name of a bias reshaped to `[M, 1, 1]` for the add after `DequantizeLinear`.
+pub fn bias_name(b: &str) -> String {
     format!("{b}.m11")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::proto::ModelProto;
-    use crate::onnx::{Attr, GraphBuilder};
+    use crate::onnx::conv::{conv as wire_conv, ConvWeights};
+    use crate::onnx::proto::{data_type, ModelProto, TensorProto};
+    use crate::onnx::{Attr, GraphBuilder, WeightFormat};
+    use crate::quant::{QuantOptions, Scheme};
     use unival_manifest::{DType, Dim};
 
     fn values(n: usize, seed: usize) -> Vec<f32> {
@@ -325,13 +130,19 @@ mod tests {
         dims: [usize; 4],
     ) -> crate::onnx::Value {
         let n: usize = dims.iter().product();
-        let w = g.weight(&format!("{name}.weight"), &dims, &values(n, dims[0]));
-        let b = g.weight(&format!("{name}.bias"), &[dims[0]], &values(dims[0], 3));
+        let (weight, bias) = (values(n, dims[0]), values(dims[0], 3));
+        let w = ConvWeights {
+            weight: &weight,
+            bias: &bias,
+            shape: &dims,
+            groups: 1,
+        };
         let pad = (dims[2] / 2) as i64;
-        g.node(
-            "Conv",
+        wire_conv(
+            g,
             name,
-            &[x, w, b],
+            x,
+            &w,
             &[
                 ("strides", Attr::Ints(vec![1, 1])),
                 ("pads", Attr::Ints(vec![pad; 4])),
@@ -345,8 +156,24 @@ mod tests {
 
     /// `x [1,8,6,6]` → 3×3 conv (8→16) → Relu → 1×1 conv (16→16), plus a 1×1 conv (8→16) of
     /// `x` (a shortcut) and a 3-channel 3×3 "stem" of `rgb`.
-    fn model() -> ModelProto {
-        let mut g = GraphBuilder::new("t", DType::F32);
+    fn model(kernels: ConvKernels) -> ModelProto {
+        let quant = QuantOptions {
+            scheme: Scheme::NBits {
+                bits: 8,
+                block_size: 32,
+                accuracy_level: 4,
+            },
+            min_dim: 16,
+            convs: Some(ConvOptions {
+                kernels,
+                min_in_channels: 4,
+            }),
+        };
+        let format = WeightFormat {
+            float: DType::F32,
+            quant: Some(quant),
+        };
+        let mut g = GraphBuilder::new("t", format);
         let d = |n| Dim::Fixed(n);
         let x = g.input("x", DType::F32, vec![d(1), d(8), d(6), d(6)]);
         let rgb = g.input("rgb", DType::F32, vec![d(1), d(3), d(6), d(6)]);
@@ -382,19 +209,10 @@ mod tests {
             .unwrap()
     }
 
-    fn opts(kernels: ConvKernels) -> ConvOptions {
-        ConvOptions {
-            kernels,
-            min_in_channels: 4,
-        }
-    }
-
     #[test]
     fn rewrites_selected_convs_and_quantises_each_input_once() {
-        let mut m = model();
-        let n = quantize_convs(m.graph.as_mut().unwrap(), &opts(ConvKernels::All)).unwrap();
+        let m = model(ConvKernels::All);
         // The 3-channel stem stays float.
-        assert_eq!(n, 3);
         assert_eq!((ops(&m, "ConvInteger"), ops(&m, "Conv")), (3, 1));
         // `x` feeds two convs but is quantised once; the Relu output once more.
         assert_eq!(ops(&m, "DynamicQuantizeLinear"), 2);
@@ -406,7 +224,7 @@ mod tests {
         let pads = ci.attribute.iter().find(|a| a.name == "pads").unwrap();
         assert_eq!(pads.ints, vec![1; 4]);
         // Old output names are still produced, so `Add` and the graph outputs resolve.
-        for out in ["c3", "c1", "short"] {
+        for out in ["c3.conv", "c1.conv", "short.conv"] {
             assert!(
                 g.node
                     .iter()
@@ -430,23 +248,20 @@ mod tests {
 
     #[test]
     fn kernel_filters_pick_pointwise_or_spatial() {
-        let mut m = model();
-        let n = quantize_convs(m.graph.as_mut().unwrap(), &opts(ConvKernels::Pointwise)).unwrap();
-        assert_eq!((n, ops(&m, "Conv")), (2, 2));
-        let mut m = model();
-        let n = quantize_convs(m.graph.as_mut().unwrap(), &opts(ConvKernels::Spatial)).unwrap();
-        assert_eq!((n, ops(&m, "Conv")), (1, 3));
+        let m = model(ConvKernels::Pointwise);
+        assert_eq!((ops(&m, "ConvInteger"), ops(&m, "Conv")), (2, 2));
+        let m = model(ConvKernels::Spatial);
+        assert_eq!((ops(&m, "ConvInteger"), ops(&m, "Conv")), (1, 3));
         let g = m.graph.as_ref().unwrap();
         assert!(g
             .node
             .iter()
-            .any(|n| n.op_type == "ConvInteger" && n.output[0] == "c3.acc"));
+            .any(|n| n.op_type == "ConvInteger" && n.output[0] == "c3.conv.acc"));
     }
 
     #[test]
     fn codes_are_per_channel_symmetric_around_128() {
-        let mut m = model();
-        quantize_convs(m.graph.as_mut().unwrap(), &opts(ConvKernels::All)).unwrap();
+        let m = model(ConvKernels::All);
         let w = values(16 * 8 * 9, 16);
         let codes = &init(&m, "c3.weight.qu8").raw_data;
         let scales: Vec<f32> = init(&m, "c3.weight.qu8_scales")

@@ -1,7 +1,11 @@
-//! Python-free weight quantisation of built graphs (issue 6, "Precision"): a pass over a
-//! finished [`ModelProto`](crate::onnx::proto::ModelProto) that rewrites every `MatMul` whose
-//! right-hand side is a float weight, and the tied output projection (`Gemm` with `transB`),
-//! into a quantised operator. Activations, LayerNorm, softmax, GELU and the attention products
+//! Python-free weight quantisation at build time (issue 6, "Precision"; issue 12): the options
+//! and the numerics. The graph builder holds the options in its
+//! [`WeightFormat`](crate::onnx::WeightFormat), and the emitters that wire a weight consult them:
+//! every `Linear` product becomes a quantised operator ([`crate::onnx::ops::linear`]), the
+//! vocabulary tables' lookups and the tied output projection read codes
+//! ([`crate::onnx::tables`]), selected convolutions take the integer form
+//! ([`crate::onnx::conv`]); [`quantize_model`] then only drops the float tables nothing reads.
+//! No pass finds weights by name. Activations, LayerNorm, softmax, GELU and the attention products
 //! stay fp32 (ARCHITECTURE.md §4); convolutions stay fp32 unless [`QuantOptions::convs`] asks for
 //! [`conv`]'s `ConvInteger` form (opt-in: measured below).
 //!
@@ -22,14 +26,18 @@
 //! past the 2e-2 target, so the default int8 bundle keeps fp32 convolutions.
 
 pub mod conv;
-mod emit;
-mod find;
+mod names;
+pub(crate) use names::{codes_name, lookup_codes_name, lookup_scales_name, scales_name, MS_DOMAIN};
 pub mod pack;
 mod rewrite;
 
 pub use conv::{ConvKernels, ConvOptions};
 pub use rewrite::{quantize_model, QuantReport};
 use unival_manifest::Precision;
+
+/// Untied tables with at least this many rows are looked up from 8-bit codes: vocabularies
+/// (59457 rows), not position or bucket tables (≤ 6892 rows).
+pub const VOCAB_TABLE_ROWS: usize = 16_384;
 
 /// The operator quantised weights are run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +51,14 @@ pub enum Scheme {
     },
 }
 
-/// How [`quantize_model`] rewrites a graph.
+/// How the graph builder quantises the weights it wires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuantOptions {
     pub scheme: Scheme,
     /// Weights with fewer than this many rows or columns stay float (tiny projections gain
     /// nothing and lose accuracy).
     pub min_dim: usize,
-    /// Convolutions to rewrite into `ConvInteger` form ([`conv`]); `None` keeps them fp32.
+    /// Convolutions wired in `ConvInteger` form ([`conv`]); `None` keeps them fp32.
     pub convs: Option<ConvOptions>,
 }
 

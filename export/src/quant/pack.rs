@@ -86,6 +86,19 @@ impl BlockQuantized {
     }
 }
 
+/// The block size of an 8-bit lookup table: the largest of 128, 64, 32, 16 dividing `k` (so
+/// rows reshape back to `k` without padding); `None` keeps the float lookup.
+pub fn lookup_block(k: usize) -> Option<usize> {
+    [128, 64, 32, 16].into_iter().find(|b| k.is_multiple_of(*b))
+}
+
+/// `block_size` shrunk to the largest power of two ≤ `k` (at least 16), so a narrow weight is
+/// not padded to a block wider than its rows.
+pub fn effective_block(block_size: usize, k: usize) -> usize {
+    let floor_pow2 = if k == 0 { 1 } else { 1 << k.ilog2() };
+    block_size.min(floor_pow2).max(16)
+}
+
 /// Quantises the row-major `[n, k]` weight `w` to `bits` (4 or 8) with one symmetric scale per
 /// row and block of `block_size` (a power of two ≥ 16) consecutive inputs.
 ///
