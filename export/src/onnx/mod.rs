@@ -8,6 +8,7 @@ mod format;
 pub mod make;
 pub mod ops;
 pub mod proto;
+pub mod prune;
 pub mod tables;
 pub mod write;
 

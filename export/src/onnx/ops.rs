@@ -4,6 +4,7 @@
 
 use super::builder::{float_bytes, Attr, GraphBuilder, LateGroup, Value};
 use super::proto::data_type;
+use crate::quant::matrix::transpose_matrix;
 use crate::quant::pack::{effective_block, quantize_blockwise};
 use crate::quant::{codes_name, scales_name, Scheme, MS_DOMAIN};
 use unival_manifest::DType;
@@ -106,23 +107,6 @@ fn matmul_nbits(
         &[x, codes, scales],
         &attrs,
     )
-}
-
-/// The transpose of a row-major `rows × cols` matrix, copied in 32×32 tiles so that both the
-/// reads and the writes stay in cache (a plain double loop strides through one of them).
-pub fn transpose_matrix<T: Copy + Default>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
-    const TILE: usize = 32;
-    let mut t = vec![T::default(); rows * cols];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    t[c * rows + r] = m[r * cols + c];
-                }
-            }
-        }
-    }
-    t
 }
 
 /// Runs `f` on `x` in fp32 and returns to the graph's float type.
@@ -246,22 +230,4 @@ pub fn range(g: &mut GraphBuilder, name: &str, start: Value, n: Value) -> Value 
     let start = g.node("Add", &format!("{name}.start"), &[start, zero], &[]);
     let end = g.node("Add", &format!("{name}.end"), &[start, n], &[]);
     g.node("Range", name, &[start, end, one], &[])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::transpose_matrix;
-
-    #[test]
-    fn tiled_transpose_matches_the_definition_on_ragged_shapes() {
-        for (rows, cols) in [(1, 1), (3, 70), (33, 31), (64, 65)] {
-            let m: Vec<f32> = (0..rows * cols).map(|x| x as f32).collect();
-            let t = transpose_matrix(&m, rows, cols);
-            for r in 0..rows {
-                for c in 0..cols {
-                    assert_eq!(t[c * rows + r], m[r * cols + c], "{rows}x{cols} at {r},{c}");
-                }
-            }
-        }
-    }
 }

@@ -1,11 +1,13 @@
 //! The builder's quantised products and lookups, finished by [`quantize_model`].
 
 use super::{lookup, tied_product};
-use crate::onnx::ops::{linear, transpose_matrix};
+use crate::onnx::ops::linear;
 use crate::onnx::proto::{ModelProto, NodeProto, TensorProto};
+use crate::onnx::prune::quantize_model;
 use crate::onnx::{GraphBuilder, WeightFormat};
+use crate::quant::matrix::transpose_matrix;
 use crate::quant::pack::quantize_blockwise;
-use crate::quant::{quantize_model, QuantError, QuantOptions, Scheme, MS_DOMAIN, VOCAB_TABLE_ROWS};
+use crate::quant::{QuantError, QuantOptions, Scheme, MS_DOMAIN, VOCAB_TABLE_ROWS};
 use std::collections::HashSet;
 use unival_manifest::{DType, Dim};
 

@@ -4,7 +4,7 @@
 //! every `Linear` product becomes a quantised operator ([`crate::onnx::ops::linear`]), the
 //! vocabulary tables' lookups and the tied output projection read codes
 //! ([`crate::onnx::tables`]), selected convolutions take the integer form
-//! ([`crate::onnx::conv`]); [`quantize_model`] then only drops the float tables nothing reads.
+//! ([`crate::onnx::conv`]); [`crate::onnx::prune::quantize_model`] then only drops the float tables nothing reads.
 //! No pass finds weights by name. Activations, LayerNorm, softmax, GELU and the attention products
 //! stay fp32 (ARCHITECTURE.md §4); convolutions stay fp32 unless [`QuantOptions::convs`] asks for
 //! [`conv`]'s `ConvInteger` form (opt-in: measured below).
@@ -26,13 +26,12 @@
 //! past the 2e-2 target, so the default int8 bundle keeps fp32 convolutions.
 
 pub mod conv;
+pub mod matrix;
 mod names;
 pub(crate) use names::{codes_name, lookup_codes_name, lookup_scales_name, scales_name, MS_DOMAIN};
 pub mod pack;
-mod rewrite;
 
 pub use conv::{ConvKernels, ConvOptions};
-pub use rewrite::{quantize_model, QuantReport};
 use unival_manifest::Precision;
 
 /// Untied tables with at least this many rows are looked up from 8-bit codes: vocabularies

@@ -4,8 +4,8 @@
 //! codes, but only the graph as a whole shows that none reads the float one), and declaring
 //! ONNX Runtime's contrib domain.
 
-use super::names::MS_DOMAIN;
-use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
+use super::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
+use crate::quant::MS_DOMAIN;
 use std::collections::HashSet;
 
 /// What a pass changed.
