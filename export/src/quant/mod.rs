@@ -4,7 +4,8 @@
 //! every `Linear` product becomes a quantised operator ([`crate::onnx::ops::linear`]), the
 //! vocabulary tables' lookups and the tied output projection read codes
 //! ([`crate::onnx::tables`]), selected convolutions take the integer form
-//! ([`crate::onnx::conv`]); [`crate::onnx::prune::quantize_model`] then only drops the float tables nothing reads.
+//! ([`crate::onnx::conv`]); [`crate::onnx::prune::quantize_model`] then only drops the float
+//! tables nothing reads.
 //! No pass finds weights by name. Activations, LayerNorm, softmax, GELU and the attention products
 //! stay fp32 (ARCHITECTURE.md §4); convolutions stay fp32 unless [`QuantOptions::convs`] asks for
 //! [`conv`]'s `ConvInteger` form (opt-in: measured below).
