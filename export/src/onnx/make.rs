@@ -12,7 +12,7 @@ pub enum Attr {
     Floats(Vec<f32>),
     Str(String),
     Tensor(TensorProto),
-    /// A finished subgraph (control-flow bodies); see [`GraphBuilder::if_else`] for building
+    /// A finished subgraph (control-flow bodies); see [`super::GraphBuilder::if_else`] for building
     /// branches from values of this graph.
     Graph(GraphProto),
 }

@@ -4,9 +4,9 @@
 //!
 //! Format is detected from the content (like Pillow), never from the file extension:
 //! - JPEG and MPO (first frame): libjpeg-turbo with Pillow's header walk and settings
-//!   ([`jpeg`], [`jpeg_header`]); bit-exact, truncated or damaged data decoded as far as it goes;
-//! - GIF (first frame): the `gif` crate's indices with Pillow's palette rules ([`gif`]);
-//! - BMP and headerless DIB: our own reader following Pillow's `BmpImagePlugin` ([`bmp`]);
+//!   (`jpeg`, `jpeg_header`); bit-exact, truncated or damaged data decoded as far as it goes;
+//! - GIF (first frame): the `gif` crate's indices with Pillow's palette rules (`gif`);
+//! - BMP and headerless DIB: our own reader following Pillow's `BmpImagePlugin` (`bmp`);
 //! - PNG, WebP: the `image` crate, converted by the table below.
 //!
 //! | decoded as                        | Pillow mode       | RGB value                        |
@@ -26,7 +26,7 @@
 //! Checked file by file against Pillow 10.0 on Pillow's `Tests/images` and PngSuite
 //! (tests/tests/image_suites.rs, which lists the remaining differences: PNGs
 //! that are truncated or have a bad CRC). APNG frame-sequence checks Pillow makes and the `png`
-//! crate does not are in [`apng`].
+//! crate does not are in `apng`.
 //!
 //! One deliberate difference: images above [`ImageOptions::max_pixels`] (default
 //! [`DEFAULT_MAX_PIXELS`]) are refused before any allocation, where the original has no limit.

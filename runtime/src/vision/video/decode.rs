@@ -7,7 +7,7 @@
 //! tags (untagged = BT.601 limited range). We build the very same graph, so the conversion code
 //! path, coefficients and rounding are FFmpeg's own.
 //!
-//! The scale filter's flags are pinned to [`DECORD_SWS_FLAGS`]: decord 0.6.0 bundles FFmpeg 4.1,
+//! The scale filter's flags are pinned to `DECORD_SWS_FLAGS`: decord 0.6.0 bundles FFmpeg 4.1,
 //! whose `scale` filter defaulted to `bilinear`, while FFmpeg ≥ 5.0 leaves the choice to swscale
 //! (`bicubic`). The flags only matter where swscale cannot take its unscaled YUV → RGB shortcut
 //! and must interpolate chroma: 4:2:0 frames of odd height (their chroma plane has
