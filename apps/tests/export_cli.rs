@@ -1,7 +1,8 @@
 //! Issue "exporter" acceptance through the real `unival` binary: synthetic checkpoints export to
 //! bundles for every image task, `inspect` reports them and catches tampering, the exported
 //! graphs run in ONNX Runtime (cached decoding equals a full pass; external weight files, the
-//! default, and `--inline-weights` give the same outputs), and damaged or hostile inputs fail with one clear line naming the file.
+//! default, and `--inline-weights` give the same outputs), and damaged or hostile inputs fail with
+//! one clear line naming the file.
 //!
 //! Graph numerics against the original are `tests/tests/export_parity.rs`'s job, not this file's.
 

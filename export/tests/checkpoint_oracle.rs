@@ -230,7 +230,8 @@ fn demo_shapes_without_ema() {
     );
 }
 
-/// The bucket formulas (docs/model.md §2.7) reproduce every stored integer buffer of the real files.
+/// The bucket formulas (docs/model.md §2.7) reproduce every stored integer buffer of the real
+/// files.
 #[test]
 fn bucket_formulas_match_stored_buffers() {
     use unival_export::synth::buckets;

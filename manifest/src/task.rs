@@ -73,8 +73,8 @@ impl TaskKind {
         }
     }
 
-    /// The fixed encoder text of the captioning tasks (docs/model.md §5.1, §5.5, §5.7); `None` for the
-    /// tasks whose text comes from the user. The one place these prompts are written.
+    /// The fixed encoder text of the captioning tasks (docs/model.md §5.1, §5.5, §5.7); `None` for
+    /// the tasks whose text comes from the user. The one place these prompts are written.
     pub fn caption_prompt(self) -> Option<&'static str> {
         match self {
             TaskKind::Caption => Some(" what does the image describe?"),

@@ -1,5 +1,5 @@
-//! Vocabulary facts of every UnIVAL checkpoint (docs/model.md §4.2): fairseq specials, then GPT-2 BPE
-//! symbols in `dict.txt` order, `<mask>`, 8192 image codes and 1000 location bins.
+//! Vocabulary facts of every UnIVAL checkpoint (docs/model.md §4.2): fairseq specials, then GPT-2
+//! BPE symbols in `dict.txt` order, `<mask>`, 8192 image codes and 1000 location bins.
 
 use serde::{Deserialize, Serialize};
 

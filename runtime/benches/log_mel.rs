@@ -1,5 +1,5 @@
-//! The audio front end (docs/model.md §2.4): log-mel of 10 s at 48 kHz (480 000 samples → 2401 frames ×
-//! 64 bands) through the checkpoint-style DFT kernels, with the default f64 products.
+//! The audio front end (docs/model.md §2.4): log-mel of 10 s at 48 kHz (480 000 samples → 2401
+//! frames × 64 bands) through the checkpoint-style DFT kernels, with the default f64 products.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::f64::consts::PI;

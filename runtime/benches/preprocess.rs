@@ -1,5 +1,5 @@
-//! Image preprocessing (docs/model.md §5 intro): a 640×480 RGB image resized (Pillow-exact bicubic) to
-//! 480×480 and normalised into the `[1, 3, 480, 480]` tensor; and the same from PNG bytes.
+//! Image preprocessing (docs/model.md §5 intro): a 640×480 RGB image resized (Pillow-exact bicubic)
+//! to 480×480 and normalised into the `[1, 3, 480, 480]` tensor; and the same from PNG bytes.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::RgbImage;

@@ -1,7 +1,7 @@
-//! Beam search's own work per caption (docs/model.md §6.1): 23 steps at beam 5 over the full 59457-token
-//! vocabulary, with a fake scorer that hands out fixed logits, so only the search is timed
-//! (log-softmax, n-gram blocking, top-k, hypothesis bookkeeping, plus one logits copy per step
-//! that a real scorer would hand over too).
+//! Beam search's own work per caption (docs/model.md §6.1): 23 steps at beam 5 over the full
+//! 59457-token vocabulary, with a fake scorer that hands out fixed logits, so only the search is
+//! timed (log-softmax, n-gram blocking, top-k, hypothesis bookkeeping, plus one logits copy per
+//! step that a real scorer would hand over too).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::{s, Array2};

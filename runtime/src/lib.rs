@@ -1,7 +1,7 @@
 //! `unival-runtime`: drives exported UnIVAL bundles through ONNX Runtime.
 //!
-//! Data flow (ARCHITECTURE.md §2): [`text`] (tokenizer), preprocessing, [`engine`] / [`bundle`] (ONNX
-//! Runtime), [`generate`] (fairseq-identical search), tasks.
+//! Data flow (ARCHITECTURE.md §2): [`text`] (tokenizer), preprocessing, [`engine`] / [`bundle`]
+//! (ONNX Runtime), [`generate`] (fairseq-identical search), tasks.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod audio;

@@ -25,8 +25,8 @@ fn headings(doc: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The section number right after every `marker` in `text` (`5.1` in `docs/model.md §5.1–5.4`); a marker
-/// not followed by a number (`docs/model.md §N` in prose) is no citation.
+/// The section number right after every `marker` in `text` (`5.1` in `docs/model.md §5.1–5.4`); a
+/// marker not followed by a number (`docs/model.md §N` in prose) is no citation.
 fn citations<'a>(text: &'a str, marker: &'a str) -> impl Iterator<Item = String> + 'a {
     text.match_indices(marker)
         .map(move |(i, _)| {

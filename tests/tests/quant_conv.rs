@@ -1,6 +1,6 @@
-//! Integer convolutions (`unival_export::onnx::conv`, numerics in `quant::conv`) run by real ONNX Runtime: one quantised
-//! conv against its fp32 original, and the image encoder of the tiny synthetic model exported
-//! with `quantize_convs` against the fp32 export.
+//! Integer convolutions (`unival_export::onnx::conv`, numerics in `quant::conv`) run by real ONNX
+//! Runtime: one quantised conv against its fp32 original, and the image encoder of the tiny
+//! synthetic model exported with `quantize_convs` against the fp32 export.
 //!
 //! Tolerances: a conv with uint8 activations (per tensor) and int8 per-channel weights errs by
 //! about half a quantisation step of each operand: the single conv here measures 3.9e-3 of the

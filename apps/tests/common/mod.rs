@@ -118,8 +118,8 @@ pub fn export(checkpoint: &Path, task: &str, out: &Path, extra: &[&str]) -> Run 
 }
 
 /// Asserts the one-line failure contract: non-zero exit, stderr is exactly one line starting
-/// with `error: ` and naming `names` (the file name, or the bad flag value) exactly once, with every
-/// `needles` entry, and no panic anywhere.
+/// with `error: ` and naming `names` (the file name, or the bad flag value) exactly once, with
+/// every `needles` entry, and no panic anywhere.
 pub fn assert_clean_failure(run: &Run, names: &str, needles: &[&str]) {
     assert_ne!(
         run.code, 0,

@@ -217,8 +217,8 @@ fn vocab(opts: &ExportOptions, ckpt: &Checkpoint) -> Result<VocabInfo, ExportErr
     Ok(vocab)
 }
 
-/// Task settings: built-in defaults (docs/model.md §5), overridden by the checkpoint's own task config
-/// when the bundle serves the task the checkpoint was saved for (the original's evaluation
+/// Task settings: built-in defaults (docs/model.md §5), overridden by the checkpoint's own task
+/// config when the bundle serves the task the checkpoint was saved for (the original's evaluation
 /// path); a checkpoint used for another task gets the defaults (the `--zero-shot` path).
 pub fn resolve_task(
     kind: TaskKind,

@@ -1,7 +1,7 @@
-//! The torch zip container (docs/model.md §3.4): `<prefix>/data.pkl`, `<prefix>/data/<key>` storages,
-//! `<prefix>/version`, `<prefix>/byteorder`. The prefix is not fixed (`archive/` when fairseq
-//! saves through a file handle, `<stem>/` after a re-save by path), so it is found by locating
-//! the record that ends in `/data.pkl`.
+//! The torch zip container (docs/model.md §3.4): `<prefix>/data.pkl`, `<prefix>/data/<key>`
+//! storages, `<prefix>/version`, `<prefix>/byteorder`. The prefix is not fixed (`archive/` when
+//! fairseq saves through a file handle, `<stem>/` after a re-save by path), so it is found by
+//! locating the record that ends in `/data.pkl`.
 //!
 //! The file is memory-mapped; torch writes every record STORED (uncompressed), so storages are
 //! byte ranges of the map and nothing is copied. A compressed record is inflated into memory.

@@ -1,6 +1,6 @@
-//! A named set of tensors (`state['model']` or `extra_state['ema']`, docs/model.md §3.1), in file order,
-//! with the lookups an exporter needs: by name, with a shape check, with a typed error that names
-//! the file and key.
+//! A named set of tensors (`state['model']` or `extra_state['ema']`, docs/model.md §3.1), in file
+//! order, with the lookups an exporter needs: by name, with a shape check, with a typed error that
+//! names the file and key.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! Tensors as views (offset, shape, strides) into storages that usually point straight into the
-//! memory-mapped checkpoint (docs/model.md §3.3: fp16/fp32/bf16 floats, int64 buffers, shared storages).
+//! memory-mapped checkpoint (docs/model.md §3.3: fp16/fp32/bf16 floats, int64 buffers, shared
+//! storages).
 //!
 //! A view is validated once when it is built ([`Tensor::new`]): every element it can address
 //! lies inside its storage, so the accessors below never index out of bounds.

@@ -1,5 +1,5 @@
-//! Writing checkpoints in exactly the format `torch.save` produces (docs/model.md §3.4): a zip archive of
-//! STORED records aligned to 64 bytes — `<prefix>/data.pkl` (pickle protocol 2),
+//! Writing checkpoints in exactly the format `torch.save` produces (docs/model.md §3.4): a zip
+//! archive of STORED records aligned to 64 bytes — `<prefix>/data.pkl` (pickle protocol 2),
 //! `<prefix>/byteorder`, `<prefix>/data/<key>` storages, `<prefix>/version`,
 //! `<prefix>/.data/serialization_id`.
 //!

@@ -1,5 +1,5 @@
-//! UnIVAL multi-head attention (docs/model.md §2.8) as blocks: scaled q, additive position bias, fp32
-//! softmax, per-head output scale (`c_attn`), output projection. Keys/values may come from a
+//! UnIVAL multi-head attention (docs/model.md §2.8) as blocks: scaled q, additive position bias,
+//! fp32 softmax, per-head output scale (`c_attn`), output projection. Keys/values may come from a
 //! cache. Constant factors are folded into the weights at export (q scaling into `q_proj`,
 //! `c_attn` into `out_proj`) and self-attention's q/k/v are one product, so a layer runs fewer
 //! nodes. Each block reads its weights in `new` and wires its nodes in `build`.
@@ -145,8 +145,8 @@ impl Attend {
     }
 }
 
-/// The end of an attention sub-layer (docs/model.md §2.9–2.10): NormFormer's post-attention LayerNorm
-/// when `scale_attn`, then the residual `x + a`.
+/// The end of an attention sub-layer (docs/model.md §2.9–2.10): NormFormer's post-attention
+/// LayerNorm when `scale_attn`, then the residual `x + a`.
 struct Residual {
     post_ln: Option<Norm>,
     name: String,

@@ -1,6 +1,6 @@
-//! The audio perception graph (`audio_encoder`, docs/model.md §2.4 steps 4–6 and §0.1 item 3): log-mel
-//! `[B, 1, frames, mels]` (the spectrogram front end runs in Rust, see the runtime's `audio`
-//! module) → `bn0` per mel bin → PANN CNN blocks → `audio_proj`. Token `i` of `N` gets the
+//! The audio perception graph (`audio_encoder`, docs/model.md §2.4 steps 4–6 and §0.1 item 3):
+//! log-mel `[B, 1, frames, mels]` (the spectrogram front end runs in Rust, see the runtime's
+//! `audio` module) → `bn0` per mel bin → PANN CNN blocks → `audio_proj`. Token `i` of `N` gets the
 //! position id `1 + (i div g)·b + (i mod g)` with `g = ⌈√N⌉`.
 //!
 //! The block family is read from the keys: CNN14-style blocks have `conv1`+`conv2` (3×3) and
@@ -111,8 +111,8 @@ pub fn build(
         .and_then(|b| b.convs.last())
         .map(ConvBn::out_channels)
         .unwrap_or(0);
-    // Stored but unused by UnIVAL (docs/model.md §2.4, §0.1 item 3); the STFT kernels go to the bundle
-    // as a file for the Rust front end, `melW` is rebuilt there.
+    // Stored but unused by UnIVAL (docs/model.md §2.4, §0.1 item 3); the STFT kernels go to the
+    // bundle as a file for the Rust front end, `melW` is rebuilt there.
     for k in [
         "fc1.weight",
         "fc1.bias",

@@ -1,6 +1,6 @@
-//! The transformer encoder graph (`encoder`, docs/model.md §2.6–2.9): text and perception embeddings,
-//! TUPE-style absolute position bias plus per-layer relative biases, pre-LN NormFormer layers,
-//! and everything the decoder needs computed once per input: per-layer cross-attention K/V,
+//! The transformer encoder graph (`encoder`, docs/model.md §2.6–2.9): text and perception
+//! embeddings, TUPE-style absolute position bias plus per-layer relative biases, pre-LN NormFormer
+//! layers, and everything the decoder needs computed once per input: per-layer cross-attention K/V,
 //! the encoder half of the cross-attention position bias, the padding mask. The graph does not
 //! know which modality produced the patches.
 

@@ -1,6 +1,6 @@
-//! The transformer layers as blocks (docs/model.md §2.9–2.10): the NormFormer feed-forward sub-layer,
-//! the per-layer relative position tables, and the encoder and decoder layers built from them
-//! and the attention blocks of [`super::attention`]. Each reads its weights in `new` and wires
+//! The transformer layers as blocks (docs/model.md §2.9–2.10): the NormFormer feed-forward
+//! sub-layer, the per-layer relative position tables, and the encoder and decoder layers built from
+//! them and the attention blocks of [`super::attention`]. Each reads its weights in `new` and wires
 //! its nodes in `build`.
 
 use super::attention::{CrossAttention, Heads, SelfAttention};

@@ -1,6 +1,7 @@
-//! What every perception graph shares after its CNN (docs/model.md §2.2–2.5): flatten the feature grid
-//! row-major into tokens, project (`{modality}_proj`), optional `layernorm_{modality}_embedding`,
-//! and gather the modality's absolute position rows at the tokens' position ids.
+//! What every perception graph shares after its CNN (docs/model.md §2.2–2.5): flatten the feature
+//! grid row-major into tokens, project (`{modality}_proj`), optional
+//! `layernorm_{modality}_embedding`, and gather the modality's absolute position rows at the
+//! tokens' position ids.
 
 use super::weights::{Linear, Norm, Weights};
 use super::{sym, GraphError, LN_EPS};

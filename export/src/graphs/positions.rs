@@ -1,5 +1,5 @@
-//! Position machinery of docs/model.md §2.7, built inside the graphs from position indices so that the
-//! cached decoder equals the uncached one exactly: the 1-D log-bucketed text buckets, the 2-D
+//! Position machinery of docs/model.md §2.7, built inside the graphs from position indices so that
+//! the cached decoder equals the uncached one exactly: the 1-D log-bucketed text buckets, the 2-D
 //! perception buckets and the perception position ids.
 
 use crate::onnx::ops::{binary, concat, reshape, transpose, unsqueeze};

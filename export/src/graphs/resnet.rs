@@ -1,7 +1,7 @@
-//! The 2-D ResNet image backbones (docs/model.md §2.2): the timm ResNet of the released models (four
-//! stages, stride 32) and the 3-stage torchvision-style `resnet.py` of OFA-style configs (stride
-//! 16). Both are Bottleneck ResNets with the stride on the 3×3 conv; depth and widths are read
-//! from the state dict, BatchNorm is folded into the convolutions.
+//! The 2-D ResNet image backbones (docs/model.md §2.2): the timm ResNet of the released models
+//! (four stages, stride 32) and the 3-stage torchvision-style `resnet.py` of OFA-style configs
+//! (stride 16). Both are Bottleneck ResNets with the stride on the 3×3 conv; depth and widths are
+//! read from the state dict, BatchNorm is folded into the convolutions.
 
 use super::weights::Weights;
 use super::GraphError;

@@ -1,5 +1,5 @@
-//! The video perception graph (`video_encoder`, docs/model.md §2.3, §2.5): clips `[B, 3, T, H, W]` →
-//! 3-D ResNeXt (grouped 3-D convolutions, depth and widths from the state dict, BN folded) →
+//! The video perception graph (`video_encoder`, docs/model.md §2.3, §2.5): clips `[B, 3, T, H, W]`
+//! → 3-D ResNeXt (grouped 3-D convolutions, depth and widths from the state dict, BN folded) →
 //! `video_proj`; every temporal slice reuses the spatial position ids `1 + r·b + c`.
 
 use super::perception::{finish, Branch};

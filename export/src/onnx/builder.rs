@@ -1,6 +1,6 @@
 //! A small ONNX graph builder: values are `Copy` handles, every node name derives from the
-//! caller's prefix, and only this file touches protobuf strings (ARCHITECTURE.md §6.2); the messages
-//! themselves are made by [`super::make`].
+//! caller's prefix, and only this file touches protobuf strings (ARCHITECTURE.md §6.2); the
+//! messages themselves are made by [`super::make`].
 
 use super::format::WeightFormat;
 pub use super::make::Attr;

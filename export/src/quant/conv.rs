@@ -1,5 +1,5 @@
-//! Integer convolutions for the ResNet backbones (issue 6, "Precision"; docs/model.md §2.2: BatchNorm is
-//! already folded into each conv's weight and bias by `graphs::resnet`).
+//! Integer convolutions for the ResNet backbones (issue 6, "Precision"; docs/model.md §2.2:
+//! BatchNorm is already folded into each conv's weight and bias by `graphs::resnet`).
 //!
 //! Each selected 2-D `Conv(x, W, b)` becomes
 //!

@@ -311,7 +311,8 @@ mod tests {
         // Elements 0 and 1 (codes 1, 2) share byte 0: low nibble first.
         assert_eq!(q.codes[0], 1 | (2 << 4));
         assert_eq!(q.codes[7], 15 | (1 << 4)); // elements 14 (q=7) and 15 (q=-7)
-                                               // Second block: elements 16..20 (codes 15, 1, 8, 11), then padding codes of 8 (weight 0).
+                                               // Second block: elements 16..20 (codes 15, 1, 8,
+                                               // 11), then padding codes of 8 (weight 0).
         assert_eq!(q.codes[8], 15 | (1 << 4));
         assert_eq!(q.codes[9], 8 | (11 << 4));
         assert!(q.codes[10..].iter().all(|&b| b == 0x88));

@@ -1,7 +1,7 @@
 //! Enumerates every state-dict entry (name, shape, how to initialise it) of a UnIVAL model from
-//! its configuration (docs/model.md §3.1): the transformer from [`ModelConfig`] and its flags, the image
-//! CNN (timm 4-stage or torchvision-style 3-stage ResNet) and the optional ResNeXt3D video CNN
-//! from explicit width/depth specs. Registration order follows the spec's table.
+//! its configuration (docs/model.md §3.1): the transformer from [`ModelConfig`] and its flags, the
+//! image CNN (timm 4-stage or torchvision-style 3-stage ResNet) and the optional ResNeXt3D video
+//! CNN from explicit width/depth specs. Registration order follows the spec's table.
 
 use crate::config::ModelConfig;
 

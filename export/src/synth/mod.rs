@@ -1,9 +1,9 @@
 //! Synthetic UnIVAL checkpoints in the real `torch.save` format, at any size, for tests and
 //! benchmarks (ARCHITECTURE.md §1, `synth`).
 //!
-//! [`write()`] enumerates the key set from a configuration ([`arch::enumerate`], docs/model.md §3.1),
-//! pickles the fairseq top-level dict (`args`, `cfg` with an `argparse.Namespace` model section,
-//! `model` OrderedDict, `criterion`, `optimizer_history`, `task_state`, `extra_state` with
+//! [`write()`] enumerates the key set from a configuration ([`arch::enumerate`], docs/model.md
+//! §3.1), pickles the fairseq top-level dict (`args`, `cfg` with an `argparse.Namespace` model
+//! section, `model` OrderedDict, `criterion`, `optimizer_history`, `task_state`, `extra_state` with
 //! optional `ema`) and streams random-initialised storages one record at a time, so even the
 //! 1 GB base preset never sits in memory.
 
@@ -26,8 +26,8 @@ pub enum Preset {
     /// Embed 32, 2+2 layers, 4 heads, FFN 64, full vocabulary, one CNN block per stage with
     /// reduced widths, image bucket 16, 256 positions: a few MB, for fast tests.
     Tiny,
-    /// The released 250M image+video model (docs/model.md §1.1): 6+6 layers, 768, 12 heads, FFN 3072,
-    /// timm ResNet-101, ResNeXt3D-101, image bucket 42. About 1 GB in fp32.
+    /// The released 250M image+video model (docs/model.md §1.1): 6+6 layers, 768, 12 heads, FFN
+    /// 3072, timm ResNet-101, ResNeXt3D-101, image bucket 42. About 1 GB in fp32.
     Base,
 }
 

@@ -8,7 +8,8 @@ use crate::audio::test_support::{
 };
 use std::f64::consts::PI;
 
-/// The formula kernels of docs/model.md §2.4 step 2 (periodic Hann × cos / −sin), exact in f64 → f32.
+/// The formula kernels of docs/model.md §2.4 step 2 (periodic Hann × cos / −sin), exact in f64 →
+/// f32.
 fn formula_kernels(n_fft: usize) -> (Vec<f32>, Vec<f32>) {
     let n_bins = n_fft / 2 + 1;
     let (mut re, mut im) = (Vec::new(), Vec::new());

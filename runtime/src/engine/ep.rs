@@ -2,10 +2,11 @@
 //! status line that says what was actually chosen.
 //!
 //! `--device` takes `cpu`, `cuda`, `cuda:N`, `tensorrt`, `tensorrt:N` or `auto`. An explicitly
-//! requested provider that cannot be registered is an error ([`crate::RuntimeError::ProviderUnavailable`]);
-//! `auto` tries TensorRT, then CUDA, then the CPU, and the [`ProviderReport`] records why each
-//! earlier choice was skipped. With `ort`'s `load-dynamic` nothing here needs CUDA at build time:
-//! whether a provider exists is decided by the ONNX Runtime library loaded at run time.
+//! requested provider that cannot be registered is an error
+//! ([`crate::RuntimeError::ProviderUnavailable`]); `auto` tries TensorRT, then CUDA, then the CPU,
+//! and the [`ProviderReport`] records why each earlier choice was skipped. With `ort`'s
+//! `load-dynamic` nothing here needs CUDA at build time: whether a provider exists is decided by
+//! the ONNX Runtime library loaded at run time.
 
 use crate::error::RuntimeError;
 use ort::ep::ExecutionProvider;
@@ -150,7 +151,8 @@ pub struct SessionOptions {
     /// read with [`crate::engine::profile::GraphProfile`]). Profiling slows runs down a little.
     pub profile_dir: Option<PathBuf>,
     /// TensorRT optimisation-profile ranges of the graphs' symbolic dimensions; `Bundle::open`
-    /// fills them from the manifest ([`crate::engine::trt_shapes::dim_ranges`]). Empty: no profiles.
+    /// fills them from the manifest ([`crate::engine::trt_shapes::dim_ranges`]). Empty: no
+    /// profiles.
     pub trt_dim_ranges: std::collections::BTreeMap<String, crate::engine::trt_shapes::DimRange>,
 }
 

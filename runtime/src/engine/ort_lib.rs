@@ -364,8 +364,8 @@ pub type LogHook = Box<dyn Fn(&str) + Send + Sync>;
 static LOG_HOOK: Mutex<Option<LogHook>> = Mutex::new(None);
 
 /// Routes the runtime's status lines (library loaded, provider chosen per graph) to `hook`;
-/// `None` restores the default, `unival: <line>` on stderr. The hook runs under a lock: it must not call
-/// `set_log_hook` itself.
+/// `None` restores the default, `unival: <line>` on stderr. The hook runs under a lock: it must not
+/// call `set_log_hook` itself.
 pub fn set_log_hook(hook: Option<LogHook>) {
     *LOG_HOOK.lock().unwrap_or_else(|p| p.into_inner()) = hook;
 }

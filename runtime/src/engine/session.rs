@@ -172,7 +172,8 @@ pub struct GraphSession {
 
 impl GraphSession {
     /// Loads `path` as graph `name` with the providers `opts` asks for, checks its inputs and
-    /// outputs against `spec`, and logs one line naming the provider (see [`ort_lib::set_log_hook`]).
+    /// outputs against `spec`, and logs one line naming the provider (see
+    /// [`ort_lib::set_log_hook`]).
     ///
     /// Fails with [`RuntimeError::GraphLoad`] naming the file when it is missing, truncated or
     /// not ONNX, [`RuntimeError::ProviderUnavailable`] when an explicitly requested provider

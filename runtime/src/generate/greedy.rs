@@ -1,4 +1,5 @@
-//! Greedy decoding: fairseq beam search with beam 1 (docs/model.md §6.1) without the top-k machinery.
+//! Greedy decoding: fairseq beam search with beam 1 (docs/model.md §6.1) without the top-k
+//! machinery.
 //!
 //! With one beam fairseq takes the top 2 candidates; if the best is EOS with a finite score it is
 //! finalized and the search stops, otherwise the best continues. That is argmax decoding with

@@ -1,5 +1,5 @@
-//! Logits processors of fairseq's generation loop (docs/model.md §6.1, §6.4), each a small type working on
-//! one row `[vocab]` of f32 values, plus the fp32 log-softmax they feed.
+//! Logits processors of fairseq's generation loop (docs/model.md §6.1, §6.4), each a small type
+//! working on one row `[vocab]` of f32 values, plus the fp32 log-softmax they feed.
 //!
 //! Order per step (see `processors`): [`Temperature`] on logits → trie mask + [`log_softmax`] →
 //! prefix forcing or [`MinLength`] → [`SpecialTokenMask`] → [`ForceEos`] → no-repeat n-gram.

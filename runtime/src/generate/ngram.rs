@@ -1,4 +1,5 @@
-//! No-repeat n-gram blocking (`fairseq/ngram_repeat_block.py:NGramRepeatBlock`, docs/model.md §6.2).
+//! No-repeat n-gram blocking (`fairseq/ngram_repeat_block.py:NGramRepeatBlock`, docs/model.md
+//! §6.2).
 //!
 //! The row's n-grams are collected over its whole history **including the leading BOS and any
 //! forced prefix**; at step `s` (when `s + 2 ≥ n`) every token that previously followed the last

@@ -1,5 +1,5 @@
-//! Option scoring (docs/model.md §5.4, `utils/eval_utils.py:eval_snli_ve`): score N candidate answers in
-//! one batched full-sequence decoder pass and let the caller take the argmax.
+//! Option scoring (docs/model.md §5.4, `utils/eval_utils.py:eval_snli_ve`): score N candidate
+//! answers in one batched full-sequence decoder pass and let the caller take the argmax.
 //!
 //! For candidate `a`: decoder input `[BOS] + prompt + a`, target `prompt + a + [EOS]`. Prompt
 //! positions are ignored; at the answer and EOS positions the logits outside the trie (built from

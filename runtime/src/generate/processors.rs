@@ -1,5 +1,6 @@
-//! One step's logits → log-probs, in fairseq's order (docs/model.md §6.1, `SequenceGenerator._generate`
-//! and `EnsembleModel.forward_decoder`), shared by beam search and greedy decoding.
+//! One step's logits → log-probs, in fairseq's order (docs/model.md §6.1,
+//! `SequenceGenerator._generate` and `EnsembleModel.forward_decoder`), shared by beam search and
+//! greedy decoding.
 
 use super::constraints::{check_token, Constraints, PrefixFiller, PrefixForcing};
 use super::logits::{

@@ -17,8 +17,8 @@ pub trait Scorer {
         -> Result<Array2<f32>, Self::Error>;
 
     /// [`Scorer::next_logits`] for a step where row `r` may only take the ids in `allowed[r]`
-    /// (sorted, unique, `len = rows`: the answer trie's children, docs/model.md §6.3). The search masks
-    /// every other id to −inf *before* log-softmax, so only the allowed entries are read: a
+    /// (sorted, unique, `len = rows`: the answer trie's children, docs/model.md §6.3). The search
+    /// masks every other id to −inf *before* log-softmax, so only the allowed entries are read: a
     /// scorer may compute just those rows of the output projection and leave anything (e.g.
     /// −inf) elsewhere; the search result is the same. The default computes the full logits.
     fn next_logits_restricted(

@@ -1,7 +1,7 @@
 //! Starting a live run (ARCHITECTURE.md §5): one capture thread per source feeding a newest-wins
 //! hand-over, one inference thread calling [`crate::tasks::Pipeline::run_media`], and results
-//! on a bounded channel. Everything between the threads is bounded, so a slow model costs dropped frames,
-//! never memory or latency.
+//! on a bounded channel. Everything between the threads is bounded, so a slow model costs dropped
+//! frames, never memory or latency.
 //!
 //! ```text
 //! source ──capture thread──▶ Latest<frame> / FrameWindow / AudioWindow ──inference──▶ results

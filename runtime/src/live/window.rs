@@ -73,8 +73,8 @@ impl FrameWindow {
 
     /// Adds the newest frame. In a seconds window it replaces the newest kept frame when that
     /// one lies less than `span / cap` after its predecessor (so the newest frame is always
-    /// present and the others stay evenly spaced); frames older than the span, or beyond the capacity,
-    /// leave from the front.
+    /// present and the others stay evenly spaced); frames older than the span, or beyond the
+    /// capacity, leave from the front.
     pub fn push(&mut self, frame: Arc<Frame>) {
         self.fresh += 1;
         let at = frame.captured.at;

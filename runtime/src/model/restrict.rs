@@ -2,7 +2,8 @@
 //! the output projection"): which vocabulary rows a constrained step asks the graph for, and
 //! how the graph's `[rows, k]` answer becomes the `[rows, vocab]` logits the search expects.
 //!
-//! Exactness: under a trie (docs/model.md §6.3) the search sets every id outside `allowed[r]` to −inf
+//! Exactness: under a trie (docs/model.md §6.3) the search sets every id outside `allowed[r]` to
+//! −inf
 //! *before* log-softmax, so row `r` reads only its allowed entries and renormalises over them.
 //! Asking the graph for the union of all rows' allowed ids therefore yields every entry the
 //! search reads, each the same dot product `x_r · E[id]` as the full projection computes (up to

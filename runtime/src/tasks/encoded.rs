@@ -1,6 +1,7 @@
 //! An input encoded once: perception and encoder outputs kept so that one encoding can serve a
-//! search ([`super::Pipeline::decode`]) and teacher forcing ([`crate::model::Model::teacher_force`])
-//! — what `unival compare` does to two bundles on the same caption.
+//! search ([`super::Pipeline::decode`]) and teacher forcing
+//! ([`crate::model::Model::teacher_force`]) — what `unival compare` does to two bundles on the same
+//! caption.
 
 use super::Timings;
 use crate::model::Encoded;

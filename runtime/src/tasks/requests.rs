@@ -87,7 +87,8 @@ impl Prepared {
 pub const ENTAILMENT_ANSWERS: [&str; 3] = ["no", "yes", "maybe"];
 
 impl Pipeline {
-    /// The answer trie of `answers`: paths `[BOS] + BPE(" " + answer) + [EOS]` (docs/model.md §5.2).
+    /// The answer trie of `answers`: paths `[BOS] + BPE(" " + answer) + [EOS]` (docs/model.md
+    /// §5.2).
     pub fn answer_trie(&self, answers: &[String]) -> Result<Trie, TaskError> {
         let s = &self.search.specials;
         let mut trie = Trie::new(s.eos);

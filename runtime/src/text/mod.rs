@@ -50,7 +50,8 @@ pub const STANDARD_NUM_CODES: i64 = 8192;
 /// Number of `<bin_k>` location symbols of every released checkpoint (docs/model.md §4.2).
 pub const STANDARD_NUM_BINS: i64 = 1000;
 
-/// Text ↔ model ids, exactly as the original `encode_text` / `decode_fn` (docs/model.md §4.3, §4.4).
+/// Text ↔ model ids, exactly as the original `encode_text` / `decode_fn` (docs/model.md §4.3,
+/// §4.4).
 ///
 /// Cloning is cheap (the tables are shared); the tokenizer is `Send + Sync`.
 #[derive(Debug, Clone)]
@@ -151,8 +152,8 @@ impl Tokenizer {
         Ok(out)
     }
 
-    /// Text of generated ids (docs/model.md §4.4, `decode_fn`): BOS and EOS are dropped; symbols starting
-    /// with `<` (`<unk>`, `<pad>`, `<mask>`, `<code_k>`, `<bin_k>`, out-of-range ids as
+    /// Text of generated ids (docs/model.md §4.4, `decode_fn`): BOS and EOS are dropped; symbols
+    /// starting with `<` (`<unk>`, `<pad>`, `<mask>`, `<code_k>`, `<bin_k>`, out-of-range ids as
     /// `<unk>`) are kept literally with no separator; GPT-2 tokens are byte-decoded; the whole
     /// byte string is decoded as UTF-8 with invalid sequences replaced by U+FFFD (Python's
     /// `errors="replace"`); `madeupword*` ids produce nothing. No punctuation stripping here

@@ -1,4 +1,5 @@
-//! Text normalisation of the original data pipeline (docs/model.md §4.3, §5) and caption clean-up (§4.4).
+//! Text normalisation of the original data pipeline (docs/model.md §4.3, §5) and caption clean-up
+//! (§4.4).
 //!
 //! `pre_caption` / `pre_question` follow `data/ofa_dataset.py` step for step, in this order:
 //! `lower()`; `lstrip(",.!?*#:;~")`; `-` and `/` → space (`pre_caption` then `<person>` →

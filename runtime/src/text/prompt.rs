@@ -1,5 +1,5 @@
-//! Encoder prompts of each task (docs/model.md §5), as text before BPE. Every prompt starts with a space
-//! because GPT-2 BPE is space-sensitive.
+//! Encoder prompts of each task (docs/model.md §5), as text before BPE. Every prompt starts with a
+//! space because GPT-2 BPE is space-sensitive.
 //!
 //! The caption prompts are fixed strings carried by the task defaults
 //! ([`unival_manifest::TaskConfig::prompt`]); the builders here cover the tasks whose text comes
@@ -7,8 +7,8 @@
 
 use super::normalize::{pre_caption, pre_question};
 
-/// VQA / video QA (docs/model.md §5.2, `vqa_gen_dataset.py`): `" " + pre_question(q)`, with `?` appended
-/// when the normalised question does not already end with one.
+/// VQA / video QA (docs/model.md §5.2, `vqa_gen_dataset.py`): `" " + pre_question(q)`, with `?`
+/// appended when the normalised question does not already end with one.
 pub fn vqa_prompt(question: &str, max_words: usize) -> String {
     let q = pre_question(question, max_words);
     if q.ends_with('?') {

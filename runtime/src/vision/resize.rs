@@ -4,14 +4,16 @@
 //! is `PIL.Image.resize((S, S), Image.BICUBIC)`. Pillow's algorithm (`libImaging/Resample.c`),
 //! re-implemented here from its description so that uint8 output is bit-identical:
 //!
-//! * Filter: cubic convolution with `a = −0.5` and support 2. When shrinking by `scale = in/out > 1`
-//!   the filter is stretched by `scale` (support `2·scale`) — this is the antialiasing.
+//! * Filter: cubic convolution with `a = −0.5` and support 2. When shrinking by
+//!   `scale = in/out > 1` the filter is stretched by `scale` (support `2·scale`) — this is the
+//!   antialiasing.
 //! * Per output index `i`: `center = (i + 0.5)·scale`; taps `xmin = trunc(center − support + 0.5)`
 //!   clamped to `≥ 0`, `xmax = trunc(center + support + 0.5)` clamped to `≤ in`; weight of tap `x`
 //!   is `filter((x − center + 0.5) / max(scale, 1))`; the weights are divided by their sum (all in
 //!   `f64`), then turned into fixed point with 22 fractional bits, rounding half away from zero.
-//! * Two separable passes, **always horizontal first**, then vertical. Each pass accumulates `Σ pixel·coeff + 2^21` in 32-bit integers and stores
-//!   `clamp(acc >> 22, 0, 255)` as `u8`, so the intermediate image is rounded and clipped.
+//! * Two separable passes, **always horizontal first**, then vertical. Each pass accumulates
+//!   `Σ pixel·coeff + 2^21` in 32-bit integers and stores `clamp(acc >> 22, 0, 255)` as `u8`, so
+//!   the intermediate image is rounded and clipped.
 //! * A pass whose output size equals its input size is skipped, so same-size resizes are copies.
 //!
 //! Pass order matters when the width grows and the height shrinks (e.g. RefCOCO's portrait

@@ -1,8 +1,8 @@
 //! The hardware floor of each stage: the time its arithmetic takes at the machine's measured
 //! GFLOP/s or the time its bytes take at the measured bandwidth, whichever is longer (a
 //! roofline). Weight products are counted from the graphs ([`unival_export::onnx::cost`]);
-//! attention products and cache reads follow from the model's dimensions (docs/model.md §3: `4·q·k·dim`
-//! FLOPs per layer for scores and weighted sum).
+//! attention products and cache reads follow from the model's dimensions (docs/model.md §3:
+//! `4·q·k·dim` FLOPs per layer for scores and weighted sum).
 
 use super::machine::Machine;
 use serde_json::{json, Value};

@@ -54,7 +54,8 @@ pub(super) fn parse(data: &[u8]) -> Result<JpegHeader, String> {
 
 const EOF: &str = "file ends before the first scan";
 
-/// Markers Pillow's table maps to the frame-header handler (SOF0–SOF15 except DHT/JPG/DAC, and DHP).
+/// Markers Pillow's table maps to the frame-header handler (SOF0–SOF15 except DHT/JPG/DAC, and
+/// DHP).
 fn is_frame(marker: u8) -> bool {
     matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xDE)
 }

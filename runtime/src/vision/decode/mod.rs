@@ -79,7 +79,8 @@ impl Default for ImageOptions {
 /// Loads an image file as 8-bit RGB, as `PIL.Image.open(path).convert("RGB")` does.
 ///
 /// Fails with a [`VisionError`] naming `path`: missing, unreadable, empty, unsupported format,
-/// corrupt, or above [`ImageOptions::max_pixels`]. The file is read whole (JPEG needs it in memory).
+/// corrupt, or above [`ImageOptions::max_pixels`]. The file is read whole (JPEG needs it in
+/// memory).
 pub fn load_rgb(path: &Path, opts: &ImageOptions) -> Result<RgbImage, VisionError> {
     let file = PathBuf::from(path);
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {

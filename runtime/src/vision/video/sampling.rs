@@ -41,7 +41,8 @@ pub enum Sampling {
     Indices(Vec<usize>),
 }
 
-/// Segment boundaries `linspace(0, vlen, n + 1).astype(int)` (`n + 1` values, first 0, last `vlen`).
+/// Segment boundaries `linspace(0, vlen, n + 1).astype(int)` (`n + 1` values, first 0, last
+/// `vlen`).
 ///
 /// `n` must be ≥ 1. Evaluated like NumPy: `i · (vlen / n)` in f64, truncated.
 pub fn segment_bounds(vlen: usize, n: usize) -> Vec<usize> {
