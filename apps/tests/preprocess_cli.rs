@@ -9,34 +9,13 @@ use common::{assert_clean_failure, export, scratch, shared_dir, unival, Run};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use unival_tests::npy::NpyHeader;
 
-/// A `.npy` file's header dict and raw data (format 1.0 or 2.0).
-fn npy(path: &Path) -> (String, Vec<u8>) {
+/// A `.npy` file's header and raw data.
+fn npy(path: &Path) -> (NpyHeader, Vec<u8>) {
     let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
-    let (len, start) = match bytes[6] {
-        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
-        _ => (
-            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
-            12,
-        ),
-    };
-    let header = String::from_utf8(bytes[start..start + len].to_vec()).unwrap();
-    (header, bytes[start + len..].to_vec())
-}
-
-/// The `'shape': (…)` of a header, as numbers.
-fn shape_of(header: &str) -> Vec<usize> {
-    let inner = header.split("'shape': (").nth(1).unwrap();
-    inner
-        .split(')')
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect()
+    let (header, start) = unival_tests::npy::parse(path, &bytes).unwrap();
+    (header, bytes[start..].to_vec())
 }
 
 /// `unival preprocess --model MODEL FLAGS… FILE --out OUT`, which must succeed with one line.
@@ -69,13 +48,13 @@ fn assert_matches_sample(
 ) {
     let (got_header, got) = npy(written);
     let (want_header, want_batch) = npy(want);
-    assert!(got_header.contains("'descr': '<f4'"), "{got_header}");
-    assert!(want_header.contains("'descr': '<f4'"), "{want_header}");
-    let mut want_shape = shape_of(&want_header);
+    assert_eq!(got_header.descr, "<f4", "{got_header:?}");
+    assert_eq!(want_header.descr, "<f4", "{want_header:?}");
+    let mut want_shape = want_header.shape;
     let per_sample = want_batch.len() / want_shape[0];
     let want_all = want_batch[b * per_sample..(b + 1) * per_sample].to_vec();
     want_shape[0] = 1;
-    let got_shape = shape_of(&got_header);
+    let got_shape = got_header.shape;
     assert_eq!(got_shape, want_shape, "{case}: shape");
     let differing = got
         .chunks_exact(4)

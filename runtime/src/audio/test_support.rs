@@ -115,13 +115,8 @@ pub fn wav_bytes(format: u16, rate: u32, channels: u16, bits: u16, data: &[u8]) 
 
 /// A 1-D little-endian int16 `.npy` array (numpy's `np.save` of an `int16` vector).
 pub fn read_npy_i16(path: &Path) -> Vec<i16> {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
-    let header_len = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
-    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-    assert!(header.contains("'<i2'"), "{header}");
-    bytes[10 + header_len..]
-        .chunks_exact(2)
+    let (_, data) = crate::vision::test_support::read_npy_raw(path, "<i2");
+    data.chunks_exact(2)
         .map(|c| i16::from_le_bytes([c[0], c[1]]))
         .collect()
 }

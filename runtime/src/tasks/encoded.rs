@@ -15,12 +15,19 @@ pub struct EncodedInput {
     pub(crate) prompt: String,
     /// `[BOS] + BPE(prompt) + [EOS]`.
     pub(crate) src: Vec<i64>,
-    /// Original `(width, height)` of an image input: grounding maps its box back to it.
-    pub(crate) original_size: Option<(u32, u32)>,
+    /// Sizes of an image input; grounding maps its box back with them.
+    pub(crate) image: Option<ImageSizes>,
     /// Preprocess, perception and encoder times; the rest is filled by the search.
     pub(crate) timings: Timings,
     /// When the request started (the output's `total` counts from here).
     pub(crate) started: Instant,
+}
+
+/// The square side an image was resized to and its original `(width, height)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ImageSizes {
+    pub(crate) side: usize,
+    pub(crate) original: (u32, u32),
 }
 
 impl EncodedInput {

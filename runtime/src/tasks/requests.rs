@@ -1,5 +1,6 @@
 //! Running one request: the per-task glue between text, image, model and search.
 
+use super::encoded::ImageSizes;
 use super::media::check_pixel_budget;
 use super::output::StepTimer;
 use super::perception::load_perception;
@@ -8,7 +9,7 @@ use super::{
 };
 use crate::audio::{prepare_samples, LogMel};
 use crate::generate::{beam_search, score_options, Constraints, Hypothesis, Trie};
-use crate::model::PerceptionInput;
+use crate::model::{Encoded, PerceptionInput};
 use crate::text::{refcoco_prompt, snli_ve_prompt, strip_caption_punctuation, vqa_prompt};
 use crate::vision::video::{frame_indices, frames_to_tensor, Sampling};
 use crate::vision::{resize_bicubic, to_tensor, RgbImage};
@@ -290,15 +291,18 @@ impl Pipeline {
         let t = Instant::now();
         let encoded = self.model.encode(&patches, &src)?;
         timings.encoder = ms(t);
-        let original_size = match input {
-            Prepared::Image(_, original) => Some(original),
+        let image = match &input {
+            Prepared::Image(pixels, original) => Some(ImageSizes {
+                side: pixels.dim().3,
+                original: *original,
+            }),
             _ => None,
         };
         Ok(EncodedInput {
             encoded,
             prompt,
             src,
-            original_size,
+            image,
             timings,
             started: start,
         })
@@ -331,34 +335,12 @@ impl Pipeline {
         let task = request.task();
         let mut out = TaskOutput::empty(label, task.name());
         match request {
-            Request::Entail { .. } => {
-                let candidates = ENTAILMENT_ANSWERS
-                    .iter()
-                    .map(|a| self.tokenizer.encode(&format!(" {a}")))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let specials = self.search.specials;
-                let mut decoder = self.model.decoder(enc);
-                let scores = score_options(&mut decoder, &inner, &candidates, &specials)?;
-                let best = scores
-                    .iter()
-                    .enumerate()
-                    .fold(0, |b, (i, s)| if *s > scores[b] { i } else { b });
-                out.label = Some(ENTAILMENT_ANSWERS[best].to_string());
-                out.text = ENTAILMENT_ANSWERS[best].to_string();
-                out.score = scores.get(best).copied();
-                out.scores = Some(
-                    ENTAILMENT_ANSWERS
-                        .iter()
-                        .zip(&scores)
-                        .map(|(a, s)| (a.to_string(), *s))
-                        .collect::<BTreeMap<_, _>>(),
-                );
-            }
+            Request::Entail { .. } => self.score_entailment(enc, &inner, &mut out)?,
             _ => {
                 let constraints = match request {
                     Request::Vqa { answers, .. } | Request::VideoQa { answers, .. } => {
                         Constraints {
-                            prefix: inner.clone(),
+                            prefix: inner,
                             trie: answers.cloned(),
                             strict_prefix: true,
                         }
@@ -369,31 +351,75 @@ impl Pipeline {
                 let mut decoder = StepTimer::new(self.model.decoder(enc));
                 let hyps = beam_search(&mut decoder, &search, &constraints, enc.src_len)?;
                 timings.decoder_steps = std::mem::take(&mut decoder.steps_ms);
-                let skip = constraints.prefix.len();
-                out.beams = hyps
-                    .iter()
-                    .map(|h| Beam {
-                        text: self.hypothesis_text(task, h, skip),
-                        tokens: h.tokens.clone(),
-                        score: h.score,
-                    })
-                    .collect();
-                if let Some(best) = hyps.first() {
-                    out.tokens = best.tokens.clone();
-                    out.score = Some(f64::from(best.score));
-                    out.text = self.hypothesis_text(task, best, skip);
-                    if let (TaskKind::Refcoco, Some(original), Some(side)) =
-                        (task, input.original_size, self.task.perception.image_size())
-                    {
-                        out.bbox = Some(self.box_of(best, side, original)?);
-                    }
-                }
+                self.report_hypotheses(task, &hyps, constraints.prefix.len(), input, &mut out)?;
             }
         }
         timings.decode = ms(t);
         timings.total = ms(input.started);
         out.timings_ms = timings;
         Ok(out)
+    }
+
+    /// SNLI-VE: the summed log-probabilities of " no", " yes", " maybe" after the prompt
+    /// `inner`; the best one is the label.
+    fn score_entailment(
+        &mut self,
+        enc: &Encoded,
+        inner: &[i64],
+        out: &mut TaskOutput,
+    ) -> Result<(), TaskError> {
+        let candidates = ENTAILMENT_ANSWERS
+            .iter()
+            .map(|a| self.tokenizer.encode(&format!(" {a}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let specials = self.search.specials;
+        let mut decoder = self.model.decoder(enc);
+        let scores = score_options(&mut decoder, inner, &candidates, &specials)?;
+        let best = scores
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, s)| if *s > scores[b] { i } else { b });
+        out.label = Some(ENTAILMENT_ANSWERS[best].to_string());
+        out.text = ENTAILMENT_ANSWERS[best].to_string();
+        out.score = scores.get(best).copied();
+        out.scores = Some(
+            ENTAILMENT_ANSWERS
+                .iter()
+                .zip(&scores)
+                .map(|(a, s)| (a.to_string(), *s))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        Ok(())
+    }
+
+    /// Fills `out` from the search's hypotheses (best first): every beam's post-processed text,
+    /// the best one's tokens and score, and for grounding its box in the original image.
+    fn report_hypotheses(
+        &self,
+        task: TaskKind,
+        hyps: &[Hypothesis],
+        skip: usize,
+        input: &EncodedInput,
+        out: &mut TaskOutput,
+    ) -> Result<(), TaskError> {
+        out.beams = hyps
+            .iter()
+            .map(|h| Beam {
+                text: self.hypothesis_text(task, h, skip),
+                tokens: h.tokens.clone(),
+                score: h.score,
+            })
+            .collect();
+        let (Some(best), Some(best_beam)) = (hyps.first(), out.beams.first()) else {
+            return Ok(());
+        };
+        out.tokens = best.tokens.clone();
+        out.score = Some(f64::from(best.score));
+        out.text = best_beam.text.clone();
+        if let (TaskKind::Refcoco, Some(image)) = (task, input.image) {
+            out.bbox = Some(self.box_of(best, image.side, image.original)?);
+        }
+        Ok(())
     }
 
     /// Text of a hypothesis as the original post-processes it: captions lose punctuation

@@ -137,7 +137,7 @@ pub fn read_npy_u8(path: &std::path::Path) -> (Vec<usize>, Vec<u8>) {
 }
 
 /// The shape and raw data bytes of a C-order `.npy` file whose dtype is `descr`.
-fn read_npy_raw(path: &std::path::Path, descr: &str) -> (Vec<usize>, Vec<u8>) {
+pub(crate) fn read_npy_raw(path: &std::path::Path, descr: &str) -> (Vec<usize>, Vec<u8>) {
     let bytes = std::fs::read(path).unwrap();
     assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
     let (header_len, start) = match bytes[6] {
