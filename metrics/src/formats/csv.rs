@@ -1,5 +1,8 @@
 //! `candidate,reference_1,…,reference_N` CSV files (RFC 4180 quoting; the first row is a header;
-//! empty reference cells are ignored). Items are numbered from 1 in file order.
+//! empty reference cells are ignored). The candidate column is the one named `candidate` or
+//! `caption_predicted` (aac-metrics), else the first; reference columns are those named
+//! `reference…`/`ref…` or `caption_<n>`, else all the others (so aac-metrics' extra
+//! `mult_captions_predicted_*` columns are not taken as references). Items are numbered from 1.
 
 use crate::{CaptionItem, MetricsError};
 use std::path::Path;
@@ -55,12 +58,12 @@ pub fn read_caption_csv(path: &Path) -> Result<Vec<CaptionItem>, MetricsError> {
     let header = rows
         .next()
         .ok_or_else(|| MetricsError::format(path, "empty CSV file"))?;
-    if header.len() < 2 {
-        return Err(MetricsError::format(
+    let (candidate_col, reference_cols) = columns(&header).ok_or_else(|| {
+        MetricsError::format(
             path,
             "the header needs a candidate column and at least one reference column",
-        ));
-    }
+        )
+    })?;
     rows.enumerate()
         .map(|(i, row)| {
             if row.len() != header.len() {
@@ -74,9 +77,12 @@ pub fn read_caption_csv(path: &Path) -> Result<Vec<CaptionItem>, MetricsError> {
                     ),
                 ));
             }
-            let mut fields = row.into_iter();
-            let candidate = fields.next().unwrap_or_default();
-            let references: Vec<String> = fields.filter(|r| !r.is_empty()).collect();
+            let candidate = row[candidate_col].clone();
+            let references: Vec<String> = reference_cols
+                .iter()
+                .map(|&c| row[c].clone())
+                .filter(|r| !r.is_empty())
+                .collect();
             if references.is_empty() {
                 return Err(MetricsError::format(
                     path,
@@ -92,6 +98,27 @@ pub fn read_caption_csv(path: &Path) -> Result<Vec<CaptionItem>, MetricsError> {
         .collect()
 }
 
+/// The candidate column and the reference columns of a header (see the module doc).
+fn columns(header: &[String]) -> Option<(usize, Vec<usize>)> {
+    let names: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
+    let candidate = names
+        .iter()
+        .position(|n| n == "candidate" || n == "caption_predicted")
+        .unwrap_or(0);
+    let is_reference = |n: &str| {
+        n.starts_with("ref")
+            || n.strip_prefix("caption_")
+                .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+    };
+    let mut refs: Vec<usize> = (0..names.len())
+        .filter(|&i| i != candidate && is_reference(&names[i]))
+        .collect();
+    if refs.is_empty() {
+        refs = (0..names.len()).filter(|&i| i != candidate).collect();
+    }
+    (!refs.is_empty()).then_some((candidate, refs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +131,19 @@ mod tests {
         assert_eq!(rows[1], vec!["x, y", "he said \"hi\""]);
         assert_eq!(rows[2], vec!["z", "multi\nline"]);
         assert!(parse_csv("a,\"b\n").is_err());
+    }
+
+    #[test]
+    fn column_selection() {
+        let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let aac = h(&[
+            "caption_predicted",
+            "caption_1",
+            "caption_2",
+            "mult_captions_predicted_1",
+        ]);
+        assert_eq!(columns(&aac), Some((0, vec![1, 2])));
+        assert_eq!(columns(&h(&["pred", "a", "b"])), Some((0, vec![1, 2])));
+        assert_eq!(columns(&h(&["only"])), None);
     }
 }
