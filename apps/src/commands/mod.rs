@@ -12,6 +12,7 @@ mod live_output;
 mod npy;
 mod parity;
 mod preprocess;
+pub mod score;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -34,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Live(cmd) => live::run(cmd),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Score(a) => score::run(a),
     }
 }

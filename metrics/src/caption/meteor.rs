@@ -37,6 +37,10 @@ pub(crate) fn score(
             Ok(Some(score))
         }
         (Err(e), MeteorMode::Required) => Err(e),
+        (Err(MetricsError::Meteor(why)), _) => {
+            notes.push(format!("METEOR: not computed ({why})"));
+            Ok(None)
+        }
         (Err(e), _) => {
             notes.push(format!("METEOR: not computed ({e})"));
             Ok(None)
@@ -61,6 +65,10 @@ fn locate(options: &CaptionOptions) -> Result<(PathBuf, PathBuf), MetricsError> 
             jar.display()
         )));
     }
+    // The jar runs from its own directory (to find its data/), so a relative path must not stay.
+    let jar = jar
+        .canonicalize()
+        .map_err(|e| MetricsError::Meteor(format!("cannot resolve {}: {e}", jar.display())))?;
     let java = options
         .java
         .clone()
@@ -86,7 +94,8 @@ impl MeteorProcess {
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // The jar's own complaints (no data/, no memory) reach the user's terminal.
+            .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| MetricsError::Meteor(format!("cannot start {}: {e}", java.display())))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
