@@ -84,3 +84,61 @@ pub fn vqa_accuracy(items: &[VqaItem]) -> VqaScores {
         items: items.len(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(prediction: &str, answers: &[&str], answer_type: &str) -> VqaItem {
+        VqaItem {
+            question_id: "q".into(),
+            prediction: prediction.into(),
+            answers: answers.iter().map(|a| a.to_string()).collect(),
+            answer_type: Some(answer_type.into()),
+        }
+    }
+
+    /// Worked by hand: with k humans giving the prediction, the subsets leaving out one of them
+    /// see k-1 matches, the others k: acc = (k·min((k-1)/3,1) + (10-k)·min(k/3,1)) / 10.
+    #[test]
+    fn leave_one_out_subsets() {
+        let cases = [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)];
+        for (k, expected) in cases {
+            let mut answers = vec!["yes"; k];
+            answers.extend(vec!["no"; 10 - k]);
+            let acc = vqa_item_accuracy(&item("yes", &answers, "yes/no"));
+            assert!((acc - expected).abs() < 1e-12, "k={k}: {acc}");
+        }
+    }
+
+    #[test]
+    fn prediction_is_normalised_humans_only_punctuated() {
+        // "Two." -> "2" matches three "2"s; the "two" answers are not digit-mapped (official).
+        let answers = ["2", "2", "2", "two", "two", "two", "two", "3", "3", "3"];
+        let acc = vqa_item_accuracy(&item("Two.", &answers, "number"));
+        assert!((acc - 0.9).abs() < 1e-12, "{acc}");
+        // All humans identical: they are left untouched, the prediction still normalised.
+        let same = ["a dog"; 10];
+        assert_eq!(vqa_item_accuracy(&item("a dog", &same, "other")), 0.0);
+        let same = ["dog"; 10];
+        assert_eq!(vqa_item_accuracy(&item("The dog!", &same, "other")), 1.0);
+    }
+
+    #[test]
+    fn overall_and_per_type_in_percent() {
+        let items = [
+            item("yes", &["yes"; 10], "yes/no"),
+            item("no", &["yes"; 10], "yes/no"),
+            item(
+                "3",
+                &["3", "3", "4", "4", "4", "4", "4", "4", "4", "4"],
+                "number",
+            ),
+        ];
+        let s = vqa_accuracy(&items);
+        assert_eq!(s.items, 3);
+        assert!((s.per_answer_type["yes/no"] - 50.0).abs() < 1e-9);
+        assert!((s.per_answer_type["number"] - 60.0).abs() < 1e-9);
+        assert!((s.overall - 160.0 / 3.0).abs() < 1e-9);
+    }
+}
