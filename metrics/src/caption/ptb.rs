@@ -301,4 +301,43 @@ mod tests {
             "hi from the u.s. team"
         );
     }
+
+    #[test]
+    fn odd_inputs_do_not_panic() {
+        let odd = [
+            "",
+            " ",
+            "'",
+            "\"",
+            "...",
+            "--",
+            "''",
+            "$",
+            "#",
+            "é'",
+            "a''",
+            "'''",
+            "(((",
+            ".",
+            "..",
+            "?!",
+            "/",
+            "n't",
+            "'s",
+            "'tis",
+            "ça’s",
+            "—",
+            "…",
+            "£",
+            "1,",
+            ",1",
+            "a--",
+            "--a",
+            "日本語。",
+        ];
+        for text in odd {
+            let _ = tokenize_caption(text);
+        }
+        assert_eq!(tokenize_caption(""), "");
+    }
 }
