@@ -57,6 +57,9 @@ pub enum Command {
     /// Parity report of two bundles of one model (e.g. fp32 vs int8) on captioning: teacher-
     /// forced logit error, KL, top-1 agreement, encoder output error, caption equality.
     Compare(CompareArgs),
+    /// Interpolate checkpoints of one architecture: every entry becomes Σ λᵢ·θᵢ, bit for bit
+    /// as UnIVAL's average_save_models.py computes it (the paper's model merging).
+    Merge(crate::commands::merge::MergeArgs),
 }
 
 #[derive(Debug, Args)]

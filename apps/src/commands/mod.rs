@@ -9,6 +9,7 @@ mod export;
 mod inspect;
 mod live;
 mod live_output;
+pub mod merge;
 mod npy;
 mod parity;
 mod preprocess;
@@ -34,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Live(cmd) => live::run(cmd),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Merge(a) => merge::run(a),
     }
 }
