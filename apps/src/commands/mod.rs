@@ -13,6 +13,7 @@ pub mod merge;
 mod npy;
 mod parity;
 mod preprocess;
+pub mod pull;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -36,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Merge(a) => merge::run(a),
+        Command::Pull(a) => pull::run(a),
     }
 }
