@@ -139,3 +139,7 @@ pub fn merge(opts: &MergeOptions, progress: Progress<'_>) -> Result<MergeReport,
         bytes,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;
