@@ -188,6 +188,22 @@ impl<'a> MetaCopier<'a> {
     }
 }
 
+/// A JSON config value as the Python object fairseq would have saved (objects → dicts).
+pub(crate) fn from_json(v: &serde_json::Value) -> PyObj {
+    use serde_json::Value as J;
+    match v {
+        J::Null => PyObj::None,
+        J::Bool(b) => PyObj::Bool(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => PyObj::Int(i),
+            None => PyObj::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => PyObj::Str(s.clone()),
+        J::Array(items) => PyObj::List(items.iter().map(from_json).collect()),
+        J::Object(m) => PyObj::dict(m.iter().map(|(k, x)| (k.clone(), from_json(x)))),
+    }
+}
+
 fn global(module: &str, name: &str) -> PyObj {
     PyObj::Global {
         module: module.to_string(),

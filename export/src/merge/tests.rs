@@ -3,7 +3,6 @@
 //! EMA is merged or left out.
 
 use super::*;
-use std::io::Write;
 use crate::checkpoint::writer::{PyObj, TensorMeta, TorchZipWriter};
 use crate::checkpoint::{Checkpoint, Node, RawCheckpoint, StorageType, WeightsChoice};
 use crate::synth::{self, SynthOptions};
@@ -69,7 +68,6 @@ fn run(inputs: Vec<PathBuf>, weights: Vec<f64>, out: &Path, ema: bool) -> MergeR
     };
     merge(&opts, &mut |_, _, _| {}).unwrap()
 }
-
 
 #[test]
 fn metadata_tensors_bytes_and_namespace_are_copied() {
@@ -146,4 +144,30 @@ fn weights_and_output_names_are_checked_before_reading() {
     assert!(err(opts(vec![0.5], "m.pt")).contains("1 weight(s) for 2"));
     assert!(err(opts(vec![0.5, f64::NAN], "m.pt")).contains("weight #2"));
     assert!(err(opts(vec![0.5, 0.5], "m.onnx")).contains(".pt or .safetensors"));
+}
+
+#[test]
+fn a_safetensors_first_input_gives_a_pt_with_its_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.pt");
+    synth::write(&SynthOptions::default(), &a).unwrap();
+    let st = dir.path().join("a.safetensors");
+    run(vec![a.clone(), a.clone()], vec![1.0, 0.0], &st, false);
+    let pt = dir.path().join("back.pt");
+    run(vec![st.clone(), a.clone()], vec![1.0, 0.0], &pt, false);
+    let (ca, cb) = (
+        Checkpoint::open(&a, WeightsChoice::Model).unwrap(),
+        Checkpoint::open(&pt, WeightsChoice::Model).unwrap(),
+    );
+    assert_eq!(ca.model_args, cb.model_args);
+    assert_eq!(ca.task_cfg, cb.task_cfg);
+    for (key, t) in ca.weights.iter() {
+        let u = cb.weights.get(key).unwrap();
+        assert_eq!(t.shape(), u.shape(), "{key}");
+        if t.dtype().is_float() {
+            assert_eq!(t.to_f32().unwrap(), u.to_f32().unwrap(), "{key}");
+        } else {
+            assert_eq!(t.to_i64().unwrap(), u.to_i64().unwrap(), "{key}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use super::arith::write_merged;
 use super::error::MergeError;
 use super::inputs::Inputs;
-use super::meta::{key_text, MetaCopier};
+use super::meta::{from_json, key_text, MetaCopier};
 use super::Progress;
 use crate::checkpoint::writer::{PyObj, TensorMeta, TorchZipWriter};
 use crate::checkpoint::{Checkpoint, RawCheckpoint, Tensor, Value};
@@ -57,8 +57,7 @@ pub(crate) fn write(
     out: &Path,
     progress: Progress<'_>,
 ) -> Result<Vec<String>, MergeError> {
-    let first_path = &inputs.models[0].path;
-    let raw = RawCheckpoint::open(first_path)?;
+    let first = &inputs.models[0];
     let model = MergedSet {
         sets: &inputs.models,
         first_key: 0,
@@ -70,15 +69,26 @@ pub(crate) fn write(
     let next = model.first_key
         + model.sets[0].weights.len()
         + ema.as_ref().map_or(0, |e| e.sets[0].weights.len());
-    let mut copier = MetaCopier::new(&raw.heap, next);
+    // A safetensors first input has no pickle: its JSON config becomes `cfg`.
+    let raw = match first.path.extension().is_some_and(|e| e == "safetensors") {
+        true => None,
+        false => Some(RawCheckpoint::open(&first.path)?),
+    };
     let mut dropped = Vec::new();
-    let top = top_level(&mut copier, &raw.root, &model, ema.as_ref(), &mut dropped).map_err(
-        |(path, detail)| MergeError::Metadata {
-            file: first_path.clone(),
-            path,
-            detail,
-        },
-    )?;
+    let (top, copied) = match &raw {
+        Some(r) => {
+            let mut copier = MetaCopier::new(&r.heap, next);
+            let top = top_level(&mut copier, &r.root, &model, ema.as_ref(), &mut dropped).map_err(
+                |(path, detail)| MergeError::Metadata {
+                    file: first.path.clone(),
+                    path,
+                    detail,
+                },
+            )?;
+            (top, copier.storages)
+        }
+        None => (from_config(first, &model), Vec::new()),
+    };
 
     let mut w = TorchZipWriter::create(out, "archive")?;
     w.write_pickle(&top)?;
@@ -98,12 +108,34 @@ pub(crate) fn write(
             progress(done, total, name);
         }
     }
-    for s in &copier.storages {
-        let storage = raw.zip.storage(&s.old_key, s.dtype, s.numel)?;
-        w.write_storage(&s.new_key, |sink| sink.write_all(storage.as_bytes()))?;
+    if let Some(r) = &raw {
+        for s in &copied {
+            let storage = r.zip.storage(&s.old_key, s.dtype, s.numel)?;
+            w.write_storage(&s.new_key, |sink| sink.write_all(storage.as_bytes()))?;
+        }
     }
     w.finish(&format!("{:040}", 0))?;
     Ok(dropped)
+}
+
+/// The top-level dict fairseq saves, from a safetensors input's config.
+fn from_config(first: &Checkpoint, model: &MergedSet<'_>) -> PyObj {
+    let namespace = first
+        .model_args
+        .iter()
+        .map(|(k, v)| (k.clone(), from_json(v)))
+        .collect();
+    PyObj::dict([
+        (
+            "cfg",
+            PyObj::dict([
+                ("model", PyObj::Namespace(namespace)),
+                ("task", from_json(&first.task_cfg)),
+                ("generation", from_json(&first.generation_cfg)),
+            ]),
+        ),
+        ("model", model.pickled()),
+    ])
 }
 
 /// The first checkpoint's top-level dict with the merged weights in place.
