@@ -78,7 +78,14 @@ pub fn fetch(url: &str, part: &Path, size: Option<u64>) -> Result<(), Failure> {
             )))
         }
         Err(ureq::Error::Transport(t)) => {
-            return Err(Failure::Network(format!("cannot reach {url}: {t}")));
+            // The transport's own text repeats the URL: kind and cause are enough.
+            let cause = std::error::Error::source(&t)
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            return Err(Failure::Network(format!(
+                "cannot reach {url}: {}{cause}",
+                t.kind()
+            )));
         }
     };
     let resume = response.status() == 206;
