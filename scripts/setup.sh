@@ -6,7 +6,8 @@
 #     cameras; ALSA's libasound2-dev for `cpal` microphones, whose alsa.conf the FIFO-fed test
 #     microphone includes; libsndfile1-dev for audio-file decoding (what `soundfile` wraps);
 #     the `ffmpeg` CLI makes the video tests' clips;
-#     `chromium` and `chromium-driver` for the live web page's browser test);
+#     `chromium` and `chromium-driver` for the live web page's browser test; `ca-certificates`,
+#     the trusted roots `unival pull` verifies HTTPS servers with);
 #   - the ONNX Runtime shared library, taken from the official PyPI wheel (pip is used only as a
 #     download client; no Python runs in the project) into .cache/onnxruntime/<version>/.
 # Idempotent: a second run does nothing that is already done.
@@ -19,7 +20,7 @@ cache="$root/.cache/onnxruntime/$ORT_VERSION"
 need_apt=()
 for pkg in unzip pkg-config clang libclang-dev \
   libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev \
-  libavutil-dev ffmpeg libasound2-dev libsndfile1-dev libjpeg62-turbo-dev chromium chromium-driver; do
+  libavutil-dev ffmpeg libasound2-dev libsndfile1-dev libjpeg62-turbo-dev chromium chromium-driver ca-certificates; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -60,6 +60,13 @@ pub enum Command {
     /// Metrics of predictions already made: captions (BLEU, METEOR, ROUGE-L, CIDEr-D as
     /// pycocoevalcap), VQAv2 accuracy, RefCOCO Acc@0.5, SNLI-VE and video-QA accuracy.
     Score(crate::commands::score::ScoreArgs),
+    /// Interpolate checkpoints of one architecture: every entry becomes Σ λᵢ·θᵢ, bit for bit
+    /// as UnIVAL's average_save_models.py computes it (the paper's model merging).
+    Merge(crate::commands::merge::MergeArgs),
+    /// Download a released checkpoint listed in models/catalogue.json (resumable, sha256
+    /// verified or recorded) and export it with its task's defaults. Exit code 3: network
+    /// unreachable or transfer broken off (run again to resume).
+    Pull(crate::commands::pull::PullArgs),
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod graphs;
 pub mod keys;
+pub mod merge;
 pub mod onnx;
 pub mod quant;
 pub mod synth;

@@ -9,10 +9,12 @@ mod export;
 mod inspect;
 mod live;
 mod live_output;
+pub mod merge;
 mod npy;
 mod parity;
 mod preprocess;
 pub mod score;
+pub mod pull;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -36,5 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Score(a) => score::run(a),
+        Command::Merge(a) => merge::run(a),
+        Command::Pull(a) => pull::run(a),
     }
 }

@@ -29,12 +29,12 @@ use sha2::{Digest, Sha256};
 
 pub use error::{CheckpointError, Result};
 pub use plain_pickle::read_pickle_json;
-pub use safetensors::write_safetensors;
+pub use safetensors::{write_safetensors, CONFIG_METADATA_KEY};
 pub use state_dict::StateDict;
 pub use tensor::{Storage, StorageType, Tensor};
 
-use container::TorchZip;
-use value::{Heap, Value};
+pub(crate) use container::TorchZip;
+pub(crate) use value::{Heap, Node, Object, Value};
 
 /// Which weights to read from a checkpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,16 +115,8 @@ impl Checkpoint {
         if path.extension().is_some_and(|e| e == "safetensors") {
             return Self::safetensors_choosing(path, &path.with_extension("json"), choose);
         }
-        let map = container::map_file(path)?;
-        let zip = TorchZip::open(path, Arc::clone(&map))?;
-        let pkl = zip.data_pkl()?;
-        let (heap, root) = pickle::load(&pkl).map_err(|f| CheckpointError::Pickle {
-            file: path.to_path_buf(),
-            offset: f.offset,
-            opcode: f.opcode_text(),
-            detail: f.detail.clone(),
-        })?;
-        Self::from_pickle(path, map, &zip, &heap, &root, choose)
+        let raw = RawCheckpoint::open(path)?;
+        Self::from_pickle(path, raw.map, &raw.zip, &raw.heap, &raw.root, choose)
     }
 
     /// Opens `weights` (safetensors) with its JSON config
@@ -137,13 +129,18 @@ impl Checkpoint {
         Self::safetensors_choosing(weights.as_ref(), config.as_ref(), |_| choice)
     }
 
+    /// A missing `config` file falls back to the config embedded in the file's
+    /// `__metadata__` (as `unival merge` writes it), so a merged file travels alone.
     fn safetensors_choosing(
         path: &Path,
         config: &Path,
         choose: impl FnOnce(&Contents) -> WeightsChoice,
     ) -> Result<Checkpoint> {
-        let (map, weights) = safetensors::read(path)?;
-        let cfg = safetensors::read_config(config)?;
+        let (map, weights, embedded) = safetensors::read(path)?;
+        let cfg = match embedded {
+            Some(text) if !config.exists() => safetensors::parse_config(path, text.as_bytes())?,
+            _ => safetensors::read_config(config)?,
+        };
         let contents = Contents {
             has_ema: false,
             task_cfg: &cfg.task,
@@ -256,6 +253,40 @@ impl Checkpoint {
             generation_cfg,
             map,
             sha256: OnceLock::new(),
+        })
+    }
+}
+
+/// A torch zip checkpoint's whole pickled object tree over its mapped records, for tools that
+/// rewrite a checkpoint (`unival merge` keeps the first input's metadata).
+pub(crate) struct RawCheckpoint {
+    /// The memory map every mapped storage views.
+    pub(crate) map: Arc<Mmap>,
+    /// The zip records.
+    pub(crate) zip: TorchZip,
+    /// Containers of the unpickled tree.
+    pub(crate) heap: Heap,
+    /// The top-level object (fairseq's dict).
+    pub(crate) root: Value,
+}
+
+impl RawCheckpoint {
+    /// Maps `path` and unpickles its `data.pkl` (nothing is executed).
+    pub(crate) fn open(path: &Path) -> Result<RawCheckpoint> {
+        let map = container::map_file(path)?;
+        let zip = TorchZip::open(path, Arc::clone(&map))?;
+        let pkl = zip.data_pkl()?;
+        let (heap, root) = pickle::load(&pkl).map_err(|f| CheckpointError::Pickle {
+            file: path.to_path_buf(),
+            offset: f.offset,
+            opcode: f.opcode_text(),
+            detail: f.detail.clone(),
+        })?;
+        Ok(RawCheckpoint {
+            map,
+            zip,
+            heap,
+            root,
         })
     }
 }

@@ -15,8 +15,12 @@ use super::error::{CheckpointError, Result};
 use super::state_dict::StateDict;
 use super::tensor::{Bytes, Storage, StorageType, Tensor};
 
-/// Reads and validates a safetensors file.
-pub(crate) fn read(path: &Path) -> Result<(Arc<Mmap>, StateDict)> {
+/// `__metadata__` key under which `unival merge` embeds the JSON config.
+pub const CONFIG_METADATA_KEY: &str = "unival_config";
+
+/// Reads and validates a safetensors file; also returns the config embedded in its
+/// `__metadata__` under [`CONFIG_METADATA_KEY`], if any.
+pub(crate) fn read(path: &Path) -> Result<(Arc<Mmap>, StateDict, Option<String>)> {
     let bad = |detail: String| CheckpointError::Safetensors {
         file: path.to_path_buf(),
         detail,
@@ -36,6 +40,11 @@ pub(crate) fn read(path: &Path) -> Result<(Arc<Mmap>, StateDict)> {
         serde_json::from_slice(&map[8..data_start])
             .map_err(|e| bad(format!("header JSON: {e}")))?;
     let data_len = map.len() - data_start;
+    let embedded = header
+        .get("__metadata__")
+        .and_then(|m| m.get(CONFIG_METADATA_KEY))
+        .and_then(|c| c.as_str())
+        .map(str::to_string);
     let mut tensors = Vec::with_capacity(header.len());
     for (name, info) in &header {
         if name == "__metadata__" {
@@ -103,7 +112,7 @@ pub(crate) fn read(path: &Path) -> Result<(Arc<Mmap>, StateDict)> {
         }
         tensors.push((name.clone(), Tensor::new(name, storage, shape, strides, 0)?));
     }
-    Ok((map, StateDict::from_tensors(path, tensors)))
+    Ok((map, StateDict::from_tensors(path, tensors), embedded))
 }
 
 /// The three config sections of a safetensors checkpoint.
@@ -116,12 +125,17 @@ pub(crate) struct SafeConfig {
 /// Reads the JSON config that accompanies a safetensors file.
 pub(crate) fn read_config(path: &Path) -> Result<SafeConfig> {
     let text = std::fs::read(path).map_err(|e| CheckpointError::io(path, e))?;
+    parse_config(path, &text)
+}
+
+/// Parses a JSON config (`path` names its source in errors).
+pub(crate) fn parse_config(path: &Path, text: &[u8]) -> Result<SafeConfig> {
     let bad = |detail: String| CheckpointError::Safetensors {
         file: path.to_path_buf(),
         detail,
     };
     let mut v: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|e| bad(format!("config JSON: {e}")))?;
+        serde_json::from_slice(text).map_err(|e| bad(format!("config JSON: {e}")))?;
     let model = match v.get_mut("model").map(serde_json::Value::take) {
         Some(serde_json::Value::Object(m)) => m,
         _ => return Err(bad("config has no \"model\" object".into())),

@@ -42,6 +42,27 @@ pub enum PyObj {
     Namespace(Vec<(String, PyObj)>),
     /// A tensor rebuilt by `torch._utils._rebuild_tensor_v2` from a persistent storage.
     Tensor(TensorMeta),
+    /// `bytes`, pickled as protocol 2 does: `_codecs.encode(<latin-1 text>, 'latin1')`.
+    Bytes(Vec<u8>),
+    /// An integer wider than `i64`: little-endian two's complement (LONG1).
+    BigInt(Vec<u8>),
+    /// A global reference (`module.name`): a class or function.
+    Global {
+        /// Module path.
+        module: String,
+        /// Attribute name.
+        name: String,
+    },
+    /// `callable(*args)`, then `BUILD` with `state` when present: how objects of other classes
+    /// are written back (rebuilt by calling their class or factory).
+    Reduce {
+        /// The callable (usually a [`PyObj::Global`]).
+        callable: Box<PyObj>,
+        /// Positional arguments.
+        args: Vec<PyObj>,
+        /// `__setstate__` / `__dict__` state.
+        state: Option<Box<PyObj>>,
+    },
 }
 
 impl PyObj {
@@ -210,6 +231,36 @@ fn emit(out: &mut Vec<u8>, obj: &PyObj) {
             out.extend([b')', 0x81, b'}']);
             emit_items(out, attrs.iter().map(|(k, v)| (PyObjKey::Str(k), v)));
             out.push(b'b');
+        }
+        PyObj::Bytes(b) => {
+            emit_global(out, "_codecs", "encode");
+            let text: String = b.iter().map(|&c| char::from(c)).collect();
+            emit_tuple(out, &[PyObj::Str(text), PyObj::str("latin1")]);
+            out.push(b'R');
+        }
+        PyObj::BigInt(b) => {
+            match u8::try_from(b.len()) {
+                Ok(n) => out.extend([0x8a, n]),
+                Err(_) => {
+                    out.push(0x8b);
+                    out.extend((b.len() as u32).to_le_bytes());
+                }
+            }
+            out.extend(b);
+        }
+        PyObj::Global { module, name } => emit_global(out, module, name),
+        PyObj::Reduce {
+            callable,
+            args,
+            state,
+        } => {
+            emit(out, callable);
+            emit_tuple(out, args);
+            out.push(b'R');
+            if let Some(s) = state {
+                emit(out, s);
+                out.push(b'b');
+            }
         }
         PyObj::Tensor(t) => {
             emit_global(out, "torch._utils", "_rebuild_tensor_v2");
