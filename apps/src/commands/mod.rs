@@ -5,6 +5,7 @@ mod bench;
 mod compare;
 pub mod devices;
 mod draw;
+pub mod eval;
 mod export;
 mod inspect;
 mod live;
@@ -34,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Live(cmd) => live::run(cmd),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Eval(cmd) => eval::run(cmd),
     }
 }
