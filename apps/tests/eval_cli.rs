@@ -67,7 +67,12 @@ fn demo_eval_reproduces_the_original_and_scores_it() {
     let dir = tempfile::tempdir().unwrap();
     let test = s.join("demo/test");
     let out = dir.path().join("demo.jsonl");
-    let run = run_ok(&mut eval_caption(&test.join("captions.tsv"), &test, &out, &[]));
+    let run = run_ok(&mut eval_caption(
+        &test.join("captions.tsv"),
+        &test,
+        &out,
+        &[],
+    ));
     let metrics = last_json(&run.stdout);
     eprintln!("{metrics}");
     let expected: Value =
@@ -85,10 +90,17 @@ fn demo_eval_reproduces_the_original_and_scores_it() {
         original_exact += usize::from(w["hypothesis"] == w["reference"]);
     }
     eprintln!("predictions equal to the original's: {same}/20");
-    assert_eq!(same, 20, "every prediction is the original's, token for token");
+    assert_eq!(
+        same, 20,
+        "every prediction is the original's, token for token"
+    );
     let m = &metrics["metrics"];
     let exact = m["exact_match"].as_f64().unwrap();
-    assert_eq!(exact, original_exact as f64 / 20.0, "the original's exact-match rate");
+    assert_eq!(
+        exact,
+        original_exact as f64 / 20.0,
+        "the original's exact-match rate"
+    );
     let cider = m["cider_d"].as_f64().unwrap();
     assert!(cider.is_finite() && cider > 0.0, "{cider}");
     assert_eq!(metrics["items"], 20);
@@ -96,13 +108,13 @@ fn demo_eval_reproduces_the_original_and_scores_it() {
     assert!(metrics["items_per_second"].as_f64().unwrap() > 0.0);
 }
 
-/// The demo's images three times over, in the original's caption TSV (uniq_id, image_id,
+/// The demo's images twice over, in the original's caption TSV (uniq_id, image_id,
 /// captions, labels, file name): a run long enough to be killed mid-way.
 fn long_tsv(test: &Path, to: &Path) {
     let refs = std::fs::read_to_string(test.join("captions.tsv")).unwrap();
     let mut tsv = String::new();
     let mut n = 0;
-    for _ in 0..3 {
+    for _ in 0..2 {
         for line in refs.lines().skip(1) {
             let (file, caption) = line.split_once('\t').unwrap();
             tsv.push_str(&format!("{n}\t{file}\t{caption}\t\t{file}\n"));
@@ -110,6 +122,23 @@ fn long_tsv(test: &Path, to: &Path) {
         }
     }
     std::fs::write(to, tsv).unwrap();
+}
+
+/// Asserts two results files hold the same records in the same order: everything equal but
+/// the scores, which may differ in their last bits between processes (ONNX Runtime's threaded
+/// reductions), within 1e-6.
+fn assert_same_results(got: &Path, want: &str) {
+    let got = std::fs::read_to_string(got).unwrap();
+    let (got, want): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        let mut g: Value = serde_json::from_str(g).unwrap();
+        let mut w: Value = serde_json::from_str(w).unwrap();
+        let gs = g.as_object_mut().unwrap().remove("score").unwrap();
+        let ws = w.as_object_mut().unwrap().remove("score").unwrap();
+        assert_eq!(g, w);
+        assert!((gs.as_f64().unwrap() - ws.as_f64().unwrap()).abs() <= 1e-6);
+    }
 }
 
 fn without_rate(mut v: Value) -> Value {
@@ -128,7 +157,7 @@ fn killed_run_resumes_and_shards_merge_to_the_unsharded_run() {
     let full_run = run_ok(&mut eval_caption(&data, &test, &full, &[]));
     let full_metrics = without_rate(last_json(&full_run.stdout));
     let full_text = std::fs::read_to_string(&full).unwrap();
-    assert_eq!(full_text.lines().count(), 60);
+    assert_eq!(full_text.lines().count(), 40);
 
     // Killed mid-way (after a few lines), then a half-written line as a crash leaves it.
     let killed = dir.path().join("killed.jsonl");
@@ -146,8 +175,8 @@ fn killed_run_resumes_and_shards_merge_to_the_unsharded_run() {
     child.wait().unwrap();
     let before = std::fs::read_to_string(&killed).unwrap();
     let done = before.lines().count();
-    eprintln!("killed after {done} of 60 items");
-    assert!(done < 60, "the run finished before it was killed");
+    eprintln!("killed after {done} of 40 items");
+    assert!(done < 40, "the run finished before it was killed");
     let mut partial = before.into_bytes();
     partial.extend_from_slice(b"{\"index\":99,\"id\":\"half");
     std::fs::write(&killed, partial).unwrap();
@@ -156,15 +185,20 @@ fn killed_run_resumes_and_shards_merge_to_the_unsharded_run() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--resume"));
     let resumed = run_ok(&mut eval_caption(&data, &test, &killed, &["--resume"]));
-    assert_eq!(std::fs::read_to_string(&killed).unwrap(), full_text);
+    assert_same_results(&killed, &full_text);
     assert_eq!(without_rate(last_json(&resumed.stdout)), full_metrics);
 
     // Two shards, merged.
     let shards: Vec<PathBuf> = (0..2)
         .map(|i| {
             let out = dir.path().join(format!("shard{i}.jsonl"));
-            run_ok(&mut eval_caption(&data, &test, &out, &["--shard", &format!("{i}/2")]));
-            assert_eq!(lines(&out).len(), 30);
+            run_ok(&mut eval_caption(
+                &data,
+                &test,
+                &out,
+                &["--shard", &format!("{i}/2")],
+            ));
+            assert_eq!(lines(&out).len(), 20);
             out
         })
         .collect();
@@ -175,12 +209,17 @@ fn killed_run_resumes_and_shards_merge_to_the_unsharded_run() {
         .arg(&merged)
         .args(&shards);
     let merge_run = run_ok(&mut merge);
-    assert_eq!(std::fs::read_to_string(&merged).unwrap(), full_text);
+    assert_same_results(&merged, &full_text);
     assert_eq!(last_json(&merge_run.stdout), full_metrics);
 
     // --limit cuts the dataset before sharding.
     let limited = dir.path().join("limited.jsonl");
-    run_ok(&mut eval_caption(&data, &test, &limited, &["--limit", "7", "--shard", "1/3"]));
+    run_ok(&mut eval_caption(
+        &data,
+        &test,
+        &limited,
+        &["--limit", "7", "--shard", "1/3"],
+    ));
     let ids: Vec<i64> = lines(&limited)
         .iter()
         .map(|r| r["index"].as_i64().unwrap())
@@ -208,7 +247,10 @@ fn coco_json_reader_and_bad_inputs() {
     // The missing image fails (exit 1, named on stderr); the other is scored.
     assert_eq!(run.status.code(), Some(1));
     let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("missing.png") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("missing.png") && !err.contains("panicked"),
+        "{err}"
+    );
     let records = lines(&out);
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["prediction"], "a green triangle on the right");
