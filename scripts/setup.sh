@@ -55,3 +55,4 @@ if [ -z "$lib" ]; then
 fi
 echo "setup: ONNX Runtime library: $lib" >&2
 "$root/scripts/setup_image_suites.sh"
+"$root/scripts/setup_metrics.sh"

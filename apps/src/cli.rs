@@ -57,6 +57,9 @@ pub enum Command {
     /// Parity report of two bundles of one model (e.g. fp32 vs int8) on captioning: teacher-
     /// forced logit error, KL, top-1 agreement, encoder output error, caption equality.
     Compare(CompareArgs),
+    /// Metrics of predictions already made: captions (BLEU, METEOR, ROUGE-L, CIDEr-D as
+    /// pycocoevalcap), VQAv2 accuracy, RefCOCO Acc@0.5, SNLI-VE and video-QA accuracy.
+    Score(crate::commands::score::ScoreArgs),
     /// Run a model over a dataset in its standard format and score it; `unival eval merge`
     /// joins shard outputs.
     Eval(crate::commands::eval::EvalCmd),

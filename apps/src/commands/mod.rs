@@ -13,6 +13,7 @@ mod live_output;
 mod npy;
 mod parity;
 mod preprocess;
+pub mod score;
 mod tasks;
 
 use crate::cli::{Cli, Command};
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Live(cmd) => live::run(cmd),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Score(a) => score::run(a),
         Command::Eval(cmd) => eval::run(cmd),
     }
 }
