@@ -168,10 +168,17 @@ fn media_ref(src: &Source, field: &str) -> anyhow::Result<MediaRef> {
     if path.is_file() || looks_like_file_name(field) {
         return Ok(MediaRef::File(path));
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(field)
-        .context("the media column is neither a file name nor base64 data")?;
-    Ok(MediaRef::Inline(bytes))
+    // The original writes `base64.urlsafe_b64encode` and reads with `urlsafe_b64decode`; the
+    // standard alphabet is accepted too.
+    let engines = [
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::STANDARD,
+    ];
+    engines
+        .iter()
+        .find_map(|e| e.decode(field).ok())
+        .map(MediaRef::Inline)
+        .context("the media column is neither a file name nor base64 data")
 }
 
 fn looks_like_file_name(s: &str) -> bool {
