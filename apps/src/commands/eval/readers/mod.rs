@@ -84,3 +84,6 @@ pub fn load(task: TaskKind, args: &DatasetArgs) -> anyhow::Result<Vec<Item>> {
     check_unique_ids(&items, &src.name())?;
     Ok(items)
 }
+
+#[cfg(test)]
+mod tests;
