@@ -207,6 +207,22 @@ fn perception_test_scores_options_reports_breakdowns_and_writes_the_submission()
     assert_eq!(first["id"], 0);
     assert_eq!(first["answer_id"], recs[0]["choice"]["predicted_id"]);
     assert_eq!(first["answer"], recs[0]["prediction"]);
+    // `unival eval merge` scores the file the same and writes the same submission.
+    let (merged, sub2) = (f.root.join("merged.jsonl"), f.root.join("sub2.json"));
+    let m = run_ok(
+        bin()
+            .args(["eval", "merge", "--json", "--out"])
+            .arg(&merged)
+            .arg("--submission")
+            .arg(&sub2)
+            .arg(&out),
+    );
+    let merged_metrics: Value =
+        serde_json::from_str(String::from_utf8_lossy(&m.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(merged_metrics["breakdown"], metrics["breakdown"]);
+    assert_eq!(merged_metrics["metrics"], metrics["metrics"]);
+    let sub2: Value = serde_json::from_str(&std::fs::read_to_string(&sub2).unwrap()).unwrap();
+    assert_eq!(sub2, sub);
 
     // The cut: video_1 cut at frame 20 scores as the clip trimmed to its first 20 frames.
     let trimmed_dir = f.root.join("trimmed");
