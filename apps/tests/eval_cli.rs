@@ -276,6 +276,16 @@ fn coco_json_reader_and_bad_inputs() {
     let m = last_json(&run.stdout);
     assert_eq!(m["errors"], 1);
     assert_eq!(m["metrics"]["exact_match"], 0.5);
+    // --resume runs the failed item again (here: now that its image is there).
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(test.join("100000.png"), images.join("100000.png")).unwrap();
+    std::fs::copy(test.join("100000.png"), images.join("missing.png")).unwrap();
+    let rerun = run_ok(&mut eval_caption(&coco, &images, &out, &["--resume"]));
+    let records = lines(&out);
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.get("error").is_none()));
+    assert_eq!(last_json(&rerun.stdout)["errors"], 0);
 
     // A dataset that is not there, or not a dataset: one clear line, exit 1, no panic.
     let bad = dir.path().join("notes.json");

@@ -61,7 +61,7 @@ fn question(
 ) -> Value {
     json!({
         "id": id, "question": q, "options": options, "answer_id": answer,
-        "area": area, "reasoning": if id % 2 == 0 { "Descriptive" } else { "Predictive" },
+        "area": area, "reasoning": if id.is_multiple_of(2) { "Descriptive" } else { "Predictive" },
         "tag": tags
     })
 }

@@ -84,8 +84,9 @@ pub struct Writer {
 
 impl Writer {
     /// Opens `path` for a run: a fresh file, or with `resume` the existing one cut back to its
-    /// complete lines, whose records are returned. Without `resume` an existing non-empty file
-    /// is refused rather than mixed with a new run.
+    /// complete lines, whose records are returned. Failed items are not finished: `resume`
+    /// drops their lines so they run again. Without `resume` an existing non-empty file is
+    /// refused rather than mixed with a new run.
     pub fn open(path: &Path, resume: bool, task: &str) -> anyhow::Result<(Writer, Vec<Record>)> {
         let exists = path.metadata().is_ok_and(|m| m.len() > 0);
         if exists && !resume {
@@ -94,7 +95,12 @@ impl Writer {
                 path.display()
             );
         }
-        let (done, keep) = if exists { read(path)? } else { (Vec::new(), 0) };
+        let (mut done, mut keep) = if exists { read(path)? } else { (Vec::new(), 0) };
+        if done.iter().any(|r| r.error.is_some()) {
+            done.retain(|r| r.error.is_none());
+            write_all(path, &done)?;
+            keep = path.metadata().map_or(0, |m| m.len());
+        }
         if let Some(other) = done.iter().find(|r| r.task != task) {
             bail!(
                 "{}: holds results of task `{}`, not `{task}`",
