@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 /// One grounding prediction and its target box, both `[x0, y0, x1, y1]` in image pixels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroundingItem {
+    /// Item id, for messages.
     pub id: String,
+    /// Predicted box.
     pub predicted: [f64; 4],
+    /// Annotated box.
     pub target: [f64; 4],
 }
 

@@ -10,6 +10,8 @@
 //!
 //! [`formats`] reads the standard files (COCO results/annotations JSON, CSV, VQA JSON).
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod caption;
 mod error;
 pub mod formats;

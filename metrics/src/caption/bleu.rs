@@ -70,9 +70,9 @@ pub(crate) fn corpus_bleu(items: &[Tokenised]) -> [f64; 4] {
     }
     let mut bleus = [0.0; MAX_N];
     let mut product = 1.0;
-    for k in 0..MAX_N {
+    for (k, bleu) in bleus.iter_mut().enumerate() {
         product *= (totals.correct[k] as f64 + TINY) / (totals.guess[k] as f64 + SMALL);
-        bleus[k] = product.powf(1.0 / (k as f64 + 1.0));
+        *bleu = product.powf(1.0 / (k as f64 + 1.0));
     }
     let ratio = (totals.test_len as f64 + TINY) / (totals.ref_len as f64 + SMALL);
     if ratio < 1.0 {

@@ -18,8 +18,11 @@ use std::path::PathBuf;
 /// One candidate caption and its human references (untokenised, as written).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaptionItem {
+    /// Item id (image id, file name, row number), for messages.
     pub id: String,
+    /// The caption to score.
     pub candidate: String,
+    /// Human captions (at least one).
     pub references: Vec<String>,
 }
 

@@ -58,6 +58,26 @@ pub fn ptb_tokens(line: &str) -> Vec<String> {
     for chunk in normalised.split_whitespace() {
         split_chunk(chunk, &mut out);
     }
+    join_mixed_fractions(out)
+}
+
+/// `2 1/2` is one token in the lexer, its space a no-break space.
+fn join_mixed_fractions(tokens: Vec<String>) -> Vec<String> {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let fraction = |t: &str| {
+        t.split_once('/')
+            .is_some_and(|(a, b)| digits(a) && digits(b))
+    };
+    let mut out: Vec<String> = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        match out.last_mut() {
+            Some(last) if digits(last) && fraction(&token) => {
+                last.push('\u{a0}');
+                last.push_str(&token);
+            }
+            _ => out.push(token),
+        }
+    }
     out
 }
 
@@ -123,11 +143,11 @@ fn peel_leading(mut s: &str) -> (Vec<String>, &str) {
     (tokens, s)
 }
 
-/// `'tis`, `'twas`, `'em` and other words that start with an apostrophe.
+/// `'tis`, `'twas`, `'em`, a lone `'s` and other words that start with an apostrophe (rather
+/// than an opening single quote).
 fn starts_with_clitic_word(s: &str) -> bool {
-    ["'t", "'em", "'n", "'s", "'re", "'ll", "'ve", "'m", "'d"]
-        .iter()
-        .any(|p| s.starts_with(p))
+    let word: String = s[1..].chars().take_while(|c| c.is_alphabetic()).collect();
+    ["tis", "twas", "em", "n", "s", "re", "ll", "ve", "m", "d"].contains(&word.as_str())
 }
 
 /// Closing quotes, brackets and punctuation at the end of a chunk, innermost last.
@@ -157,9 +177,11 @@ fn trailing_token(s: &str) -> Option<(String, usize)> {
         (":", ":"),
         ("%", "%"),
         ("--", "--"),
+        ("/", "/"),
     ];
     for (suffix, tok) in fixed {
-        if s.ends_with(suffix) && (s.len() > suffix.len() || suffix != "--") {
+        let alone = s.len() == suffix.len();
+        if s.ends_with(suffix) && !(alone && (suffix == "--" || suffix == "/")) {
             return Some((tok.to_string(), suffix.len()));
         }
     }
@@ -190,10 +212,10 @@ fn split_core(core: &str, out: &mut Vec<String>) {
     if core.is_empty() {
         return;
     }
-    if let Some(i) = inner_comma(core) {
-        split_core(&core[..i], out);
-        out.push(",".into());
-        split_core(&core[i + 1..], out);
+    if let Some((at, len)) = inner_punctuation(core) {
+        split_core(&core[..at], out);
+        out.push(core[at..at + len].into());
+        split_core(&core[at + len..], out);
         return;
     }
     if core.contains('*') && core != "*" {
@@ -229,12 +251,25 @@ fn split_core(core: &str, out: &mut Vec<String>) {
     out.push(core.into());
 }
 
-/// A comma inside a word that is not between two digits (`chirp,a`, not `1,000`).
-fn inner_comma(core: &str) -> Option<usize> {
+/// Punctuation inside a word that the lexer splits off, as `(byte offset, length)`: `...`, `--`,
+/// `,` `;` `:` unless between two digits (`chirp,a` and `food:rice`, not `1,000` or `5:30`).
+fn inner_punctuation(core: &str) -> Option<(usize, usize)> {
+    for dots_or_dashes in ["...", "--"] {
+        let len = dots_or_dashes.len();
+        if let Some(at) = core
+            .find(dots_or_dashes)
+            .filter(|&at| at > 0 && at + len < core.len())
+        {
+            return Some((at, len));
+        }
+    }
     let bytes = core.as_bytes();
-    (1..bytes.len().saturating_sub(1)).find(|&i| {
-        bytes[i] == b',' && !(bytes[i - 1].is_ascii_digit() && bytes[i + 1].is_ascii_digit())
-    })
+    (1..bytes.len().saturating_sub(1))
+        .find(|&i| {
+            matches!(bytes[i], b',' | b';' | b':')
+                && !(bytes[i - 1].is_ascii_digit() && bytes[i + 1].is_ascii_digit())
+        })
+        .map(|i| (i, 1))
 }
 
 #[cfg(test)]

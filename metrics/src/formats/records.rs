@@ -16,8 +16,11 @@ pub const BOX_KEYS: &[&str] = &["box", "bbox"];
 /// One record: its id, its value and the file it came from (for error messages).
 #[derive(Debug, Clone)]
 pub struct Record {
+    /// The id, as text (integers converted).
     pub id: String,
+    /// The value under the first value key found.
     pub value: Value,
+    /// The file it was read from.
     pub source: PathBuf,
 }
 

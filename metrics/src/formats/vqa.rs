@@ -11,15 +11,20 @@ use std::path::Path;
 /// One question's human answers and answer type.
 #[derive(Debug, Clone)]
 pub struct VqaAnnotation {
+    /// The human answers' texts.
     pub answers: Vec<String>,
+    /// `answer_type` when present.
     pub answer_type: Option<String>,
 }
 
 /// One VQAv2 question.
 #[derive(Debug, Clone)]
 pub struct VqaQuestion {
+    /// Question id, as text.
     pub question_id: String,
+    /// Image id, as text.
     pub image_id: String,
+    /// The question.
     pub question: String,
 }
 

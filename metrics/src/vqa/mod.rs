@@ -13,8 +13,11 @@ use std::collections::BTreeMap;
 /// One predicted answer with the human answers (VQAv2: ten).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VqaItem {
+    /// Question id, for messages.
     pub question_id: String,
+    /// The predicted answer, as generated (normalised here).
     pub prediction: String,
+    /// Human answers as annotated (VQAv2: ten).
     pub answers: Vec<String>,
     /// `yes/no`, `number`, `other` in VQAv2; `None` leaves the item out of the per-type table.
     pub answer_type: Option<String>,
