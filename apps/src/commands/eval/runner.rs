@@ -70,6 +70,15 @@ fn open(task: TaskKind, a: &DatasetArgs) -> anyhow::Result<Pipeline> {
 /// Runs `items` (those `a.run` selects and `--out` lacks) and returns what ran.
 pub fn run(task: TaskKind, a: &DatasetArgs, items: &[Item]) -> anyhow::Result<RunSummary> {
     let (mut writer, done) = Writer::open(&a.run.out, a.run.resume, task.name())?;
+    let known: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    if let Some(stray) = done.iter().find(|r| !known.contains(r.id.as_str())) {
+        anyhow::bail!(
+            "{}: holds item `{}`, which is not in {}; is it another dataset's results?",
+            a.run.out.display(),
+            stray.id,
+            a.data.display()
+        );
+    }
     let done: HashSet<String> = done.into_iter().map(|r| r.id).collect();
     let todo: Vec<usize> = selected(items.len(), a.run.limit, a.run.shard)
         .into_iter()

@@ -62,6 +62,14 @@ pub fn run(a: &PerceptionArgs) -> anyhow::Result<(Vec<Record>, RunSummary)> {
     let questions = annotations::load(&a.annotations, &a.videos, a.cut_frames.as_deref())?;
     let (mut writer, done) = Writer::open(&a.run.out, a.run.resume, TASK)?;
     let done_ids: HashSet<String> = done.iter().map(|r| r.id.clone()).collect();
+    let known: HashSet<String> = questions.iter().map(Question::key).collect();
+    if let Some(stray) = done_ids.iter().find(|id| !known.contains(*id)) {
+        anyhow::bail!(
+            "{}: holds question `{stray}`, which is not in {}",
+            a.run.out.display(),
+            a.annotations.display()
+        );
+    }
     let todo: Vec<usize> = selected(questions.len(), a.run.limit, a.run.shard)
         .into_iter()
         .filter(|&i| !done_ids.contains(&questions[i].key()))
