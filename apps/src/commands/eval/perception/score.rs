@@ -67,3 +67,48 @@ pub fn submission(records: &[Record]) -> Value {
             .collect::<Map<_, _>>(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::records::Choice;
+    use super::*;
+
+    fn record(video: &str, qid: u64, predicted: Option<usize>, answer: usize) -> Record {
+        Record {
+            index: 0,
+            id: format!("{video}/{qid}"),
+            task: "perception_test".into(),
+            prediction: String::new(),
+            score: None,
+            tokens: vec![],
+            bbox: None,
+            target: None,
+            choice: Some(Choice {
+                video_id: video.into(),
+                question_id: json!(qid),
+                options: vec!["a".into(), "b".into(), "c".into()],
+                scores: vec![],
+                predicted_id: predicted,
+                answer_id: Some(answer),
+                area: "Physics".into(),
+                reasoning: "Descriptive".into(),
+                tags: vec!["motion".into(), "counting".into()],
+            }),
+            error: predicted.is_none().then(|| "unreadable video".into()),
+        }
+    }
+
+    #[test]
+    fn failed_questions_count_as_wrong_and_are_left_out_of_the_submission() {
+        let records = [record("v1", 0, Some(2), 2), record("v1", 1, None, 0)];
+        let mut report = Report::default();
+        multiple_choice(&records, &mut report);
+        assert_eq!(report.metrics, vec![("top1_accuracy".to_string(), 0.5)]);
+        let tag = &report.breakdown["tag"]["counting"];
+        assert_eq!((tag.correct, tag.total), (1, 2));
+        assert_eq!(
+            submission(&records),
+            json!({"v1": [{"id": 0, "answer_id": 2, "answer": "c"}]})
+        );
+    }
+}
