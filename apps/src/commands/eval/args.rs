@@ -20,7 +20,8 @@ pub enum EvalTask {
     Caption(DatasetArgs),
     /// VQAv2 questions JSON (+ --annotations) or the original's TSV.
     Vqa(DatasetArgs),
-    /// RefCOCO / RefCOCO+ / RefCOCOg: the original's TSV (Acc@0.5).
+    /// RefCOCO / RefCOCO+ / RefCOCOg: the original's TSV, or the REFER toolkit's refs pickle
+    /// with --annotations instances.json and --split (Acc@0.5).
     Refcoco(DatasetArgs),
     /// SNLI-VE: the original's TSV or the SNLI-VE JSONL (accuracy).
     #[command(name = "snli-ve")]
@@ -71,7 +72,8 @@ pub struct DatasetArgs {
     /// The dataset file (format detected from its extension and contents).
     #[arg(long)]
     pub data: PathBuf,
-    /// VQAv2: the annotations JSON that goes with the questions in --data.
+    /// VQAv2: the annotations JSON that goes with the questions in --data; RefCOCO refs
+    /// pickle: the instances.json holding the boxes.
     #[arg(long)]
     pub annotations: Option<PathBuf>,
     /// Directory of the images the dataset names (default: beside --data).
@@ -83,7 +85,7 @@ pub struct DatasetArgs {
     /// Directory of the sounds the dataset names (default: beside --data).
     #[arg(long)]
     pub audio: Option<PathBuf>,
-    /// Karpathy split JSON: which split to evaluate.
+    /// Which split to evaluate (Karpathy split JSON, MSRVTT JSON, RefCOCO refs pickle).
     #[arg(long, default_value = "test")]
     pub split: String,
     /// VQA / video QA: answer list constraining the output (one per line, or ans2label pickle).

@@ -1,9 +1,11 @@
 //! Dataset readers: each standard format becomes a list of [`Item`]s. The format is chosen from
 //! the task and the file: `.tsv` (the original's, or `file<TAB>caption`), `.csv` (AudioCaps,
-//! Clotho), `.json` / `.jsonl` (COCO, Karpathy, MSRVTT, VQAv2, MSRVTT-QA, SNLI-VE).
+//! Clotho), `.json` / `.jsonl` (COCO, Karpathy, MSRVTT, VQAv2, MSRVTT-QA, SNLI-VE), `.p`
+//! (RefCOCO's refs pickle with `instances.json`).
 
 mod csv;
 mod json;
+mod refs;
 mod tsv;
 
 use super::args::DatasetArgs;
@@ -76,8 +78,11 @@ pub fn load(task: TaskKind, args: &DatasetArgs) -> anyhow::Result<Vec<Item>> {
         "tsv" => tsv::read(&src, task)?,
         "csv" => csv::read(&src, task)?,
         "json" | "jsonl" => json::read(&src, task, args)?,
+        "p" | "pkl" if task == TaskKind::Refcoco => {
+            refs::read(&src, args.annotations.as_deref(), &args.split)?
+        }
         _ => bail!(
-            "{}: unknown dataset format (expected .tsv, .csv, .json or .jsonl)",
+            "{}: unknown dataset format (expected .tsv, .csv, .json, .jsonl, or a RefCOCO refs .p)",
             src.name()
         ),
     };
