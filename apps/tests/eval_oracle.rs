@@ -1,7 +1,7 @@
 //! `unival eval` on the original's own TSVs (`shared/oracle/dev/<case>/<case>_test.tsv`: base64
 //! images inline for the image tasks, file names for video and audio): each prediction and the
 //! metric equal what the original's evaluation step produced (`meta.json`: `eval_step_results`,
-//! `eval_step_scores`).
+//! `eval_step_scores`); the same VQA question as VQAv2 JSON gets the official accuracy.
 
 mod common;
 
@@ -68,6 +68,49 @@ fn image_task_tsvs_with_inline_images_reproduce_the_original_eval_step() {
         m["vqa_score"],
         want["eval_step_scores"][0].as_f64().unwrap()
     );
+
+    // The same question as VQAv2 JSON (questions + annotations, COCO file naming): two of ten
+    // humans said "yes", so the official accuracy is (2·⅓ + 8·⅔)/10 = 0.6.
+    let images = dir.path().join("val2014");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(
+        o.join("vqa/img0.png"),
+        images.join("COCO_val2014_000000000001.jpg"),
+    )
+    .unwrap();
+    let questions = dir.path().join("questions.json");
+    let q = "how many triangles can be seen in this picture?";
+    let doc = serde_json::json!({"data_subtype": "val2014", "questions": [
+        {"question_id": 100, "image_id": 1, "question": q}]});
+    std::fs::write(&questions, doc.to_string()).unwrap();
+    let mut humans = vec![serde_json::json!({"answer": "yes"}); 2];
+    humans.extend(vec![serde_json::json!({"answer": "two"}); 8]);
+    let annotations = dir.path().join("annotations.json");
+    let doc = serde_json::json!({"annotations": [
+        {"question_id": 100, "answer_type": "number", "answers": humans}]});
+    std::fs::write(&annotations, doc.to_string()).unwrap();
+    let out = dir.path().join("vqa2.jsonl");
+    let run = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_unival"))
+            .args(["eval", "vqa", "--json", "--model"])
+            .arg(&vqa)
+            .arg("--data")
+            .arg(&questions)
+            .arg("--annotations")
+            .arg(&annotations)
+            .arg("--images")
+            .arg(&images)
+            .arg("--answers")
+            .arg(&answers)
+            .arg("--out")
+            .arg(&out),
+    );
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    let m: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for key in ["vqa_accuracy", "vqa_accuracy_number"] {
+        let got = m["metrics"][key].as_f64().unwrap();
+        assert!((got - 0.6).abs() < 1e-9, "{key} {got}");
+    }
 
     let refcoco = dir.path().join("refcoco");
     export(&o, "refcoco", "refcoco", &refcoco, &["--no-ema"]);

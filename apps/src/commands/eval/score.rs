@@ -120,10 +120,15 @@ fn answers(records: &[Record], report: &mut Report) {
         }
     }
     if !vqa.is_empty() {
+        // The official tool reports percent; this report keeps every accuracy a fraction.
         let s = vqa_accuracy(&vqa);
-        report.metrics.push(("vqa_accuracy".into(), s.overall));
+        report
+            .metrics
+            .push(("vqa_accuracy".into(), s.overall / 100.0));
         for (t, v) in s.per_answer_type {
-            report.metrics.push((format!("vqa_accuracy_{t}"), v));
+            report
+                .metrics
+                .push((format!("vqa_accuracy_{t}"), v / 100.0));
         }
     }
     if n_weighted > 0 {
