@@ -213,3 +213,43 @@ fn bad_inputs_fail_with_the_file_named() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--references"));
 }
+
+/// METEOR through the jar that `scripts/setup.sh` puts under `$UNIVAL_HOME/.cache/`, found by
+/// the CLI itself; skipped loudly (failing under `CI=true`) when it is not there.
+#[test]
+fn caption_meteor_runs_the_setup_jar() {
+    let home = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let jar = home.join(".cache/pycocoevalcap/meteor/meteor-1.5.jar");
+    if !jar.is_file() {
+        let msg = format!(
+            "SKIPPED: {} not found (run scripts/setup.sh)",
+            jar.display()
+        );
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "{msg}");
+        eprintln!("{msg}");
+        return;
+    }
+    let csv = metrics_testdata("tricky_captions.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_unival"))
+        .args([
+            "score",
+            "caption",
+            "--predictions",
+            &csv,
+            "--json",
+            "--require-meteor",
+        ])
+        .env("UNIVAL_HOME", &home)
+        .env_remove("UNIVAL_METEOR_JAR")
+        .output()
+        .unwrap();
+    let doc = json_of(&out);
+    let text = std::fs::read_to_string(metrics_testdata("coco_caption_expected.json")).unwrap();
+    let expected: Value = serde_json::from_str(&text).unwrap();
+    let want = expected["tricky_captions"]["metrics"]["METEOR"]
+        .as_f64()
+        .unwrap();
+    let got = doc["metrics"]["meteor"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    assert!(doc["notes"].to_string().contains("METEOR 1.5 jar"));
+}

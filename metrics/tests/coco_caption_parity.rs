@@ -23,6 +23,7 @@ const KNOWN_PTB_DIFFERENCES: &[&str] = &[
     "50% off at www.example.com or john@example.com :) :-)",
     "'Tis 'twas y'all ma'am",
     "A picture of a cat:)",
+    "It costs $5.00 or .5 dollars, no.5 is 5.",
     "A man holding a sign that says \"I <3 NY\".",
 ];
 
@@ -80,17 +81,23 @@ fn ptb_tokenisation_matches_the_jar() {
     let text = std::fs::read_to_string(testdata("ptb_expected.json")).unwrap();
     let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
     let mut wrong = Vec::new();
+    let mut known = 0;
     for case in &cases {
         let input = case["input"].as_str().unwrap();
         let expected = case["tokens"].as_str().unwrap();
         let ours = tokenize_caption(input);
-        if ours != expected && !KNOWN_PTB_DIFFERENCES.contains(&input) {
+        if ours == expected {
+            continue;
+        }
+        if KNOWN_PTB_DIFFERENCES.contains(&input) {
+            known += 1;
+        } else {
             wrong.push(format!("{input:?}\n  jar:  {expected:?}\n  ours: {ours:?}"));
         }
     }
+    let identical = cases.len() - known - wrong.len();
     eprintln!(
-        "PTB: {} of {} lines identical",
-        cases.len() - wrong.len(),
+        "PTB: {identical} of {} lines identical, {known} known differences",
         cases.len()
     );
     assert!(

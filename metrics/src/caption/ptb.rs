@@ -127,7 +127,9 @@ fn peel_leading(mut s: &str) -> (Vec<String>, &str) {
                 Some('{') => Some(("-lcb-", 1)),
                 Some('`') => Some(("`", 1)),
                 Some('\'') if !starts_with_clitic_word(s) && s.len() > 1 => Some(("`", 1)),
-                Some('$') | Some('#') if s.len() > 1 => Some((&s[..1], 1)),
+                Some('$') if s.len() > 1 => Some(("$", 1)),
+                // `#1` is a number sign; `#hashtag` stays one word.
+                Some('#') if s[1..].starts_with(|c: char| c.is_ascii_digit()) => Some(("#", 1)),
                 _ => None,
             }
         };
@@ -298,5 +300,44 @@ mod tests {
             tokenize_caption("\"Hi\" from the U.S. team"),
             "hi from the u.s. team"
         );
+    }
+
+    #[test]
+    fn odd_inputs_do_not_panic() {
+        let odd = [
+            "",
+            " ",
+            "'",
+            "\"",
+            "...",
+            "--",
+            "''",
+            "$",
+            "#",
+            "é'",
+            "a''",
+            "'''",
+            "(((",
+            ".",
+            "..",
+            "?!",
+            "/",
+            "n't",
+            "'s",
+            "'tis",
+            "ça’s",
+            "—",
+            "…",
+            "£",
+            "1,",
+            ",1",
+            "a--",
+            "--a",
+            "日本語。",
+        ];
+        for text in odd {
+            let _ = tokenize_caption(text);
+        }
+        assert_eq!(tokenize_caption(""), "");
     }
 }

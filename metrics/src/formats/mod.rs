@@ -1,7 +1,9 @@
 //! Readers of the standard prediction and reference files, turning them into metric items.
 //! - [`records`]: JSON arrays, JSON lines, or `{"annotations": [...]}` objects of records with an
-//!   id (`image_id`, `question_id`, `uniq_id`, `id` or `file`) and a value (`caption`, `text`,
-//!   `answer`, `box`, …): COCO results and annotations, VQA results, `unival … --json` output.
+//!   id (captions: `image_id` first; per-question/per-expression items: `question_id`,
+//!   `uniq_id`, `id` first, see [`records::ITEM_ID_KEYS`]) and a value (`caption`, `text`,
+//!   `answer`, `label`, `box`, …): COCO results and annotations, VQA results, `unival … --json`
+//!   output.
 //! - [`csv`]: `candidate,reference_1,…,reference_N` tables (aac-metrics' example files).
 //! - [`vqa`]: VQAv2 annotations (ten answers and the answer type per question).
 //!
@@ -64,11 +66,11 @@ pub fn grounding_items(
     references: &Path,
 ) -> Result<Vec<GroundingItem>, MetricsError> {
     let preds = records::unique_by_id(
-        records::read_records(predictions, records::BOX_KEYS)?,
+        records::read_records_with_ids(predictions, records::ITEM_ID_KEYS, records::BOX_KEYS)?,
         predictions,
     )?;
     let refs = records::unique_by_id(
-        records::read_records(references, records::BOX_KEYS)?,
+        records::read_records_with_ids(references, records::ITEM_ID_KEYS, records::BOX_KEYS)?,
         references,
     )?;
     let targets: BTreeMap<String, Record> = refs.into_iter().map(|r| (r.id.clone(), r)).collect();
@@ -94,11 +96,11 @@ pub fn answer_pairs(
     references: &Path,
 ) -> Result<Vec<(String, String, String)>, MetricsError> {
     let preds = records::unique_by_id(
-        records::read_records(predictions, records::TEXT_KEYS)?,
+        records::read_records_with_ids(predictions, records::ITEM_ID_KEYS, records::TEXT_KEYS)?,
         predictions,
     )?;
     let refs = records::unique_by_id(
-        records::read_records(references, records::TEXT_KEYS)?,
+        records::read_records_with_ids(references, records::ITEM_ID_KEYS, records::TEXT_KEYS)?,
         references,
     )?;
     let answers: BTreeMap<String, Record> = refs.into_iter().map(|r| (r.id.clone(), r)).collect();

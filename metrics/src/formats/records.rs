@@ -6,8 +6,12 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// Keys naming a record's id, in order of preference.
+/// Keys naming a caption record's id (one image or clip, several captions), in order of
+/// preference.
 pub const ID_KEYS: &[&str] = &["image_id", "question_id", "uniq_id", "id", "file"];
+/// Keys naming a per-question or per-expression record's id (VQA, RefCOCO and SNLI-VE records
+/// also carry the `image_id` that several of them share), in order of preference.
+pub const ITEM_ID_KEYS: &[&str] = &["question_id", "uniq_id", "id", "image_id", "file"];
 /// Keys holding a text value (caption, answer, label), in order of preference.
 pub const TEXT_KEYS: &[&str] = &["caption", "answer", "text", "label", "prediction"];
 /// Keys holding a box value.
@@ -58,12 +62,21 @@ impl Record {
 
 /// The records of `path`; each needs an id key and one of `value_keys`.
 pub fn read_records(path: &Path, value_keys: &[&str]) -> Result<Vec<Record>, MetricsError> {
+    read_records_with_ids(path, ID_KEYS, value_keys)
+}
+
+/// [`read_records`] with the id keys given, in order of preference.
+pub fn read_records_with_ids(
+    path: &Path,
+    id_keys: &[&str],
+    value_keys: &[&str],
+) -> Result<Vec<Record>, MetricsError> {
     let text = super::read_text(path)?;
     let objects = parse_objects(&text, path)?;
     objects
         .into_iter()
         .enumerate()
-        .map(|(i, obj)| to_record(obj, i, path, value_keys))
+        .map(|(i, obj)| to_record(obj, i, path, id_keys, value_keys))
         .collect()
 }
 
@@ -73,10 +86,9 @@ fn parse_objects(text: &str, path: &Path) -> Result<Vec<Value>, MetricsError> {
         Ok(Value::Array(list)) => Ok(list),
         Ok(Value::Object(mut map)) => match map.remove("annotations") {
             Some(Value::Array(list)) => Ok(list),
-            _ => Err(MetricsError::format(
-                path,
-                "a JSON object without an \"annotations\" list",
-            )),
+            Some(_) => Err(MetricsError::format(path, "\"annotations\" is not a list")),
+            // A JSON-lines file of one record.
+            None => Ok(vec![Value::Object(map)]),
         },
         Ok(_) => Err(MetricsError::format(
             path,
@@ -105,6 +117,7 @@ fn to_record(
     obj: Value,
     index: usize,
     path: &Path,
+    id_keys: &[&str],
     value_keys: &[&str],
 ) -> Result<Record, MetricsError> {
     let Value::Object(map) = obj else {
@@ -113,14 +126,14 @@ fn to_record(
             format!("record {index} is not a JSON object"),
         ));
     };
-    let id = ID_KEYS
+    let id = id_keys
         .iter()
         .find_map(|k| map.get(*k))
         .and_then(id_string)
         .ok_or_else(|| {
             MetricsError::format(
                 path,
-                format!("record {index} has no id (one of {ID_KEYS:?})"),
+                format!("record {index} has no id (one of {id_keys:?})"),
             )
         })?;
     let value = value_keys
@@ -161,4 +174,56 @@ pub fn unique_by_id(records: Vec<Record>, path: &Path) -> Result<Vec<Record>, Me
         }
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(text: &str, id_keys: &[&str]) -> Result<Vec<Record>, MetricsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, text).unwrap();
+        read_records_with_ids(&path, id_keys, TEXT_KEYS)
+    }
+
+    #[test]
+    fn list_annotations_and_json_lines() {
+        let list = records(r#"[{"image_id": 3, "caption": "a"}]"#, ID_KEYS).unwrap();
+        assert_eq!(
+            (list[0].id.as_str(), list[0].text().unwrap()),
+            ("3", "a".into())
+        );
+        let ann = records(
+            r#"{"annotations": [{"image_id": 1, "id": 9, "caption": "b"}]}"#,
+            ID_KEYS,
+        );
+        assert_eq!(ann.unwrap()[0].id, "1");
+        let one_line = records("{\"file\": \"x.jpg\", \"text\": \"c\"}\n", ID_KEYS).unwrap();
+        assert_eq!(one_line[0].id, "x.jpg");
+        let lines = records(
+            "{\"id\": 1, \"answer\": \"d\"}\n\n{\"id\": 2, \"answer\": \"e\"}\n",
+            ID_KEYS,
+        );
+        assert_eq!(lines.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn item_ids_prefer_the_question() {
+        let r = records(
+            r#"[{"image_id": 1, "question_id": 5, "answer": "no"}]"#,
+            ITEM_ID_KEYS,
+        );
+        assert_eq!(r.unwrap()[0].id, "5");
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = records(r#"[{"caption": "a"}]"#, ID_KEYS)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no id"), "{e}");
+        let e = records("[1,", ID_KEYS).unwrap_err().to_string();
+        assert!(e.contains("r.json") && e.contains("not JSON"), "{e}");
+    }
 }

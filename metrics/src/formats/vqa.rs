@@ -2,7 +2,7 @@
 //! "answer_type", …}]}`), questions (`{"questions": [{"question_id", "image_id", "question"}]}`)
 //! and results (`[{"question_id", "answer"}]`, or JSON lines).
 
-use super::records::{read_records, unique_by_id, TEXT_KEYS};
+use super::records::{read_records_with_ids, unique_by_id, ITEM_ID_KEYS, TEXT_KEYS};
 use crate::{MetricsError, VqaItem};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -107,7 +107,8 @@ pub fn read_vqa_questions(path: &Path) -> Result<Vec<VqaQuestion>, MetricsError>
 /// annotated.
 pub fn vqa_items(predictions: &Path, annotations: &Path) -> Result<Vec<VqaItem>, MetricsError> {
     let anns = read_vqa_annotations(annotations)?;
-    let preds = unique_by_id(read_records(predictions, TEXT_KEYS)?, predictions)?;
+    let records = read_records_with_ids(predictions, ITEM_ID_KEYS, TEXT_KEYS)?;
+    let preds = unique_by_id(records, predictions)?;
     preds
         .into_iter()
         .map(|p| {
