@@ -67,6 +67,9 @@ pub enum Command {
     /// verified or recorded) and export it with its task's defaults. Exit code 3: network
     /// unreachable or transfer broken off (run again to resume).
     Pull(crate::commands::pull::PullArgs),
+    /// Run a model over a dataset in its standard format and score it; `unival eval merge`
+    /// joins shard outputs.
+    Eval(crate::commands::eval::EvalCmd),
 }
 
 #[derive(Debug, Args)]

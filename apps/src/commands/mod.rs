@@ -5,6 +5,7 @@ mod bench;
 mod compare;
 pub mod devices;
 mod draw;
+pub mod eval;
 mod export;
 mod inspect;
 mod live;
@@ -40,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Score(a) => score::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Pull(a) => pull::run(a),
+        Command::Eval(cmd) => eval::run(cmd),
     }
 }
