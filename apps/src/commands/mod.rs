@@ -14,8 +14,8 @@ pub mod merge;
 mod npy;
 mod parity;
 mod preprocess;
-pub mod score;
 pub mod pull;
+pub mod score;
 mod tasks;
 
 use crate::cli::{Cli, Command};

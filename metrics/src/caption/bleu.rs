@@ -4,15 +4,18 @@
 //! constants (`tiny` = 1e-15 on matches, `small` = 1e-9 on guesses).
 
 use super::Tokenised;
+use indexmap::IndexMap;
 use std::collections::HashMap;
 
 const MAX_N: usize = 4;
 const TINY: f64 = 1e-15;
 const SMALL: f64 = 1e-9;
 
-/// Counts of every n-gram (n = 1…4) of `words`.
-pub(crate) fn ngram_counts<'a>(words: &[&'a str], max_n: usize) -> HashMap<Vec<&'a str>, usize> {
-    let mut counts = HashMap::new();
+/// Counts of every n-gram (n = 1…4) of `words`, in the order coco-caption's `precook` first
+/// meets them (all unigrams, then bigrams, …): CIDEr-D sums its weights in this order, so the
+/// score is the same in every run.
+pub(crate) fn ngram_counts<'a>(words: &[&'a str], max_n: usize) -> IndexMap<Vec<&'a str>, usize> {
+    let mut counts = IndexMap::new();
     for n in 1..=max_n {
         for gram in words.windows(n) {
             *counts.entry(gram.to_vec()).or_insert(0) += 1;

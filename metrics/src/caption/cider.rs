@@ -7,16 +7,18 @@
 
 use super::bleu::ngram_counts;
 use super::Tokenised;
+use indexmap::IndexMap;
 use std::collections::HashMap;
 
 const MAX_N: usize = 4;
 const SIGMA: f64 = 6.0;
 
-type Counts<'a> = HashMap<Vec<&'a str>, usize>;
+type Counts<'a> = IndexMap<Vec<&'a str>, usize>;
 
-/// A caption's TF-IDF vector per n, its norms and its bigram count.
+/// A caption's TF-IDF vector per n (in n-gram order, as the original's dicts), its norms and
+/// its bigram count.
 struct Vector<'a> {
-    weights: [HashMap<Vec<&'a str>, f64>; MAX_N],
+    weights: [IndexMap<Vec<&'a str>, f64>; MAX_N],
     norms: [f64; MAX_N],
     length: f64,
 }
