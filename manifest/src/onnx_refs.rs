@@ -174,7 +174,6 @@ impl<R: Read + Seek> Scanner<R> {
     }
 
     /// One length-delimited field of `msg`: a child message walked, a string kept, or skipped.
-    #[allow(clippy::too_many_arguments)]
     fn field(
         &mut self,
         msg: Msg,

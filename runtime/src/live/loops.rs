@@ -67,7 +67,8 @@ pub(crate) fn caption(model: &mut dyn Infer, slot: &Latest<Arc<Frame>>, ctx: &Lo
             Taken::Item(frame) => {
                 let media = Media::Image(frame.image.clone());
                 let out = model.infer(&label(&frame), &media, &Request::Caption);
-                let r = ctx.outcome(ResultKind::Caption, frame.seq, &frame.captured, out);
+                let mut r = ctx.outcome(ResultKind::Caption, frame.seq, &frame.captured, out);
+                r.frame = Some(frame);
                 if !ctx.emit(r) {
                     return;
                 }
@@ -117,6 +118,7 @@ pub(crate) fn vqa(
         let out = model.infer(&label(frame), &media, &request);
         let mut r = ctx.outcome(ResultKind::Answer, frame.seq, &frame.captured, out);
         r.question = Some(question);
+        r.frame = Some(Arc::clone(frame));
         answered = id;
         fresh = false;
         if !ctx.emit(r) {
@@ -152,7 +154,8 @@ pub(crate) fn video(
         drop(frames);
         let label = format!("{} frames up to frame {}", media_len(&media), newest.seq);
         let out = model.infer(&label, &media, &Request::VideoCaption);
-        let r = ctx.outcome(ResultKind::Caption, newest.seq, &newest.captured, out);
+        let mut r = ctx.outcome(ResultKind::Caption, newest.seq, &newest.captured, out);
+        r.frame = Some(newest);
         if !ctx.emit(r) {
             return;
         }
