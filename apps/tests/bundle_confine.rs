@@ -52,12 +52,13 @@ fn the_issue_manifest_reaching_etc_hostname_is_refused() {
     // /etc/hostname; a file of our own keeps the test independent of the machine).
     let outside = dir.path().join("secret.txt");
     std::fs::write(&outside, b"not the bundle's business\n").unwrap();
+    let original = manifest(&bundle);
     for (name, reason) in [
         ("../secret.txt", "climbs out with `..`"),
         ("../../../etc/hostname", "climbs out with `..`"),
         (outside.to_str().unwrap(), "is an absolute path"),
     ] {
-        let mut m = manifest(&bundle);
+        let mut m = original.clone();
         m["files"][name] = entry_for(&outside);
         save(&bundle, &m);
         let run = inspect(&bundle);
