@@ -522,3 +522,48 @@ fn each_result_frame_is_the_frame_the_result_names() {
     let missing = get(&addr, "/result/999999999.jpg");
     assert!(status_line(&missing).starts_with("HTTP/1.1 404 "));
 }
+
+/// A question as long as the body limit allows (a few KB, thousands of BPE ids) is cut by the
+/// task the way it cuts any text (words, then ids at `max_source_positions − 2`) and answered,
+/// not failed inside the encoder graph as the issue saw; one byte more is 413.
+#[test]
+fn a_question_at_the_body_limit_is_answered() {
+    let slides = slideshow();
+    let source = format!("images:{}", slides.path().display());
+    let (_live, url) = serve("vqa", tiny_vqa_bundle(), &source, &["--beam", "1"]);
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut events = connect(addr);
+    events
+        .write_all(format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap();
+    let limit = 4096; // apps/src/web/http.rs MAX_BODY_BYTES
+    let long: String = "is the picture red ".repeat(limit / 19 + 1)[..limit].to_string();
+    let post = |body: &str| {
+        exchange(
+            addr,
+            format!(
+                "POST /question HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    let over = post(&format!("{long}x"));
+    assert!(
+        status_line(&over).starts_with("HTTP/1.1 413 "),
+        "{:?}",
+        status_line(&over)
+    );
+    let asked = post(&long);
+    assert!(
+        status_line(&asked).starts_with("HTTP/1.1 204 "),
+        "{:?}",
+        status_line(&asked)
+    );
+    let mut pending = String::new();
+    let result = next_event(&mut events, &mut pending, |v| {
+        v["kind"] == "answer" || v["kind"] == "error"
+    });
+    assert_eq!(result["kind"], "answer", "{result}");
+    assert_eq!(result["question"], long.trim(), "{result}");
+}
