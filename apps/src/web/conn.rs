@@ -27,6 +27,8 @@ const ACCEPT_POLL: Duration = Duration::from_millis(25);
 /// After an error answer, how long unread request bytes are drained so the client sees the
 /// answer rather than a connection reset.
 const LINGER: Duration = Duration::from_millis(500);
+/// The same for a 503 sent by the accepting thread, which must get back to accepting.
+const LINGER_REFUSED: Duration = Duration::from_millis(50);
 
 /// Reads from a socket until a fixed deadline: each read waits at most for the time left.
 pub struct DeadlineReader {
@@ -57,7 +59,7 @@ impl Drop for Slot {
 /// Answers `status` with `text`, then closes politely: the client may still be sending (a big
 /// body, huge headers), and closing with unread bytes would reset the connection before it
 /// read the answer.
-pub fn refuse(mut stream: TcpStream, status: u16, text: &str) {
+fn refuse(mut stream: TcpStream, status: u16, text: &str, linger: Duration) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     if http::write_response(
         &mut stream,
@@ -72,7 +74,7 @@ pub fn refuse(mut stream: TcpStream, status: u16, text: &str) {
     let _ = stream.shutdown(Shutdown::Write);
     let mut drain = DeadlineReader {
         stream,
-        deadline: Instant::now() + LINGER,
+        deadline: Instant::now() + linger,
     };
     let mut sink = [0u8; 4096];
     let mut left: usize = 1 << 20;
@@ -115,7 +117,12 @@ pub fn serve(
         }
         if open.fetch_add(1, Ordering::Relaxed) >= MAX_CONNECTIONS {
             open.fetch_sub(1, Ordering::Relaxed);
-            refuse(stream, 503, "too many connections, try again later");
+            refuse(
+                stream,
+                503,
+                "too many connections, try again later",
+                LINGER_REFUSED,
+            );
             continue;
         }
         let slot = Slot(Arc::clone(&open));
@@ -150,7 +157,7 @@ fn connection(stream: TcpStream, handle: &(dyn Fn(Request, TcpStream) + Send + S
         Err(HttpError::Closed) => {}
         Err(e) => {
             let (status, text) = e.status();
-            refuse(stream, status, &text);
+            refuse(stream, status, &text, LINGER);
         }
     }
 }

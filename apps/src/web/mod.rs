@@ -101,6 +101,7 @@ impl WebServer {
             stop: AtomicBool::new(false),
         });
         let frames: Arc<Watch<Frame>> = run.frames();
+        run.keep_result_frames();
         {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()

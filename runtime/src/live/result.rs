@@ -45,8 +45,8 @@ pub struct LiveResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level_dbfs: Option<f64>,
     /// The frame the model ran on (the newest of a clip), kept with its result so that a
-    /// viewer shows the two together rather than the result beside a later frame. Not
-    /// serialised; shared, not copied.
+    /// viewer shows the two together rather than the result beside a later frame; only once
+    /// [`super::LiveRun::keep_result_frames`] was called. Not serialised; shared, not copied.
     #[serde(skip)]
     pub frame: Option<Arc<Frame>>,
 }

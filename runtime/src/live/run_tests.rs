@@ -514,6 +514,7 @@ fn stepped_run(task: FrameTask) -> (LiveRun, Stepper) {
 /// and at the end frames dropped = frames captured − frames used.
 fn no_backlog(task: FrameTask) {
     let (run, mut step) = stepped_run(task);
+    run.keep_result_frames();
     if let Some(q) = (run.task() == unival_manifest::TaskKind::Vqa).then(|| run.questions()) {
         assert!(q.ask("what is it?"));
     }
@@ -556,10 +557,13 @@ fn no_backlog(task: FrameTask) {
         outs, used,
         "each result names the frame its run was computed on"
     );
-    assert!(rs
-        .iter()
-        .filter(|r| r.is_model_output())
-        .all(|r| r.text == format!("saw {}", r.seq)));
+    for r in model_outputs(&rs) {
+        assert_eq!(r.text, format!("saw {}", r.seq));
+        // The frame kept with the result is the one the model ran on.
+        let frame = r.frame.as_ref().unwrap();
+        assert_eq!(frame.seq, r.seq);
+        assert_eq!(pixel_seq(&Media::Image(frame.image.clone())), r.seq);
+    }
     assert_eq!(run.captured(), step.next_seq);
     assert_eq!(run.dropped(), run.captured() - used.len() as u64);
     run.finish(Duration::from_secs(1));
