@@ -5,6 +5,11 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/setup.sh installs them); skipped
 //! loudly without them, and failed under `CI=true`.
+//!
+//! The server's limits (issue 15) are tested over real HTTP on 127.0.0.1 with raw sockets: 413
+//! for a big body (sized or chunked), 431 for huge headers, a slow client cut off by the request
+//! deadline while another is served, the connection cap, and the result frame being the frame
+//! the result names.
 
 mod common;
 mod live_support;
@@ -12,6 +17,8 @@ mod live_support;
 use common::tiny_caption_bundle;
 use live_support::{slideshow, tiny_vqa_bundle, Live, FAST};
 use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -280,4 +287,283 @@ fn live_page_in_headless_chromium() {
     assert!(answer.contains("what color is the picture? →"), "{answer}");
     assert!(answer.contains(" ms"), "{answer}");
     live.kill();
+}
+
+/// The server's connection cap (apps/src/web/conn.rs `MAX_CONNECTIONS`).
+const MAX_CONNECTIONS: usize = 64;
+/// The server's request deadline (apps/src/web/conn.rs `REQUEST_DEADLINE`), seconds.
+const REQUEST_DEADLINE_S: u64 = 10;
+
+/// `unival live caption` on the slideshow, served; the process and its `HOST:PORT`.
+fn serve_slides(slides: &Path) -> (Live, String) {
+    let source = format!("images:{}", slides.display());
+    let (live, url) = serve("caption", tiny_caption_bundle(), &source, &FAST);
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    (live, addr)
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    s
+}
+
+/// Sends `bytes` (a write the server cut short is fine) and reads the answer until the server
+/// closes; what was read.
+fn exchange(addr: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut s = connect(addr);
+    let _ = s.write_all(bytes);
+    read_all(&mut s)
+}
+
+/// Everything until the server closes (or resets: what came before counts).
+fn read_all(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn status_line(response: &[u8]) -> String {
+    let text = String::from_utf8_lossy(response);
+    text.lines().next().unwrap_or("").to_string()
+}
+
+fn get(addr: &str, path: &str) -> Vec<u8> {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )
+}
+
+/// The body of a whole response.
+fn body(response: &[u8]) -> &[u8] {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    &response[at + 4..]
+}
+
+#[test]
+fn big_bodies_get_413_and_huge_headers_431() {
+    let slides = slideshow();
+    let (_live, addr) = serve_slides(slides.path());
+    // 50 MB announced: refused before a byte of it is read (the issue's 50 MB question).
+    let mut post =
+        format!("POST /question HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 50000000\r\n\r\n")
+            .into_bytes();
+    post.extend(std::iter::repeat_n(b'a', 64 * 1024));
+    let answer = exchange(&addr, &post);
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 413 "),
+        "{:?}",
+        status_line(&answer)
+    );
+    // Chunked: counted as it arrives.
+    let mut chunked =
+        format!("POST /question HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .into_bytes();
+    for _ in 0..20 {
+        chunked.extend_from_slice(b"400\r\n");
+        chunked.extend(std::iter::repeat_n(b'q', 1024));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let answer = exchange(&addr, &chunked);
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 413 "),
+        "{:?}",
+        status_line(&answer)
+    );
+    // Huge headers.
+    let mut head = format!("GET /info HTTP/1.1\r\nHost: {addr}\r\nX-Big: ").into_bytes();
+    head.extend(std::iter::repeat_n(b'h', 64 * 1024));
+    head.extend_from_slice(b"\r\n\r\n");
+    let answer = exchange(&addr, &head);
+    let status = status_line(&answer);
+    assert!(
+        status.starts_with("HTTP/1.1 431 ") || status.starts_with("HTTP/1.1 400 "),
+        "{status:?}"
+    );
+    // A small question on a caption loop is read, then refused for what it is.
+    let ok = exchange(
+        &addr,
+        format!("POST /question HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 2\r\n\r\nhi")
+            .as_bytes(),
+    );
+    assert!(
+        status_line(&ok).starts_with("HTTP/1.1 409 "),
+        "{:?}",
+        status_line(&ok)
+    );
+    let info = get(&addr, "/info");
+    assert!(status_line(&info).starts_with("HTTP/1.1 200 "));
+}
+
+#[test]
+fn a_slow_client_is_cut_off_while_another_is_served() {
+    let slides = slideshow();
+    let (_live, addr) = serve_slides(slides.path());
+    let started = Instant::now();
+    // Slowloris: a request head sent one byte a second, never finished.
+    let mut slow = connect(&addr);
+    slow.write_all(b"GET /info HTTP/1.1\r\nX-Slow: ").unwrap();
+    let mut trickle = slow.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..(3 * REQUEST_DEADLINE_S) {
+            std::thread::sleep(Duration::from_secs(1));
+            if trickle.write_all(b"z").is_err() {
+                return;
+            }
+        }
+    });
+    // Meanwhile another client is served at once.
+    std::thread::sleep(Duration::from_secs(2));
+    let info = get(&addr, "/info");
+    assert!(
+        status_line(&info).starts_with("HTTP/1.1 200 "),
+        "{:?}",
+        status_line(&info)
+    );
+    assert!(String::from_utf8_lossy(body(&info)).contains("\"task\":\"caption\""));
+    // The slow one is answered 408 and closed by the deadline, not held forever.
+    let answer = read_all(&mut slow);
+    let took = started.elapsed();
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 408 "),
+        "{:?}",
+        status_line(&answer)
+    );
+    assert!(
+        took < Duration::from_secs(3 * REQUEST_DEADLINE_S),
+        "cut off only after {took:?}"
+    );
+    eprintln!("slow client cut off after {:.1} s", took.as_secs_f64());
+    writer.join().unwrap();
+}
+
+#[test]
+fn connections_beyond_the_cap_get_503() {
+    let slides = slideshow();
+    let (_live, addr) = serve_slides(slides.path());
+    // Idle connections fill every slot (each waits for its request until the deadline).
+    let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| connect(&addr)).collect();
+    let answer = get(&addr, "/info");
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 503 "),
+        "{:?}",
+        status_line(&answer)
+    );
+    // Slots free as soon as their clients leave.
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = get(&addr, "/info");
+        if status_line(&answer).starts_with("HTTP/1.1 200 ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", status_line(&answer));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The next `data:` event of an SSE stream whose JSON satisfies `want`.
+fn next_event(s: &mut TcpStream, pending: &mut String, want: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut buf = [0u8; 4096];
+    loop {
+        while let Some(end) = pending.find("\n\n") {
+            let event: String = pending.drain(..end + 2).collect();
+            if let Some(data) = event.strip_prefix("data: ") {
+                let v: Value = serde_json::from_str(data.trim()).unwrap();
+                if want(&v) {
+                    return v;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no such event");
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the event stream ended");
+        pending.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+#[test]
+fn each_result_frame_is_the_frame_the_result_names() {
+    let slides = slideshow();
+    let (_live, addr) = serve_slides(slides.path());
+    let mut events = connect(&addr);
+    events
+        .write_all(format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut pending = String::new();
+    for _ in 0..3 {
+        let caption = next_event(&mut events, &mut pending, |v| v["kind"] == "caption");
+        let seq = caption["seq"].as_u64().unwrap();
+        assert_eq!(caption["frame"], format!("/result/{seq}.jpg"), "{caption}");
+        let answer = get(&addr, caption["frame"].as_str().unwrap());
+        assert!(status_line(&answer).starts_with("HTTP/1.1 200 "));
+        let jpeg = image::load_from_memory(body(&answer)).unwrap().to_rgb8();
+        assert_eq!(jpeg.dimensions(), (96, 64));
+        // Slide i (of 6, played in a loop) is red i·40 throughout: frame `seq` is slide seq % 6.
+        let red = jpeg.pixels().map(|p| f64::from(p[0])).sum::<f64>() / f64::from(96 * 64);
+        let want = (seq % 6 * 40) as f64;
+        assert!(
+            (red - want).abs() < 8.0,
+            "frame {seq}: red {red:.1}, slide red {want}"
+        );
+    }
+    let missing = get(&addr, "/result/999999999.jpg");
+    assert!(status_line(&missing).starts_with("HTTP/1.1 404 "));
+}
+
+/// A question as long as the body limit allows (a few KB, thousands of BPE ids) is cut by the
+/// task the way it cuts any text (words, then ids at `max_source_positions − 2`) and answered,
+/// not failed inside the encoder graph as the issue saw; one byte more is 413.
+#[test]
+fn a_question_at_the_body_limit_is_answered() {
+    let slides = slideshow();
+    let source = format!("images:{}", slides.path().display());
+    let (_live, url) = serve("vqa", tiny_vqa_bundle(), &source, &["--beam", "1"]);
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut events = connect(addr);
+    events
+        .write_all(format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap();
+    let limit = 4096; // apps/src/web/http.rs MAX_BODY_BYTES
+    let long: String = "is the picture red ".repeat(limit / 19 + 1)[..limit].to_string();
+    let post = |body: &str| {
+        exchange(
+            addr,
+            format!(
+                "POST /question HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    let over = post(&format!("{long}x"));
+    assert!(
+        status_line(&over).starts_with("HTTP/1.1 413 "),
+        "{:?}",
+        status_line(&over)
+    );
+    let asked = post(&long);
+    assert!(
+        status_line(&asked).starts_with("HTTP/1.1 204 "),
+        "{:?}",
+        status_line(&asked)
+    );
+    let mut pending = String::new();
+    let result = next_event(&mut events, &mut pending, |v| {
+        v["kind"] == "answer" || v["kind"] == "error"
+    });
+    assert_eq!(result["kind"], "answer", "{result}");
+    assert_eq!(result["question"], long.trim(), "{result}");
 }

@@ -6,8 +6,10 @@
 //! ([`task`], docs/model.md §5).
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod confine;
 pub mod io;
 mod manifest;
+pub mod onnx_refs;
 pub mod task;
 pub mod vocab;
 

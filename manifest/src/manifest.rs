@@ -1,6 +1,8 @@
 //! The `manifest.json` type, its reading, writing and hash verification.
 
+use crate::confine::bundle_path;
 use crate::io;
+use crate::onnx_refs::external_refs;
 use crate::task::{Modality, TaskConfig};
 use crate::vocab::VocabInfo;
 use serde::{Deserialize, Serialize};
@@ -61,6 +63,25 @@ pub enum ManifestError {
         bytes: u64,
         expected: u64,
     },
+    /// A name that would reach outside the bundle folder ([`crate::confine`]).
+    #[error("{named_in}: refusing `{entry}`: it {reason}; a bundle may name only plain files inside its own folder")]
+    OutsideBundle {
+        /// The manifest or graph file that names it.
+        named_in: PathBuf,
+        /// The offending name, as written.
+        entry: String,
+        reason: String,
+    },
+    /// A graph's tensor keeps its data in a file the manifest does not list (so unverified).
+    #[error("{graph}: tensor `{tensor}` keeps its data in `{location}`, which the manifest does not list (its sha256 is unchecked)")]
+    UnlistedExternalData {
+        graph: PathBuf,
+        tensor: String,
+        location: String,
+    },
+    /// A graph file that is not a readable ONNX protobuf.
+    #[error("{path}: not a readable ONNX model: {reason}")]
+    BadGraph { path: PathBuf, reason: String },
 }
 
 /// Element type of a graph input or output.
@@ -217,7 +238,56 @@ impl Manifest {
         }
         let manifest: Manifest = serde_json::from_str(&text).map_err(parse_error)?;
         manifest.check_decoder_inputs(&path)?;
+        for name in manifest.named_files() {
+            bundle_path(dir, name, &path)?;
+        }
         Ok(manifest)
+    }
+
+    /// Every file name the manifest refers to: the hashed files, the graphs and their
+    /// external data, the audio front end's kernels. Each must stay inside the bundle
+    /// ([`crate::confine`]).
+    pub fn named_files(&self) -> impl Iterator<Item = &str> {
+        let graphs = self
+            .graphs
+            .values()
+            .flat_map(|g| std::iter::once(&g.file).chain(&g.external_data));
+        let kernels = self.model.audio.iter().map(|a| &a.stft_kernels);
+        self.files
+            .keys()
+            .chain(graphs)
+            .chain(kernels)
+            .map(String::as_str)
+    }
+
+    /// The path of graph file or bundle file `name` in `dir`, confined to it
+    /// ([`crate::confine::bundle_path`]).
+    pub fn file_path(&self, dir: &Path, name: &str) -> Result<PathBuf, ManifestError> {
+        bundle_path(dir, name, &dir.join(MANIFEST_FILE))
+    }
+
+    /// Checks every external-data `location` inside every graph ([`crate::onnx_refs`]): each
+    /// must be a plain file name inside `dir` that the manifest lists (and so hashes). Run it
+    /// before ONNX Runtime opens a graph: it resolves locations itself and would read anything.
+    pub fn check_external_data(&self, dir: &Path) -> Result<(), ManifestError> {
+        for spec in self.graphs.values() {
+            let graph = self.file_path(dir, &spec.file)?;
+            let refs = external_refs(&graph).map_err(|reason| ManifestError::BadGraph {
+                path: graph.clone(),
+                reason,
+            })?;
+            for r in refs {
+                bundle_path(dir, &r.location, &graph)?;
+                if !self.files.contains_key(&r.location) {
+                    return Err(ManifestError::UnlistedExternalData {
+                        graph,
+                        tensor: r.tensor,
+                        location: r.location,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Format 2 guarantees the decoder's `beam_order` (the cache is reordered in the graph) and
@@ -252,7 +322,7 @@ impl Manifest {
     /// Checks size and sha256 of every listed file; the first mismatch is the error.
     pub fn verify_files(&self, dir: &Path) -> Result<(), ManifestError> {
         for (name, entry) in &self.files {
-            let path = dir.join(name);
+            let path = self.file_path(dir, name)?;
             let meta = std::fs::metadata(&path)
                 .map_err(|_| ManifestError::MissingFile { path: path.clone() })?;
             if meta.len() != entry.bytes {

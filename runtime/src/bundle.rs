@@ -1,9 +1,10 @@
 //! `Bundle`: an exported model directory (`models/<name>/`) opened for inference.
 //!
 //! Opening reads `manifest.json` and checks each listed file's size and sha256 (ARCHITECTURE.md §3:
-//! the runtime refuses a bundle that does not match its manifest). Graph sessions are created on
-//! first use, so a task that needs only the image encoder, the encoder and the decoder never pays
-//! for the video or audio graphs.
+//! the runtime refuses a bundle that does not match its manifest), and that every file the manifest
+//! or a graph's external data names stays inside the bundle folder (`unival_manifest::confine`).
+//! Graph sessions are created on first use, so a task that needs only the image encoder, the
+//! encoder and the decoder never pays for the video or audio graphs.
 
 use crate::engine::ep::SessionOptions;
 use crate::engine::session::GraphSession;
@@ -51,12 +52,15 @@ pub struct Bundle {
 
 impl Bundle {
     /// Reads and verifies the bundle in `dir`. Fails with [`RuntimeError::Manifest`] when the
-    /// manifest is missing, malformed, of another format version, or a file's size or hash
-    /// differs. Loads no graph yet. The TensorRT engine cache key defaults to the manifest's
+    /// manifest is missing, malformed, of another format version, a file's size or hash
+    /// differs, or a name (in the manifest or a graph's external data) leads outside `dir`.
+    /// Loads no graph yet. The TensorRT engine cache key defaults to the manifest's
     /// bundle hash.
     pub fn open(dir: &Path, opts: &SessionOptions) -> Result<Bundle, RuntimeError> {
         let manifest = Manifest::load(dir)?;
         verify_in_parallel(&manifest, dir)?;
+        // Before any graph reaches ONNX Runtime, which opens external data wherever it points.
+        manifest.check_external_data(dir)?;
         let mut options = opts.clone();
         if options.trt_dim_ranges.is_empty() {
             options.trt_dim_ranges = crate::engine::trt_shapes::dim_ranges(&manifest);
@@ -110,7 +114,8 @@ impl Bundle {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        GraphSession::load(name, &self.dir.join(&spec.file), spec, &self.options)
+        let path = self.manifest.file_path(&self.dir, &spec.file)?;
+        GraphSession::load(name, &path, spec, &self.options)
     }
 
     /// The session for graph `name`, created on first use and kept.

@@ -7,7 +7,9 @@ use unival_manifest::{Dim, Manifest, TensorSpec};
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let m = Manifest::load(&args.bundle)?;
-    let verified = m.verify_files(&args.bundle);
+    let verified = m
+        .verify_files(&args.bundle)
+        .and_then(|()| m.check_external_data(&args.bundle));
     if args.json {
         println!(
             "{}",

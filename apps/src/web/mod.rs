@@ -1,28 +1,34 @@
 //! The live web page (`unival live … --serve ADDR`): one process, several viewers, a phone's
 //! browser included. Routes:
 //!
-//! - `GET /`            the page (`page.html`, embedded in the binary);
-//! - `GET /info`        `{"task", "source", "questions"}` for the page's title and question box;
-//! - `GET /stream.mjpg` the newest frame as a `multipart/x-mixed-replace` JPEG stream;
-//! - `GET /events`      results as Server-Sent Events (one JSON [`LiveResult`] per event);
-//! - `POST /question`   `{"question": "…"}` (or plain text) sets the active question (vqa).
+//! - `GET /`               the page (`page.html`, embedded in the binary);
+//! - `GET /info`           `{"task", "source", "questions"}` for the page's title and question box;
+//! - `GET /stream.mjpg`    the newest frame as a `multipart/x-mixed-replace` JPEG stream;
+//! - `GET /events`         results as Server-Sent Events (one JSON [`LiveResult`] per event, with
+//!   `"frame": "/result/<seq>.jpg"` when the result was computed on a frame);
+//! - `GET /result/<seq>.jpg` the frame a result was computed on ([`result_frames`]);
+//! - `POST /question`      `{"question": "…"}` (or plain text) sets the active question (vqa).
 //!
-//! Server: `tiny_http`, synchronous, one thread per request; streams write to the socket
-//! directly and flush each part, and everything a slow viewer could pile up is bounded
-//! ([`hub`]). Chosen over `axum` because the loops are plain threads already: a handful of
-//! long-lived streams fit thread-per-viewer, and it avoids pulling tokio and hyper into the
-//! binary of an edge device.
+//! Server: our own small HTTP/1.1 over `std::net` ([`http`], [`conn`]), one thread per
+//! connection, one request per connection. It replaced `tiny_http` (issue 15), which offers no
+//! way to bound a request's head or to time out a client that sends its request one byte a
+//! second: here every size and every wait is bounded ([`http`], [`conn`]), and a handful of
+//! long-lived streams still fit thread-per-viewer. `axum`/`hyper` would bound these too, but
+//! would pull tokio into the binary of an edge device whose loops are plain threads.
 
+mod conn;
+pub mod http;
 mod hub;
+mod result_frames;
 
 use anyhow::{anyhow, Context};
-use hub::{encode_frames, EventHub};
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use hub::{encode_frames, encode_jpeg, EventHub};
+use result_frames::ResultFrames;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tiny_http::{Header, Method, Request, Response, Server};
 use unival_manifest::TaskKind;
 use unival_runtime::live::{Frame, LiveResult, LiveRun, QuestionBox, Watch};
 
@@ -30,8 +36,6 @@ use unival_runtime::live::{Frame, LiveResult, LiveRun, QuestionBox, Watch};
 const PAGE: &str = include_str!("page.html");
 /// Streams (MJPEG and events) open at once at most; more are refused with 503.
 pub const MAX_STREAMS: usize = 32;
-/// Longest question body read.
-const MAX_QUESTION_BYTES: u64 = 4096;
 /// An SSE comment is sent after this long without events, so dead viewers are noticed.
 const KEEPALIVE: Duration = Duration::from_secs(10);
 
@@ -56,6 +60,7 @@ pub fn parse_bind(text: &str) -> anyhow::Result<SocketAddr> {
 struct Shared {
     hub: EventHub,
     jpegs: Watch<Vec<u8>>,
+    result_frames: ResultFrames,
     questions: Arc<QuestionBox>,
     takes_questions: bool,
     info: String,
@@ -73,12 +78,11 @@ pub struct WebServer {
 impl WebServer {
     /// Binds `bind` and serves the page of `run` from background threads.
     pub fn start(bind: SocketAddr, run: &LiveRun) -> anyhow::Result<WebServer> {
-        let server =
-            Server::http(bind).map_err(|e| anyhow!("--serve {bind}: cannot listen: {e}"))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| anyhow!("--serve {bind}: not an IP address"))?;
+        let listener =
+            TcpListener::bind(bind).map_err(|e| anyhow!("--serve {bind}: cannot listen: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .with_context(|| format!("--serve {bind}: no local address"))?;
         let info = serde_json::json!({
             "task": run.task().name(),
             "source": run.describe(),
@@ -88,6 +92,7 @@ impl WebServer {
         let shared = Arc::new(Shared {
             hub: EventHub::default(),
             jpegs: Watch::new(),
+            result_frames: ResultFrames::default(),
             questions: run.questions(),
             takes_questions: run.task() == TaskKind::Vqa,
             info,
@@ -96,6 +101,7 @@ impl WebServer {
             stop: AtomicBool::new(false),
         });
         let frames: Arc<Watch<Frame>> = run.frames();
+        run.keep_result_frames();
         {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -105,9 +111,12 @@ impl WebServer {
         }
         {
             let shared = Arc::clone(&shared);
+            let handler = Arc::clone(&shared);
+            let handle: Arc<dyn Fn(http::Request, TcpStream) + Send + Sync> =
+                Arc::new(move |req, stream| route(&req, stream, &handler));
             std::thread::Builder::new()
                 .name("web-accept".into())
-                .spawn(move || accept(&server, &shared))
+                .spawn(move || conn::serve(listener, &shared.stop, handle))
                 .context("starting the web server")?;
         }
         Ok(WebServer { shared, addr })
@@ -118,11 +127,25 @@ impl WebServer {
         self.addr
     }
 
-    /// Sends a result to every viewer.
+    /// Sends a result to every viewer; the frame it was computed on, if any, is kept as JPEG
+    /// and named in the event (`"frame": "/result/<seq>.jpg"`).
     pub fn publish(&self, r: &LiveResult) {
-        if let Ok(json) = serde_json::to_string(r) {
-            self.shared.hub.publish(&json);
+        let Ok(mut event) = serde_json::to_value(r) else {
+            return;
+        };
+        if let Some(frame) = &r.frame {
+            let kept = &self.shared.result_frames;
+            if !kept.has(frame.seq) {
+                match encode_jpeg(frame) {
+                    Ok(jpeg) => kept.keep(frame.seq, jpeg),
+                    Err(e) => eprintln!("warning: cannot encode frame {} as JPEG: {e}", frame.seq),
+                }
+            }
+            if kept.has(frame.seq) {
+                event["frame"] = serde_json::Value::from(result_frames::url(frame.seq));
+            }
         }
+        self.shared.hub.publish(&event.to_string());
     }
 
     /// Ends the streams and stops accepting.
@@ -139,62 +162,42 @@ impl Drop for WebServer {
     }
 }
 
-/// Accepts requests until stopped, one thread each.
-fn accept(server: &Server, shared: &Arc<Shared>) {
-    while !shared.stop.load(Ordering::Relaxed) {
-        let req = match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(e) => {
-                eprintln!("warning: web server: {e}");
-                continue;
-            }
-        };
-        let shared = Arc::clone(shared);
-        let spawned = std::thread::Builder::new()
-            .name("web-request".into())
-            .spawn(move || handle(req, &shared));
-        if let Err(e) = spawned {
-            eprintln!("warning: web server: cannot start a request thread: {e}");
+fn route(req: &http::Request, stream: TcpStream, shared: &Shared) {
+    let get = req.method == "GET";
+    let path = req.path.as_str();
+    match path {
+        "/" | "/index.html" if get => {
+            conn::respond(stream, 200, "text/html; charset=utf-8", PAGE.as_bytes())
         }
-    }
-}
-
-fn respond_text(req: Request, status: u16, content_type: &str, body: &str) {
-    let mut resp = Response::from_string(body).with_status_code(status);
-    for (name, value) in [
-        ("Content-Type", content_type),
-        ("Cache-Control", "no-store"),
-    ] {
-        // ASCII names and values always make a header.
-        if let Ok(h) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            resp.add_header(h);
-        }
-    }
-    let _ = req.respond(resp);
-}
-
-fn handle(req: Request, shared: &Shared) {
-    let path = req.url().split('?').next().unwrap_or("").to_string();
-    match (req.method(), path.as_str()) {
-        (Method::Get, "/") | (Method::Get, "/index.html") => {
-            respond_text(req, 200, "text/html; charset=utf-8", PAGE)
-        }
-        (Method::Get, "/info") => respond_text(req, 200, "application/json", &shared.info),
-        (Method::Post, "/question") => question(req, shared),
-        (Method::Get, "/stream.mjpg") | (Method::Get, "/events") => {
+        "/info" if get => conn::respond(stream, 200, "application/json", shared.info.as_bytes()),
+        "/question" if req.method == "POST" => question(req, stream, shared),
+        "/stream.mjpg" | "/events" if get => {
             if shared.streams.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {
-                respond_text(req, 503, "text/plain", "too many viewers");
+                conn::respond(stream, 503, "text/plain", b"too many viewers");
             } else if path == "/events" {
-                events(req, shared);
+                events(stream, shared);
             } else {
                 shared.watchers.fetch_add(1, Ordering::Relaxed);
-                mjpeg(req, shared);
+                mjpeg(stream, shared);
                 shared.watchers.fetch_sub(1, Ordering::Relaxed);
             }
             shared.streams.fetch_sub(1, Ordering::Relaxed);
         }
-        _ => respond_text(req, 404, "text/plain", "not found"),
+        _ if get && result_frames::parse_path(path).is_some() => {
+            match result_frames::parse_path(path).and_then(|seq| shared.result_frames.get(seq)) {
+                Some(jpeg) => conn::respond(stream, 200, "image/jpeg", &jpeg),
+                None => conn::respond(
+                    stream,
+                    404,
+                    "text/plain",
+                    b"no such result frame (kept: the last 64)",
+                ),
+            }
+        }
+        "/" | "/index.html" | "/info" | "/question" | "/stream.mjpg" | "/events" => {
+            conn::respond(stream, 405, "text/plain", b"method not allowed")
+        }
+        _ => conn::respond(stream, 404, "text/plain", b"not found"),
     }
 }
 
@@ -210,41 +213,26 @@ fn question_text(body: &str) -> String {
     }
 }
 
-fn question(mut req: Request, shared: &Shared) {
+/// Sets the active question. Its length is bounded by the body limit ([`http::MAX_BODY_BYTES`]);
+/// the task cuts it further exactly as it cuts any question (words, then source ids at
+/// `max_source_positions − 2`, `unival_runtime::tasks`), so it is not cut twice here.
+fn question(req: &http::Request, stream: TcpStream, shared: &Shared) {
     if !shared.takes_questions {
-        return respond_text(req, 409, "text/plain", "this loop takes no questions");
+        return conn::respond(stream, 409, "text/plain", b"this loop takes no questions");
     }
-    let mut body = String::new();
-    if req
-        .as_reader()
-        .take(MAX_QUESTION_BYTES)
-        .read_to_string(&mut body)
-        .is_err()
-    {
-        return respond_text(req, 400, "text/plain", "the body is not UTF-8 text");
-    }
-    let q = question_text(&body);
-    if shared.questions.ask(&q) {
-        respond_text(req, 204, "text/plain", "")
+    let Ok(body) = std::str::from_utf8(&req.body) else {
+        return conn::respond(stream, 400, "text/plain", b"the body is not UTF-8 text");
+    };
+    if shared.questions.ask(&question_text(body)) {
+        conn::respond(stream, 204, "text/plain", b"")
     } else {
-        respond_text(req, 400, "text/plain", "the question is empty")
+        conn::respond(stream, 400, "text/plain", b"the question is empty")
     }
-}
-
-/// Writes a streaming response's head; the body follows until the viewer leaves.
-fn stream_head(w: &mut dyn Write, content_type: &str) -> std::io::Result<()> {
-    write!(
-        w,
-        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-store\r\n\
-         Connection: close\r\nX-Accel-Buffering: no\r\n\r\n"
-    )?;
-    w.flush()
 }
 
 /// The newest frame as JPEG parts, skipping frames the viewer was too slow for.
-fn mjpeg(req: Request, shared: &Shared) {
-    let mut w = req.into_writer();
-    if stream_head(&mut *w, "multipart/x-mixed-replace; boundary=frame").is_err() {
+fn mjpeg(mut w: TcpStream, shared: &Shared) {
+    if http::write_stream_head(&mut w, "multipart/x-mixed-replace; boundary=frame").is_err() {
         return;
     }
     let mut seen = 0;
@@ -272,9 +260,8 @@ fn mjpeg(req: Request, shared: &Shared) {
 }
 
 /// Results as Server-Sent Events, from this viewer's bounded queue.
-fn events(req: Request, shared: &Shared) {
-    let mut w = req.into_writer();
-    if stream_head(&mut *w, "text/event-stream").is_err() {
+fn events(mut w: TcpStream, shared: &Shared) {
+    if http::write_stream_head(&mut w, "text/event-stream").is_err() {
         return;
     }
     let queue = shared.hub.subscribe();

@@ -3,7 +3,7 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// One moment, read from both clocks at once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stamp {
     /// Monotonic; differences between stamps are latencies.
     pub at: Instant,

@@ -22,12 +22,22 @@ pub(crate) struct LoopCtx {
     pub tx: SyncSender<LiveResult>,
     pub stop: Arc<AtomicBool>,
     pub counters: Arc<Counters>,
+    /// Whether results carry the frame they were computed on ([`super::LiveRun::keep_result_frames`]).
+    pub keep_frames: Arc<AtomicBool>,
     pub task: TaskKind,
 }
 
 impl LoopCtx {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// `r`, carrying `frame` if results keep their frames.
+    fn with_frame(&self, mut r: LiveResult, frame: &Arc<Frame>) -> LiveResult {
+        if self.keep_frames.load(Ordering::Relaxed) {
+            r.frame = Some(Arc::clone(frame));
+        }
+        r
     }
 
     /// Sends `r`; false when nobody listens any more (the loop then ends).
@@ -68,7 +78,7 @@ pub(crate) fn caption(model: &mut dyn Infer, slot: &Latest<Arc<Frame>>, ctx: &Lo
                 let media = Media::Image(frame.image.clone());
                 let out = model.infer(&label(&frame), &media, &Request::Caption);
                 let r = ctx.outcome(ResultKind::Caption, frame.seq, &frame.captured, out);
-                if !ctx.emit(r) {
+                if !ctx.emit(ctx.with_frame(r, &frame)) {
                     return;
                 }
             }
@@ -117,6 +127,7 @@ pub(crate) fn vqa(
         let out = model.infer(&label(frame), &media, &request);
         let mut r = ctx.outcome(ResultKind::Answer, frame.seq, &frame.captured, out);
         r.question = Some(question);
+        let r = ctx.with_frame(r, frame);
         answered = id;
         fresh = false;
         if !ctx.emit(r) {
@@ -153,6 +164,7 @@ pub(crate) fn video(
         let label = format!("{} frames up to frame {}", media_len(&media), newest.seq);
         let out = model.infer(&label, &media, &Request::VideoCaption);
         let r = ctx.outcome(ResultKind::Caption, newest.seq, &newest.captured, out);
+        let r = ctx.with_frame(r, &newest);
         if !ctx.emit(r) {
             return;
         }

@@ -1,8 +1,9 @@
 //! What a live loop emits: one [`LiveResult`] per caption, answer, silent window, status change
 //! or skipped item. Its serde form is the `--json` line and the web page's event.
 
-use super::Stamp;
+use super::{Frame, Stamp};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// What a [`LiveResult`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +44,11 @@ pub struct LiveResult {
     /// Loudness of the audio window in dBFS (audio only): what the silence threshold compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level_dbfs: Option<f64>,
+    /// The frame the model ran on (the newest of a clip), kept with its result so that a
+    /// viewer shows the two together rather than the result beside a later frame; only once
+    /// [`super::LiveRun::keep_result_frames`] was called. Not serialised; shared, not copied.
+    #[serde(skip)]
+    pub frame: Option<Arc<Frame>>,
 }
 
 impl LiveResult {
@@ -65,6 +71,7 @@ impl LiveResult {
             text,
             question: None,
             level_dbfs: None,
+            frame: None,
         }
     }
 

@@ -39,6 +39,7 @@ pub struct LiveRun {
     questions: Arc<QuestionBox>,
     frames: Arc<Watch<Frame>>,
     counters: Arc<Counters>,
+    keep_frames: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     describe: String,
     task: TaskKind,
@@ -68,6 +69,13 @@ impl LiveRun {
     /// The newest captured frame, for viewers (empty for audio).
     pub fn frames(&self) -> Arc<Watch<Frame>> {
         Arc::clone(&self.frames)
+    }
+
+    /// From now on, each result computed on a frame carries that frame
+    /// ([`LiveResult::frame`]), for a viewer that shows the two together. Off by default: a
+    /// result waiting in the channel then holds a whole frame.
+    pub fn keep_result_frames(&self) {
+        self.keep_frames.store(true, Ordering::Relaxed);
     }
 
     /// Items captured so far.
@@ -115,6 +123,7 @@ struct Parts {
     rx: Receiver<LiveResult>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    keep_frames: Arc<AtomicBool>,
     frames: Arc<Watch<Frame>>,
 }
 
@@ -125,6 +134,7 @@ fn parts() -> Parts {
         rx,
         stop: Arc::new(AtomicBool::new(false)),
         counters: Arc::new(Counters::default()),
+        keep_frames: Arc::new(AtomicBool::new(false)),
         frames: Arc::new(Watch::new()),
     }
 }
@@ -212,6 +222,7 @@ pub fn start_frames(
         tx: p.tx.clone(),
         stop: Arc::clone(&p.stop),
         counters: Arc::clone(&p.counters),
+        keep_frames: Arc::clone(&p.keep_frames),
         task: kind,
     };
     // Frames go to a newest-wins slot (caption, vqa) or a rolling window (video).
@@ -293,6 +304,7 @@ pub fn start_frames(
         questions,
         frames: p.frames,
         counters: p.counters,
+        keep_frames: p.keep_frames,
         threads,
         describe,
         task: kind,
@@ -355,6 +367,7 @@ pub fn start_audio(
         tx: p.tx.clone(),
         stop: Arc::clone(&p.stop),
         counters: Arc::clone(&p.counters),
+        keep_frames: Arc::clone(&p.keep_frames),
         task: kind,
     };
     threads.push(spawn("live-inference", move || {
@@ -368,6 +381,7 @@ pub fn start_audio(
         questions: Arc::new(QuestionBox::default()),
         frames: p.frames,
         counters: p.counters,
+        keep_frames: p.keep_frames,
         threads,
         describe,
         task: kind,

@@ -126,30 +126,21 @@ fn model_outputs(rs: &[LiveResult]) -> Vec<&LiveResult> {
 }
 
 #[test]
-fn slow_model_drops_frames_and_latency_stays_flat() {
-    // 200 frames at 200 fps (1 s) into a model taking 40 ms: the model keeps up with only
-    // one frame in eight, and each result is about the newest frame, so latency stays near
-    // one model run instead of growing.
+fn a_slow_model_in_real_time_sees_frames_in_order() {
+    // 200 frames at 200 fps into a model taking 40 ms: the model sees a fraction of them, in
+    // order, and the source's end is reported. The no-backlog property itself is checked
+    // without clocks by `each_run_takes_the_newest_frame_and_nothing_queues`; the wall-clock
+    // latency is a benchmark figure (apps/tests/live_cli.rs prints it), never asserted here.
     let (model, _) = slow(40);
     let run = frames(model, FrameTask::Caption, ticker(5, 200)).unwrap();
     let rs = drain(run);
     let outs = model_outputs(&rs);
     assert!(
-        outs.len() >= 10 && outs.len() <= 40,
+        !outs.is_empty() && outs.len() < 200,
         "{} results",
         outs.len()
     );
-    assert!(outs.iter().all(|r| r.latency_ms < 200.0), "{outs:?}");
     assert!(outs.windows(2).all(|w| w[0].seq < w[1].seq));
-    let q = outs.len() / 4;
-    let mut first: Vec<f64> = outs[..q].iter().map(|r| r.latency_ms).collect();
-    let mut last: Vec<f64> = outs[outs.len() - q..]
-        .iter()
-        .map(|r| r.latency_ms)
-        .collect();
-    first.sort_by(f64::total_cmp);
-    last.sort_by(f64::total_cmp);
-    assert!(median(&last).unwrap() <= 1.5 * median(&first).unwrap().max(45.0));
     assert_eq!(rs[0].kind, ResultKind::Status);
     assert_eq!(rs[0].text, "reading ticker");
     // The source's end is reported (the last pending frame may be captioned after it).
@@ -389,4 +380,204 @@ fn stop_ends_an_endless_run_quickly() {
     while run.results().recv_timeout(Duration::from_secs(2)).is_ok() {}
     assert!(t.elapsed() < Duration::from_secs(1));
     run.finish(Duration::from_secs(1));
+}
+
+/// A source the test steps frame by frame: each frame is sent by the test, and the source
+/// says when the capture thread asks for the next one (so the previous one has been handed
+/// over: capture delivers a frame before it reads the next).
+struct Stepped {
+    frames: std::sync::mpsc::Receiver<u64>,
+    asked: std::sync::mpsc::Sender<()>,
+}
+
+impl FrameSource for Stepped {
+    fn describe(&self) -> String {
+        "stepped".into()
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>, LiveError> {
+        let _ = self.asked.send(());
+        Ok(self.frames.recv().ok().map(|seq| Frame {
+            image: image::RgbImage::from_pixel(2, 2, image::Rgb(seq_pixel(seq))),
+            captured: Stamp::now(),
+            seq,
+        }))
+    }
+}
+
+/// A frame's sequence number written into its pixels, so the model stand-in can tell which
+/// frame it was given from the media alone.
+fn seq_pixel(seq: u64) -> [u8; 3] {
+    [seq as u8, (seq >> 8) as u8, (seq >> 16) as u8]
+}
+
+fn pixel_seq(media: &Media) -> u64 {
+    let Media::Image(img) = media else {
+        panic!("not an image")
+    };
+    let p = img.get_pixel(0, 0).0;
+    u64::from(p[0]) | u64::from(p[1]) << 8 | u64::from(p[2]) << 16
+}
+
+/// A model whose run time the test controls: it reports the frame it starts on, then blocks
+/// until the test releases it.
+struct Gated {
+    started: std::sync::mpsc::Sender<u64>,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+impl Infer for Gated {
+    fn infer(
+        &mut self,
+        label: &str,
+        media: &Media,
+        request: &Request,
+    ) -> Result<TaskOutput, TaskError> {
+        let seq = pixel_seq(media);
+        let _ = self.started.send(seq);
+        let _ = self.release.recv();
+        Ok(TaskOutput {
+            text: format!("saw {seq}"),
+            ..TaskOutput::empty(label, request.task().name())
+        })
+    }
+}
+
+/// The test's side of a stepped run.
+struct Stepper {
+    /// `None` once the source has ended.
+    frames: Option<std::sync::mpsc::Sender<u64>>,
+    asked: std::sync::mpsc::Receiver<()>,
+    started: std::sync::mpsc::Receiver<u64>,
+    release: std::sync::mpsc::Sender<()>,
+    next_seq: u64,
+}
+
+const STEP_WAIT: Duration = Duration::from_secs(30);
+
+impl Stepper {
+    /// Captures one frame and waits until the capture thread has handed it over.
+    fn capture(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.frames.as_ref().unwrap().send(seq).unwrap();
+        self.asked.recv_timeout(STEP_WAIT).unwrap();
+        seq
+    }
+
+    /// The frame the model starts its next run on.
+    fn model_starts(&self) -> u64 {
+        self.started.recv_timeout(STEP_WAIT).unwrap()
+    }
+}
+
+fn stepped_run(task: FrameTask) -> (LiveRun, Stepper) {
+    use std::sync::mpsc::channel;
+    let (frames_tx, frames_rx) = channel();
+    let (asked_tx, asked_rx) = channel();
+    let (started_tx, started_rx) = channel();
+    let (release_tx, release_rx) = channel();
+    let source = Stepped {
+        frames: frames_rx,
+        asked: asked_tx,
+    };
+    let opener = Opener {
+        name: "stepped".into(),
+        open: Box::new(|| -> Result<Box<dyn FrameSource>, LiveError> {
+            Err(LiveError::Open {
+                source_name: "stepped".into(),
+                reason: "opened once only".into(),
+            })
+        }),
+    };
+    let model = Gated {
+        started: started_tx,
+        release: release_rx,
+    };
+    let run = start_frames(model, task, Box::new(source), opener).unwrap();
+    let stepper = Stepper {
+        frames: Some(frames_tx),
+        asked: asked_rx,
+        started: started_rx,
+        release: release_tx,
+        next_seq: 0,
+    };
+    // The capture thread is waiting for the first frame.
+    stepper.asked.recv_timeout(STEP_WAIT).unwrap();
+    (run, stepper)
+}
+
+/// The no-backlog property, with no clock involved: a model stand-in the test holds busy and a
+/// source the test steps. While the model is busy, 0 to 4 frames are captured (a fixed
+/// pseudo-random pattern); each run must start on the newest frame captured before it started,
+/// the frames captured meanwhile must have been replaced one by the next (at most one waits),
+/// and at the end frames dropped = frames captured − frames used.
+fn no_backlog(task: FrameTask) {
+    let (run, mut step) = stepped_run(task);
+    run.keep_result_frames();
+    if let Some(q) = (run.task() == unival_manifest::TaskKind::Vqa).then(|| run.questions()) {
+        assert!(q.ask("what is it?"));
+    }
+    let mut used = Vec::new();
+    let mut pattern = 0x2545_f491_u32;
+    let mut newest = step.capture();
+    for _ in 0..40 {
+        let started = step.model_starts();
+        assert_eq!(started, newest, "a run did not start on the newest frame");
+        used.push(started);
+        // While the model is busy: a few frames arrive.
+        pattern ^= pattern << 13;
+        pattern ^= pattern >> 17;
+        pattern ^= pattern << 5;
+        let during = pattern % 5;
+        let captured_before = run.captured();
+        for _ in 0..during {
+            newest = step.capture();
+        }
+        assert_eq!(run.captured(), captured_before + u64::from(during));
+        // At most one frame waits: everything captured so far is used, dropped, or the one
+        // pending frame.
+        let pending = run.captured() - used.len() as u64 - run.dropped();
+        assert_eq!(pending, u64::from(during > 0), "frames waiting: {pending}");
+        step.release.send(()).unwrap();
+        if during == 0 {
+            // Idle model: the next frame is taken as soon as it comes.
+            newest = step.capture();
+        }
+    }
+    // The source ends; the model runs on the frame still pending, then the run ends.
+    step.frames = None;
+    let last = step.model_starts();
+    assert_eq!(last, newest);
+    used.push(last);
+    step.release.send(()).unwrap();
+    let rs: Vec<LiveResult> = run.results().iter().collect();
+    let outs: Vec<u64> = model_outputs(&rs).iter().map(|r| r.seq).collect();
+    assert_eq!(
+        outs, used,
+        "each result names the frame its run was computed on"
+    );
+    for r in model_outputs(&rs) {
+        assert_eq!(r.text, format!("saw {}", r.seq));
+        // The frame kept with the result is the one the model ran on.
+        let frame = r.frame.as_ref().unwrap();
+        assert_eq!(frame.seq, r.seq);
+        assert_eq!(pixel_seq(&Media::Image(frame.image.clone())), r.seq);
+    }
+    assert_eq!(run.captured(), step.next_seq);
+    assert_eq!(run.dropped(), run.captured() - used.len() as u64);
+    run.finish(Duration::from_secs(1));
+}
+
+#[test]
+fn each_run_takes_the_newest_frame_and_nothing_queues() {
+    no_backlog(FrameTask::Caption);
+}
+
+#[test]
+fn each_vqa_run_takes_the_newest_frame_and_nothing_queues() {
+    no_backlog(FrameTask::Vqa {
+        every: true,
+        answers: None,
+    });
 }

@@ -4,7 +4,7 @@ use super::{LiveError, Stamp};
 use crate::vision::RgbImage;
 
 /// One captured picture.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     /// The picture, RGB8.
     pub image: RgbImage,
