@@ -47,8 +47,12 @@ impl Stacked {
     }
 }
 
+/// What jobs sharing one perception run have in common: modality (0 image, 1 video, 2 audio)
+/// and tensor shape.
+type BatchKey = (u8, Vec<usize>);
+
 /// Jobs that can share one perception run: same modality and tensor shape.
-fn batch_key(p: &Prepared) -> (u8, Vec<usize>) {
+fn batch_key(p: &Prepared) -> BatchKey {
     match p {
         Prepared::Image(t, _) => (0, t.shape().to_vec()),
         Prepared::Video(t) => (1, t.shape().to_vec()),
@@ -121,7 +125,7 @@ impl Pipeline {
     /// searches run in batches of one perception shape.
     fn run_prepared(&mut self, prepared: Vec<Preprocessed>) -> Vec<Result<TaskOutput, TaskError>> {
         let mut done: Vec<(usize, Result<TaskOutput, TaskError>)> = Vec::new();
-        let mut groups: Vec<((u8, Vec<usize>), Vec<Job>)> = Vec::new();
+        let mut groups: Vec<(BatchKey, Vec<Job>)> = Vec::new();
         for (index, p) in prepared.into_iter().enumerate() {
             let (prompt, input) = match p.input {
                 Ok(ready) => ready,
