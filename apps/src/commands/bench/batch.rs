@@ -33,6 +33,8 @@ pub(super) fn run(
 ) -> anyhow::Result<ExitCode> {
     let mut pass_ms = Vec::new();
     let mut caption = String::new();
+    // The batch's shared stage times (every answer of a pass carries them), last pass.
+    let mut stages = unival_runtime::tasks::Timings::default();
     for i in 0..how.warmup + how.iterations {
         let t = Instant::now();
         let results = match image {
@@ -57,12 +59,14 @@ pub(super) fn run(
                 );
             }
             caption = r.text;
+            stages = r.timings_ms;
         }
         if i >= how.warmup {
             pass_ms.push(ms);
         }
     }
     let (median, p90) = percentiles(&mut pass_ms);
+    let (step_median, _) = percentiles(&mut stages.decoder_steps);
     let items_per_s = how.batch as f64 / (median / 1e3).max(f64::MIN_POSITIVE);
     let report = json!({
         "model": how.model.display().to_string(),
@@ -76,6 +80,12 @@ pub(super) fn run(
         "threads": how.threads,
         "pass": {"median_ms": median, "p90_ms": p90},
         "items_per_s": items_per_s,
+        "last_pass_ms": {
+            "perception": stages.perception,
+            "encoder": stages.encoder,
+            "decode": stages.decode,
+            "decoder_step_median": step_median,
+        },
         "caption": caption,
     });
     let text = serde_json::to_string_pretty(&report)?;
@@ -97,6 +107,10 @@ pub(super) fn run(
             how.device
         );
         println!("pass: median {median:.1} ms, p90 {p90:.1} ms · {items_per_s:.2} items/s");
+        println!(
+            "last pass: perception {:.1} ms, encoder {:.1} ms, decode {:.1} ms (step median {step_median:.1} ms)",
+            stages.perception, stages.encoder, stages.decode
+        );
         println!("caption: {caption}");
     }
     Ok(ExitCode::SUCCESS)
