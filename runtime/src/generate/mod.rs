@@ -13,13 +13,15 @@
 //! - [`trie`]: the answer-constraint trie (`utils/trie.py`);
 //! - [`topk`]: partial top-k selection with a documented tie rule;
 //! - [`hypotheses`]: finished hypotheses ([`Hypothesis`], [`BeamHypotheses`]);
-//! - [`beam`], [`mod@greedy`], [`option_scoring`]: the entry points.
+//! - [`beam`], [`mod@greedy`], [`option_scoring`]: the entry points;
+//! - [`batch`]: many sentences' beam searches over one batched decoder ([`BatchScorer`]).
 //!
 //! Numerics follow torch on CPU in fp32: log-softmax is `(x − max) − ln Σ exp(x − max)` in f32,
 //! the sum accumulated in sixteen f32 lanes like torch's vectorised kernel (lane order differs,
 //! so results agree to about 1e-6 relative, not bit for bit), and cumulative scores are
 //! accumulated in f32 exactly as torch adds them.
 
+pub mod batch;
 pub mod beam;
 pub mod constraints;
 pub mod greedy;
@@ -36,7 +38,8 @@ pub mod trie;
 #[cfg(test)]
 mod tests;
 
-pub use beam::beam_search;
+pub use batch::{beam_search_batch, BatchItem, BatchScorer};
+pub use beam::{beam_search, BeamState};
 pub use constraints::Constraints;
 pub use greedy::greedy;
 pub use hypotheses::{BeamHypotheses, Hypothesis};
