@@ -99,7 +99,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
 /// Serves one connection through hyper with the limits above.
 async fn connection(stream: TcpStream, shared: Arc<Shared>, _slot: Slot) {
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(TimedIo::new(stream));
+    let io = TokioIo::new(TimedIo::new(stream, WRITE_TIMEOUT));
     let service = service_fn(move |req| routes::route(req, Arc::clone(&shared)));
     let served = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -132,16 +132,18 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
-/// A socket whose writes fail once one has stalled for [`WRITE_TIMEOUT`].
-pub struct TimedIo {
-    stream: TcpStream,
+/// A socket whose writes fail once one has stalled for `limit` ([`WRITE_TIMEOUT`] here).
+pub struct TimedIo<S> {
+    stream: S,
+    limit: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
 }
 
-impl TimedIo {
-    fn new(stream: TcpStream) -> TimedIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> TimedIo<S> {
+    fn new(stream: S, limit: Duration) -> TimedIo<S> {
         TimedIo {
             stream,
+            limit,
             stalled: None,
         }
     }
@@ -150,7 +152,7 @@ impl TimedIo {
     fn bounded<T>(
         &mut self,
         cx: &mut Context<'_>,
-        poll: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<std::io::Result<T>>,
+        poll: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<std::io::Result<T>>,
     ) -> Poll<std::io::Result<T>> {
         match poll(Pin::new(&mut self.stream), cx) {
             Poll::Ready(r) => {
@@ -158,9 +160,10 @@ impl TimedIo {
                 Poll::Ready(r)
             }
             Poll::Pending => {
+                let limit = self.limit;
                 let timer = self
                     .stalled
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_TIMEOUT)));
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
                     Poll::Pending => Poll::Pending,
@@ -170,7 +173,7 @@ impl TimedIo {
     }
 }
 
-impl AsyncRead for TimedIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -180,7 +183,7 @@ impl AsyncRead for TimedIo {
     }
 }
 
-impl AsyncWrite for TimedIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TimedIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -195,5 +198,32 @@ impl AsyncWrite for TimedIo {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.bounded(cx, |s, cx| s.poll_shutdown(cx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that stops reading: the write that stalls fails after the limit instead of
+    /// waiting forever; writes that progress are not cut.
+    #[test]
+    fn a_stalled_write_times_out() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (near, mut far) = tokio::io::duplex(64);
+            let mut io = TimedIo::new(near, Duration::from_millis(200));
+            io.write_all(&[1; 64]).await.unwrap();
+            let mut got = [0u8; 64];
+            far.read_exact(&mut got).await.unwrap();
+            io.write_all(&[2; 64]).await.unwrap();
+            let started = std::time::Instant::now();
+            let stalled = io.write_all(&[3; 1]).await.unwrap_err();
+            assert_eq!(stalled.kind(), std::io::ErrorKind::TimedOut);
+            assert!(started.elapsed() >= Duration::from_millis(200));
+        });
     }
 }
