@@ -9,35 +9,38 @@
 //! - `GET /result/<seq>.jpg` the frame a result was computed on ([`result_frames`]);
 //! - `POST /question`      `{"question": "…"}` (or plain text) sets the active question (vqa).
 //!
-//! Server: our own small HTTP/1.1 over `std::net` ([`http`], [`conn`]), one thread per
-//! connection, one request per connection. It replaced `tiny_http` (issue 15), which offers no
-//! way to bound a request's head or to time out a client that sends its request one byte a
-//! second: here every size and every wait is bounded ([`http`], [`conn`]), and a handful of
-//! long-lived streams still fit thread-per-viewer. `axum`/`hyper` would bound these too, but
-//! would pull tokio into the binary of an edge device whose loops are plain threads.
+//! Server: hyper 1.x (HTTP/1.1) on a small tokio runtime owned by the server ([`server`]); the
+//! capture and model loops stay plain threads, and each stream is fed from the hub by a thread
+//! of its own through a bounded channel ([`routes`]). hyper replaced `tiny_http`, which offered
+//! no way to bound a request's head or to time out a slow client (issue 15), and then a
+//! hand-written parser: hyper's parser is bounded, widely deployed and fuzzed upstream.
+//! The limits, each answered as stated:
+//!
+//! - request head at most [`server::MAX_HEAD_BYTES`] (431, by hyper);
+//! - request body at most [`routes::MAX_BODY_BYTES`] (413; a declared length is checked before
+//!   a byte is read, a chunked body is counted as it arrives);
+//! - the head within [`server::HEAD_DEADLINE`] (hyper closes the connection, without a 408),
+//!   the body within [`routes::BODY_DEADLINE`] after it (408);
+//! - [`server::MAX_CONNECTIONS`] connections at once (503 beyond), of which
+//!   [`routes::MAX_STREAMS`] streams (503 beyond);
+//! - a write stalled for [`server::WRITE_TIMEOUT`] ends its connection, its stream's thread and
+//!   buffers with it.
 
-mod conn;
-pub mod http;
 mod hub;
 mod result_frames;
+mod routes;
+mod server;
 
 use anyhow::{anyhow, Context};
 use hub::{encode_frames, encode_jpeg, EventHub};
 use result_frames::ResultFrames;
-use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use routes::Shared;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use tokio::sync::watch;
 use unival_manifest::TaskKind;
-use unival_runtime::live::{Frame, LiveResult, LiveRun, QuestionBox, Watch};
-
-/// The page, served as is.
-const PAGE: &str = include_str!("page.html");
-/// Streams (MJPEG and events) open at once at most; more are refused with 503.
-pub const MAX_STREAMS: usize = 32;
-/// An SSE comment is sent after this long without events, so dead viewers are noticed.
-const KEEPALIVE: Duration = Duration::from_secs(10);
+use unival_runtime::live::{Frame, LiveResult, LiveRun, Watch};
 
 /// `--serve` text to an address: a bare port binds 127.0.0.1; anything else is `HOST:PORT`.
 pub fn parse_bind(text: &str) -> anyhow::Result<SocketAddr> {
@@ -56,23 +59,11 @@ pub fn parse_bind(text: &str) -> anyhow::Result<SocketAddr> {
         .ok_or_else(bad)
 }
 
-/// What the request handlers share.
-struct Shared {
-    hub: EventHub,
-    jpegs: Watch<Vec<u8>>,
-    result_frames: ResultFrames,
-    questions: Arc<QuestionBox>,
-    takes_questions: bool,
-    info: String,
-    streams: AtomicUsize,
-    watchers: AtomicUsize,
-    stop: AtomicBool,
-}
-
 /// A running web server; dropped or [`WebServer::stop`]ped, it ends its streams.
 pub struct WebServer {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    stop: watch::Sender<bool>,
 }
 
 impl WebServer {
@@ -109,17 +100,15 @@ impl WebServer {
                 .spawn(move || encode_frames(&frames, &shared.jpegs, &shared.watchers))
                 .context("starting the JPEG encoder")?;
         }
+        let (stop, stopped) = watch::channel(false);
         {
             let shared = Arc::clone(&shared);
-            let handler = Arc::clone(&shared);
-            let handle: Arc<dyn Fn(http::Request, TcpStream) + Send + Sync> =
-                Arc::new(move |req, stream| route(&req, stream, &handler));
             std::thread::Builder::new()
-                .name("web-accept".into())
-                .spawn(move || conn::serve(listener, &shared.stop, handle))
+                .name("web-server".into())
+                .spawn(move || server::run(listener, shared, stopped))
                 .context("starting the web server")?;
         }
-        Ok(WebServer { shared, addr })
+        Ok(WebServer { shared, addr, stop })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -151,6 +140,7 @@ impl WebServer {
     /// Ends the streams and stops accepting.
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        self.stop.send_replace(true);
         self.shared.hub.close();
         self.shared.jpegs.close();
     }
@@ -162,125 +152,10 @@ impl Drop for WebServer {
     }
 }
 
-fn route(req: &http::Request, stream: TcpStream, shared: &Shared) {
-    let get = req.method == "GET";
-    let path = req.path.as_str();
-    match path {
-        "/" | "/index.html" if get => {
-            conn::respond(stream, 200, "text/html; charset=utf-8", PAGE.as_bytes())
-        }
-        "/info" if get => conn::respond(stream, 200, "application/json", shared.info.as_bytes()),
-        "/question" if req.method == "POST" => question(req, stream, shared),
-        "/stream.mjpg" | "/events" if get => {
-            if shared.streams.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {
-                conn::respond(stream, 503, "text/plain", b"too many viewers");
-            } else if path == "/events" {
-                events(stream, shared);
-            } else {
-                shared.watchers.fetch_add(1, Ordering::Relaxed);
-                mjpeg(stream, shared);
-                shared.watchers.fetch_sub(1, Ordering::Relaxed);
-            }
-            shared.streams.fetch_sub(1, Ordering::Relaxed);
-        }
-        _ if get && result_frames::parse_path(path).is_some() => {
-            match result_frames::parse_path(path).and_then(|seq| shared.result_frames.get(seq)) {
-                Some(jpeg) => conn::respond(stream, 200, "image/jpeg", &jpeg),
-                None => conn::respond(
-                    stream,
-                    404,
-                    "text/plain",
-                    b"no such result frame (kept: the last 64)",
-                ),
-            }
-        }
-        "/" | "/index.html" | "/info" | "/question" | "/stream.mjpg" | "/events" => {
-            conn::respond(stream, 405, "text/plain", b"method not allowed")
-        }
-        _ => conn::respond(stream, 404, "text/plain", b"not found"),
-    }
-}
-
-/// The question in a body: `{"question": "…"}`, or the whole body as text.
-fn question_text(body: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(body) {
-        Ok(v) => v
-            .get("question")
-            .and_then(|q| q.as_str())
-            .unwrap_or("")
-            .to_string(),
-        Err(_) => body.to_string(),
-    }
-}
-
-/// Sets the active question. Its length is bounded by the body limit ([`http::MAX_BODY_BYTES`]);
-/// the task cuts it further exactly as it cuts any question (words, then source ids at
-/// `max_source_positions − 2`, `unival_runtime::tasks`), so it is not cut twice here.
-fn question(req: &http::Request, stream: TcpStream, shared: &Shared) {
-    if !shared.takes_questions {
-        return conn::respond(stream, 409, "text/plain", b"this loop takes no questions");
-    }
-    let Ok(body) = std::str::from_utf8(&req.body) else {
-        return conn::respond(stream, 400, "text/plain", b"the body is not UTF-8 text");
-    };
-    if shared.questions.ask(&question_text(body)) {
-        conn::respond(stream, 204, "text/plain", b"")
-    } else {
-        conn::respond(stream, 400, "text/plain", b"the question is empty")
-    }
-}
-
-/// The newest frame as JPEG parts, skipping frames the viewer was too slow for.
-fn mjpeg(mut w: TcpStream, shared: &Shared) {
-    if http::write_stream_head(&mut w, "multipart/x-mixed-replace; boundary=frame").is_err() {
-        return;
-    }
-    let mut seen = 0;
-    while !shared.stop.load(Ordering::Relaxed) {
-        let Some((jpeg, version)) = shared.jpegs.wait_newer(seen, Duration::from_millis(500))
-        else {
-            if shared.jpegs.is_closed() {
-                return;
-            }
-            continue;
-        };
-        seen = version;
-        let part = write!(
-            w,
-            "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-            jpeg.len()
-        )
-        .and_then(|()| w.write_all(&jpeg))
-        .and_then(|()| w.write_all(b"\r\n"))
-        .and_then(|()| w.flush());
-        if part.is_err() {
-            return;
-        }
-    }
-}
-
-/// Results as Server-Sent Events, from this viewer's bounded queue.
-fn events(mut w: TcpStream, shared: &Shared) {
-    if http::write_stream_head(&mut w, "text/event-stream").is_err() {
-        return;
-    }
-    let queue = shared.hub.subscribe();
-    let mut ok = write!(w, "retry: 1000\n\n")
-        .and_then(|()| w.flush())
-        .is_ok();
-    while ok && !queue.is_closed() {
-        let sent = match queue.pop(KEEPALIVE) {
-            Some(e) => write!(w, "data: {e}\n\n"),
-            None => write!(w, ": keepalive\n\n"),
-        };
-        ok = sent.and_then(|()| w.flush()).is_ok();
-    }
-    shared.hub.unsubscribe(&queue);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use routes::question_text;
 
     #[test]
     fn bind_addresses() {
