@@ -57,6 +57,9 @@ pub enum Command {
     /// Parity report of two bundles of one model (e.g. fp32 vs int8) on captioning: teacher-
     /// forced logit error, KL, top-1 agreement, encoder output error, caption equality.
     Compare(CompareArgs),
+    /// Write a Triton Inference Server model repository serving bundles (backend `unival`).
+    #[command(name = "triton-repo")]
+    TritonRepo(crate::commands::triton_repo::TritonRepoArgs),
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod npy;
 mod parity;
 mod preprocess;
 mod tasks;
+pub mod triton_repo;
 
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
@@ -34,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Live(cmd) => live::run(cmd),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::TritonRepo(a) => triton_repo::run(a),
     }
 }
