@@ -2,7 +2,7 @@
 //! settings go through the batched runtime together; results come back in input order.
 
 use crate::params::Settings;
-use crate::status::BackendError;
+use crate::status::{is_input_error, BackendError};
 use std::path::{Path, PathBuf};
 use unival_manifest::TaskKind;
 use unival_runtime::audio::Segment;
@@ -93,12 +93,26 @@ pub fn run_group(
     results
         .into_iter()
         .zip(items)
-        .map(|(result, item)| {
-            let mut out = result?;
-            out.file = item.label.clone();
-            Ok(out)
+        .map(|(result, item)| match result {
+            Ok(mut out) => {
+                out.file = item.label.clone();
+                Ok(out)
+            }
+            Err(e) => Err(item_error(item, &e)),
         })
         .collect()
+}
+
+/// `e` for `item`, naming the request instead of its temporary file.
+fn item_error(item: &Item, e: &TaskError) -> BackendError {
+    let path = item.media.display().to_string();
+    let message = e.to_string().replace(&path, "the input");
+    let message = format!("{}: {message}", item.label);
+    if is_input_error(e) {
+        BackendError::BadRequest(message)
+    } else {
+        BackendError::Model(message)
+    }
 }
 
 /// Sets the pipeline's search and segment to `settings`.

@@ -17,9 +17,12 @@ pub enum BackendError {
     /// The model configuration or repository is wrong: the operator's fault.
     #[error("{0}")]
     Config(String),
-    /// Running the model failed.
+    /// Opening or running the model failed.
     #[error(transparent)]
     Task(#[from] TaskError),
+    /// Running the model on one input failed (not the input's fault).
+    #[error("{0}")]
+    Model(String),
     /// A Triton API call failed.
     #[error("Triton: {0}")]
     Triton(String),
@@ -48,7 +51,7 @@ impl BackendError {
 }
 
 /// Whether a task error is the input's fault (bad file, empty text) rather than the model's.
-fn is_input_error(e: &TaskError) -> bool {
+pub fn is_input_error(e: &TaskError) -> bool {
     !matches!(e, TaskError::Runtime(_) | TaskError::Generate(_))
 }
 
