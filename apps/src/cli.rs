@@ -60,6 +60,9 @@ pub enum Command {
     /// Write a Triton Inference Server model repository serving bundles (backend `unival`).
     #[command(name = "triton-repo")]
     TritonRepo(crate::commands::triton_repo::TritonRepoArgs),
+    /// Run files through a Triton server serving the `unival` backend (KServe v2, binary
+    /// tensors), N requests in flight, one result line per file.
+    Remote(crate::commands::remote::RemoteArgs),
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ mod live_output;
 mod npy;
 mod parity;
 mod preprocess;
+pub mod remote;
 mod tasks;
 pub mod triton_repo;
 
@@ -36,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
         Command::TritonRepo(a) => triton_repo::run(a),
+        Command::Remote(a) => remote::run(a),
     }
 }
