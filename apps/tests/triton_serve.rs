@@ -244,7 +244,7 @@ fn triton_serves_every_task_as_the_cli_answers() {
     let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     assert!(errors[0].contains("broken.png") && errors[0].contains("not a recognised image"), "{}", errors[0]);
-    let mut answers = json_lines(&run.stdout);
+    let answers = json_lines(&run.stdout);
     assert_eq!(answers.len(), 16, "{}", run.stdout);
     let mut expected = HashMap::new();
     for got in &answers {
