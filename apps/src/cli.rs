@@ -92,6 +92,10 @@ pub struct BenchArgs {
     /// Beam width of every search.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub beam: u64,
+    /// Throughput instead of stages: caption N copies of the image per pass through the
+    /// batched runtime and report items per second.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub batch: Option<u64>,
     #[command(flatten)]
     pub run_on: DeviceArgs,
     /// Print the JSON report on stdout instead of the table.
@@ -320,6 +324,10 @@ pub struct CommonArgs {
     /// first (grounding and entailment keep their one line).
     #[arg(long, value_name = "N")]
     pub nbest: Option<usize>,
+    /// Run the inputs N at a time, each group in one pass through the model (results and
+    /// their order unchanged).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub batch: u64,
     #[command(flatten)]
     pub image: ImageArgs,
 }

@@ -2,6 +2,7 @@
 //!
 //! Many inputs: one result per line on stdout, a progress bar on stderr, a failing file
 //! reported on stderr and skipped; the exit code is 1 if any file failed, 0 otherwise.
+//! `--batch N` runs them N at a time through the batched runtime ([`Pipeline::run_batch`]).
 
 use super::{answers, draw};
 use crate::cli::{
@@ -59,6 +60,8 @@ struct Printing {
     json: bool,
     /// Text mode: one line per reported beam (`--nbest`), not just the best.
     every_beam: bool,
+    /// Inputs per pass through the model (`--batch`).
+    batch: usize,
 }
 
 impl Printing {
@@ -66,6 +69,7 @@ impl Printing {
         Printing {
             json: common.json,
             every_beam: common.nbest.is_some(),
+            batch: usize::try_from(common.batch).unwrap_or(1).max(1),
         }
     }
 }
@@ -92,29 +96,35 @@ fn run_all(
     };
     let stdout = std::io::stdout();
     let mut failed = 0usize;
-    for path in images {
-        bar.set_message(path.display().to_string());
-        match pipeline.run(path, request) {
-            Ok(out) => {
-                let line = if printing.json {
-                    serde_json::to_string(&out)?
-                } else {
-                    text_lines(&out, printing.every_beam)
-                };
-                bar.suspend(|| -> anyhow::Result<()> {
-                    let mut lock = stdout.lock();
-                    writeln!(lock, "{line}")?;
-                    lock.flush()?;
-                    Ok(())
-                })?;
-                after(path, &out)?;
-            }
-            Err(e) => {
-                failed += 1;
-                bar.suspend(|| eprintln!("error: {}: {e}", path.display()));
-            }
+    for chunk in images.chunks(printing.batch) {
+        if let Some(first) = chunk.first() {
+            bar.set_message(first.display().to_string());
         }
-        bar.inc(1);
+        let items: Vec<(&Path, Request)> = chunk.iter().map(|p| (p.as_path(), *request)).collect();
+        let results = pipeline.run_batch(&items);
+        for (path, result) in chunk.iter().zip(results) {
+            match result {
+                Ok(out) => {
+                    let line = if printing.json {
+                        serde_json::to_string(&out)?
+                    } else {
+                        text_lines(&out, printing.every_beam)
+                    };
+                    bar.suspend(|| -> anyhow::Result<()> {
+                        let mut lock = stdout.lock();
+                        writeln!(lock, "{line}")?;
+                        lock.flush()?;
+                        Ok(())
+                    })?;
+                    after(path, &out)?;
+                }
+                Err(e) => {
+                    failed += 1;
+                    bar.suspend(|| eprintln!("error: {}: {e}", path.display()));
+                }
+            }
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
     if failed > 0 {

@@ -20,6 +20,7 @@
 //! so results agree to about 1e-6 relative, not bit for bit), and cumulative scores are
 //! accumulated in f32 exactly as torch adds them.
 
+pub mod batch;
 pub mod beam;
 pub mod constraints;
 pub mod greedy;
@@ -36,7 +37,8 @@ pub mod trie;
 #[cfg(test)]
 mod tests;
 
-pub use beam::beam_search;
+pub use batch::{beam_search_batch, BatchItem, BatchScorer};
+pub use beam::{beam_search, BeamState};
 pub use constraints::Constraints;
 pub use greedy::greedy;
 pub use hypotheses::{BeamHypotheses, Hypothesis};

@@ -16,11 +16,12 @@
 //! listed rows of it. Constrained steps ([`Scorer::next_logits_restricted`]) ask for the union
 //! of the rows' allowed ids ([`super::restrict`]).
 
+use super::cross_rows::Layout;
 use super::restrict::{rows_to_score, scatter_rows};
 use super::Encoded;
 use crate::engine::session::{GraphBinding, GraphOutputs, GraphSession, Input, Place};
 use crate::error::RuntimeError;
-use crate::generate::{Scorer, SequenceScorer};
+use crate::generate::{BatchScorer, Scorer, SequenceScorer};
 use ndarray::{Array, Array1, Array2, Array3, ArrayD, IxDyn};
 use ort::value::DynValue;
 use unival_manifest::io;
@@ -42,11 +43,14 @@ struct LayerCache {
     v: DynValue,
 }
 
-/// A decoder over one encoded input. Cross-attention K/V stay as the encoder produced them
-/// (batch 1, broadcast over the rows inside the graph); only the self-attention cache grows.
+/// A decoder over one encoded input, or a batch of them ([`BatchScorer`]). Cross-attention K/V
+/// stay as the encoder produced them (batch 1, broadcast over the rows inside the graph) unless
+/// a batch's rows need them repeated ([`Layout`]); only the self-attention cache grows.
 pub struct StepDecoder<'a> {
     graph: &'a mut GraphSession,
     enc: &'a Encoded,
+    /// How the encoder's outputs line up with the rows.
+    layout: Layout,
     heads: usize,
     head_dim: usize,
     /// Empty before the first step.
@@ -99,6 +103,7 @@ impl<'a> StepDecoder<'a> {
         StepDecoder {
             graph,
             enc,
+            layout: Layout::AsEncoded,
             heads,
             head_dim,
             cache: Vec::new(),
@@ -151,21 +156,14 @@ impl<'a> StepDecoder<'a> {
         let past_len = if cached { self.past_len } else { 0 };
         let past = Array::from_elem(IxDyn(&[]), past_len as i64);
         let empty = ArrayD::<f32>::zeros(IxDyn(&[rows, self.heads, 0, self.head_dim]));
-        let out = &self.enc.outputs;
         let mut inputs: Vec<(&str, Input)> = vec![
             (io::TOKENS, Input::from(tokens)),
             (io::PAST_LEN, Input::from(&past)),
-            (
-                io::ENCODER_PADDING_MASK,
-                Input::Value(out.get(io::ENCODER_PADDING_MASK)?),
-            ),
-            (io::CROSS_POS_K, Input::Value(out.get(io::CROSS_POS_K)?)),
+            (io::BEAM_ORDER, Input::from(order)),
+            (io::VOCAB_ROWS, Input::from(&self.vocab_rows)),
         ];
-        inputs.push((io::BEAM_ORDER, Input::from(order)));
-        inputs.push((io::VOCAB_ROWS, Input::from(&self.vocab_rows)));
+        inputs.extend(self.layout.inputs(self.enc, cross_names(&self.names))?);
         for (l, n) in self.names.iter().enumerate() {
-            inputs.push((&n.cross_k, Input::Value(out.get(&n.cross_k)?)));
-            inputs.push((&n.cross_v, Input::Value(out.get(&n.cross_v)?)));
             match self.cache.get(l).filter(|_| cached) {
                 Some(c) => {
                     inputs.push((&n.past_k, Input::Value(&c.k)));
@@ -221,7 +219,7 @@ impl<'a> StepDecoder<'a> {
         let past_len = self.past_len;
         let mut b = match self.binding.take() {
             Some(b) => b,
-            None => new_binding(self.graph, self.enc, &self.names)?,
+            None => new_binding(self.graph, self.enc, &self.layout, &self.names)?,
         };
         let result = self
             .bind_step(&mut b, tokens, order, rows)
@@ -297,22 +295,27 @@ fn all_rows() -> ArrayD<i64> {
     ArrayD::zeros(IxDyn(&[0]))
 }
 
-/// A binding of the decoder for bound steps over `enc`: the encoder's outputs bound, the
-/// logits placed on the host and the presents in the provider's memory.
+/// The cross-attention key and value input names of every layer.
+fn cross_names(names: &[LayerNames]) -> impl Iterator<Item = (&str, &str)> {
+    names
+        .iter()
+        .map(|n| (n.cross_k.as_str(), n.cross_v.as_str()))
+}
+
+/// A binding of the decoder for bound steps over `enc`: the encoder's outputs bound (in
+/// `layout`), the logits placed on the host and the presents in the provider's memory.
 fn new_binding(
     graph: &GraphSession,
     enc: &Encoded,
+    layout: &Layout,
     names: &[LayerNames],
 ) -> Result<GraphBinding, RuntimeError> {
-    let out = &enc.outputs;
     let mut b = graph.binding()?;
-    for name in [io::ENCODER_PADDING_MASK, io::CROSS_POS_K] {
-        b.bind_input(name, Input::Value(out.get(name)?))?;
+    for (name, input) in layout.inputs(enc, cross_names(names))? {
+        b.bind_input(name, input)?;
     }
     b.bind_output(io::LOGITS, Place::Host)?;
     for n in names {
-        b.bind_input(&n.cross_k, Input::Value(out.get(&n.cross_k)?))?;
-        b.bind_input(&n.cross_v, Input::Value(out.get(&n.cross_v)?))?;
         b.bind_output(&n.present_k, Place::Device)?;
         b.bind_output(&n.present_v, Place::Device)?;
     }
@@ -365,7 +368,7 @@ impl Scorer for StepDecoder<'_> {
         allowed: &[&[i64]],
     ) -> Result<Array2<f32>, RuntimeError> {
         let Some(ids) = rows_to_score(allowed, self.vocab) else {
-            return self.next_logits(step, last_tokens);
+            return Scorer::next_logits(self, step, last_tokens);
         };
         let rows = last_tokens.len();
         self.vocab_rows = Array::from(ids.clone()).into_dyn();
@@ -384,6 +387,41 @@ impl Scorer for StepDecoder<'_> {
             .map_err(|e| self.shape_error(e))?;
         self.pending = Some(order);
         Ok(())
+    }
+}
+
+impl StepDecoder<'_> {
+    /// Lines the encoder's outputs up with rows of inputs `row_items`; a new layout is bound
+    /// afresh at the next bound step.
+    fn set_row_items(&mut self, row_items: &[usize]) -> Result<(), RuntimeError> {
+        let layers = self.names.len();
+        if let Some(layout) = Layout::for_rows(self.enc, row_items, &self.layout, layers)? {
+            self.layout = layout;
+            self.binding = None;
+        }
+        Ok(())
+    }
+}
+
+impl BatchScorer for StepDecoder<'_> {
+    type Error = RuntimeError;
+
+    fn next_logits(
+        &mut self,
+        step: usize,
+        last_tokens: &[i64],
+        row_items: &[usize],
+        allowed: Option<&[&[i64]]>,
+    ) -> Result<Array2<f32>, RuntimeError> {
+        self.set_row_items(row_items)?;
+        match allowed {
+            Some(allowed) => Scorer::next_logits_restricted(self, step, last_tokens, allowed),
+            None => Scorer::next_logits(self, step, last_tokens),
+        }
+    }
+
+    fn reorder(&mut self, indices: &[usize]) -> Result<(), RuntimeError> {
+        Scorer::reorder(self, indices)
     }
 }
 

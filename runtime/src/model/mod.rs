@@ -6,6 +6,7 @@
 //! [`crate::generate::SequenceScorer`] (N candidates in one batched pass, and
 //! [`Model::teacher_force`]).
 
+mod cross_rows;
 mod decoder;
 #[cfg(test)]
 mod probe;
@@ -46,8 +47,11 @@ pub enum PerceptionInput<'a> {
 /// (cross-attention K/V per layer, position keys, padding mask) kept as ONNX Runtime values.
 pub struct Encoded {
     outputs: GraphOutputs,
-    /// Text length of the encoder input (`src_len` of `max_len_a · src_len + max_len_b`).
+    /// Text length of the encoder input (`src_len` of `max_len_a · src_len + max_len_b`); for
+    /// a batch, the padded length.
     pub src_len: usize,
+    /// Inputs encoded together (rows of every encoder output).
+    pub batch: usize,
     /// Number of perception tokens.
     pub patches: usize,
 }
@@ -131,13 +135,38 @@ impl Model {
         patches: &GraphOutputs,
         src_tokens: &[i64],
     ) -> Result<Encoded, RuntimeError> {
-        let src =
-            Array2::from_shape_vec((1, src_tokens.len()), src_tokens.to_vec()).map_err(|e| {
-                RuntimeError::BadShape {
-                    graph: io::graph::ENCODER.to_string(),
-                    reason: e.to_string(),
-                }
-            })?;
+        self.encode_batch(patches, &[src_tokens])
+    }
+
+    /// Runs the encoder on the outputs of one perception run over `sources.len()` inputs and
+    /// their texts, right-padded with PAD to the longest as fairseq's `collate_tokens` does
+    /// (`left_pad_source=False`): text positions count from 0 in every row and the padding
+    /// mask hides the pads, so each input's encoding is the one it gets alone.
+    pub fn encode_batch(
+        &mut self,
+        patches: &GraphOutputs,
+        sources: &[&[i64]],
+    ) -> Result<Encoded, RuntimeError> {
+        let bad_shape = |reason: String| RuntimeError::BadShape {
+            graph: io::graph::ENCODER.to_string(),
+            reason,
+        };
+        let longest = sources.iter().map(|s| s.len()).max().unwrap_or(0);
+        let mut src = Array2::from_elem((sources.len(), longest), unival_manifest::vocab::PAD);
+        for (mut row, tokens) in src.rows_mut().into_iter().zip(sources) {
+            row.iter_mut().zip(tokens.iter()).for_each(|(r, &t)| *r = t);
+        }
+        let batch = patches
+            .view::<f32>(io::PATCH_EMBEDS)?
+            .shape()
+            .first()
+            .copied();
+        if batch != Some(sources.len()) {
+            return Err(bad_shape(format!(
+                "{} texts for perception outputs of batch {batch:?}",
+                sources.len()
+            )));
+        }
         let n_patches = patches.view::<i64>(io::PATCH_POS_IDS)?.len();
         let outputs = self.encoder.run(&[
             (io::SRC_TOKENS, Input::from(src.view().into_dyn())),
@@ -156,7 +185,8 @@ impl Model {
         ])?;
         Ok(Encoded {
             outputs,
-            src_len: src_tokens.len(),
+            src_len: longest,
+            batch: sources.len(),
             patches: n_patches,
         })
     }

@@ -3,6 +3,7 @@
 //! perception + encoder ([`Pipeline::encode`], an [`EncodedInput`]) → search or option scoring
 //! ([`Pipeline::decode`]) → a [`TaskOutput`] whose fields are the CLI's `--json` schema.
 
+mod batch;
 mod encoded;
 mod media;
 mod output;

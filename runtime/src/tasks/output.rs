@@ -1,6 +1,6 @@
 //! The result of one request, shaped as the CLI's `--json` object.
 
-use crate::generate::Scorer;
+use crate::generate::{BatchScorer, Scorer};
 use ndarray::Array2;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -52,6 +52,34 @@ impl<S: Scorer> Scorer for StepTimer<S> {
     fn next_logits(&mut self, step: usize, last_tokens: &[i64]) -> Result<Array2<f32>, S::Error> {
         let t = Instant::now();
         let logits = self.inner.next_logits(step, last_tokens);
+        self.steps_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        logits
+    }
+
+    fn reorder(&mut self, indices: &[usize]) -> Result<(), S::Error> {
+        let t = Instant::now();
+        let done = self.inner.reorder(indices);
+        if let Some(last) = self.steps_ms.last_mut() {
+            *last += t.elapsed().as_secs_f64() * 1e3;
+        }
+        done
+    }
+}
+
+impl<S: BatchScorer> BatchScorer for StepTimer<S> {
+    type Error = S::Error;
+
+    fn next_logits(
+        &mut self,
+        step: usize,
+        last_tokens: &[i64],
+        row_items: &[usize],
+        allowed: Option<&[&[i64]]>,
+    ) -> Result<Array2<f32>, S::Error> {
+        let t = Instant::now();
+        let logits = self
+            .inner
+            .next_logits(step, last_tokens, row_items, allowed);
         self.steps_ms.push(t.elapsed().as_secs_f64() * 1e3);
         logits
     }

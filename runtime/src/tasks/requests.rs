@@ -60,12 +60,12 @@ impl Request<'_> {
     }
 }
 
-fn ms(since: Instant) -> f64 {
+pub(super) fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
 /// A preprocessed input of any modality.
-enum Prepared {
+pub(super) enum Prepared {
     /// Pixels `[1, 3, S, S]` and the original (width, height).
     Image(Array4<f32>, (u32, u32)),
     /// Clip `[1, 3, T, S, S]`.
@@ -75,12 +75,42 @@ enum Prepared {
 }
 
 impl Prepared {
-    fn perception(&self) -> PerceptionInput<'_> {
+    /// The sizes of an image input (grounding maps its box back with them).
+    pub(super) fn image_sizes(&self) -> Option<ImageSizes> {
+        match self {
+            Prepared::Image(pixels, original) => Some(ImageSizes {
+                side: pixels.dim().3,
+                original: *original,
+            }),
+            _ => None,
+        }
+    }
+
+    pub(super) fn perception(&self) -> PerceptionInput<'_> {
         match self {
             Prepared::Image(i, _) => PerceptionInput::Image(i.view()),
             Prepared::Video(v) => PerceptionInput::Video(v.view()),
             Prepared::Audio(m) => PerceptionInput::LogMel(m.view()),
         }
+    }
+}
+
+/// The prompt without BOS/EOS (`src` is `[BOS] + prompt + [EOS]`): VQA's forced prefix,
+/// SNLI-VE's scored prompt.
+pub(super) fn inner_prompt(src: &[i64]) -> &[i64] {
+    src.get(1..src.len().saturating_sub(1)).unwrap_or(&[])
+}
+
+/// The search constraints of `request` over its encoder text `src`: questions force their
+/// prompt as a prefix and, with an answer list, constrain the answer to its trie.
+pub(super) fn search_constraints(request: &Request, src: &[i64]) -> Constraints {
+    match request {
+        Request::Vqa { answers, .. } | Request::VideoQa { answers, .. } => Constraints {
+            prefix: inner_prompt(src).to_vec(),
+            trie: answers.cloned(),
+            strict_prefix: true,
+        },
+        _ => Constraints::none(),
     }
 }
 
@@ -152,7 +182,7 @@ impl Pipeline {
     /// bucket table) fails there. So every source the original accepts is kept whole, and a
     /// longer one is cut the way `encode_text(prompt, length=max_source_positions − 2)` cuts
     /// (ids before BOS/EOS are added), so that no input length reaches a graph error.
-    fn prompt_tokens(&self, prompt: &str) -> Result<Vec<i64>, TaskError> {
+    pub(super) fn prompt_tokens(&self, prompt: &str) -> Result<Vec<i64>, TaskError> {
         let capacity = self
             .model
             .manifest()
@@ -173,6 +203,16 @@ impl Pipeline {
     /// first half of [`Self::run`], for callers that reuse one encoding.
     pub fn encode(&mut self, path: &Path, request: &Request) -> Result<EncodedInput, TaskError> {
         let start = Instant::now();
+        let (prompt, input) = self.prepare_file(path, request)?;
+        self.encode_prepared(prompt, input, start)
+    }
+
+    /// The prompt of `request` and the preprocessed file at `path`, ready for perception.
+    pub(super) fn prepare_file(
+        &self,
+        path: &Path,
+        request: &Request,
+    ) -> Result<(String, Prepared), TaskError> {
         let prompt = self.prompt(request)?;
         self.check_task(request.task())?;
         let input = match load_perception(path, &self.task, &self.image, &self.video, &self.audio)?
@@ -187,7 +227,7 @@ impl Pipeline {
                 Prepared::Audio(self.log_mel_front()?.compute(&samples)?)
             }
         };
-        self.encode_prepared(prompt, input, start)
+        Ok((prompt, input))
     }
 
     /// Runs `request` on media already in memory (a camera frame, a window of frames, a window
@@ -214,6 +254,17 @@ impl Pipeline {
         request: &Request,
     ) -> Result<EncodedInput, TaskError> {
         let start = Instant::now();
+        let (prompt, input) = self.prepare_media(label, media, request)?;
+        self.encode_prepared(prompt, input, start)
+    }
+
+    /// The prompt of `request` and the preprocessed in-memory media, ready for perception.
+    pub(super) fn prepare_media(
+        &self,
+        label: &str,
+        media: &Media,
+        request: &Request,
+    ) -> Result<(String, Prepared), TaskError> {
         let prompt = self.prompt(request)?;
         let (mean, std) = self.task.mean_std();
         let input = match (media, self.perception_for(request)?) {
@@ -252,7 +303,7 @@ impl Pipeline {
                 })
             }
         };
-        self.encode_prepared(prompt, input, start)
+        Ok((prompt, input))
     }
 
     /// The bundle's perception settings, or [`TaskError::WrongTask`] when `request` is of
@@ -273,7 +324,7 @@ impl Pipeline {
     }
 
     /// Perception and encoder on a preprocessed input.
-    fn encode_prepared(
+    pub(super) fn encode_prepared(
         &mut self,
         prompt: String,
         input: Prepared,
@@ -291,13 +342,7 @@ impl Pipeline {
         let t = Instant::now();
         let encoded = self.model.encode(&patches, &src)?;
         timings.encoder = ms(t);
-        let image = match &input {
-            Prepared::Image(pixels, original) => Some(ImageSizes {
-                side: pixels.dim().3,
-                original: *original,
-            }),
-            _ => None,
-        };
+        let image = input.image_sizes();
         Ok(EncodedInput {
             encoded,
             prompt,
@@ -327,31 +372,18 @@ impl Pipeline {
         let (enc, src) = (&input.encoded, &input.src);
         let mut timings = input.timings.clone();
         let t = Instant::now();
-        // The prompt without BOS/EOS: VQA's forced prefix, SNLI-VE's scored prompt.
-        let inner = src
-            .get(1..src.len().saturating_sub(1))
-            .unwrap_or(&[])
-            .to_vec();
         let task = request.task();
         let mut out = TaskOutput::empty(label, task.name());
         match request {
-            Request::Entail { .. } => self.score_entailment(enc, &inner, &mut out)?,
+            Request::Entail { .. } => self.score_entailment(enc, inner_prompt(src), &mut out)?,
             _ => {
-                let constraints = match request {
-                    Request::Vqa { answers, .. } | Request::VideoQa { answers, .. } => {
-                        Constraints {
-                            prefix: inner,
-                            trie: answers.cloned(),
-                            strict_prefix: true,
-                        }
-                    }
-                    _ => Constraints::none(),
-                };
+                let constraints = search_constraints(request, src);
                 let search = self.search.clone();
                 let mut decoder = StepTimer::new(self.model.decoder(enc));
                 let hyps = beam_search(&mut decoder, &search, &constraints, enc.src_len)?;
                 timings.decoder_steps = std::mem::take(&mut decoder.steps_ms);
-                self.report_hypotheses(task, &hyps, constraints.prefix.len(), input, &mut out)?;
+                let skip = constraints.prefix.len();
+                self.report_hypotheses(task, &hyps, skip, input.image, &mut out)?;
             }
         }
         timings.decode = ms(t);
@@ -394,12 +426,12 @@ impl Pipeline {
 
     /// Fills `out` from the search's hypotheses (best first): every beam's post-processed text,
     /// the best one's tokens and score, and for grounding its box in the original image.
-    fn report_hypotheses(
+    pub(super) fn report_hypotheses(
         &self,
         task: TaskKind,
         hyps: &[Hypothesis],
         skip: usize,
-        input: &EncodedInput,
+        image: Option<ImageSizes>,
         out: &mut TaskOutput,
     ) -> Result<(), TaskError> {
         out.beams = hyps
@@ -416,7 +448,7 @@ impl Pipeline {
         out.tokens = best.tokens.clone();
         out.score = Some(f64::from(best.score));
         out.text = best_beam.text.clone();
-        if let (TaskKind::Refcoco, Some(image)) = (task, input.image) {
+        if let (TaskKind::Refcoco, Some(image)) = (task, image) {
             out.bbox = Some(self.box_of(best, image.side, image.original)?);
         }
         Ok(())

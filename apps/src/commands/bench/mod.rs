@@ -5,7 +5,10 @@
 //! Order matters: the model is loaded (timed) and run first, the peak resident memory is read
 //! right after, and only then are the graphs parsed for their FLOP counts and the machine
 //! measured, so neither inflates the reported peak.
+//!
+//! `--batch N` measures throughput instead ([`batch`]): items per second of N-input passes.
 
+mod batch;
 mod floor;
 mod machine;
 mod profile;
@@ -67,6 +70,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         nbest: Some(1),
         ..SearchOverrides::default()
     })?;
+    if let Some(n) = args.batch {
+        let how = batch::BatchRun {
+            batch: usize::try_from(n)?,
+            warmup: args.warmup,
+            iterations: args.iterations,
+            steps,
+            beam,
+            model: &dir,
+            device: opts.device.to_string(),
+            threads: args.run_on.threads,
+        };
+        return batch::run(&mut pipeline, &image, &how, args.json, args.out.as_deref());
+    }
 
     let mut runs: Vec<Timings> = Vec::new();
     let mut caption = String::new();

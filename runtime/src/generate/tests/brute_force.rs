@@ -6,7 +6,7 @@ use super::{hashed_logits, FakeScorer};
 use crate::generate::{beam_search, greedy, Constraints, SearchOptions, Trie};
 
 /// Small xorshift generator for test settings.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -15,7 +15,7 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
     fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
@@ -23,15 +23,15 @@ impl Rng {
     }
 }
 
-struct Case {
-    opts: SearchOptions,
-    vocab: usize,
-    prefix: Vec<i64>,
-    answers: Option<Vec<Vec<i64>>>,
-    src_len: usize,
+pub(super) struct Case {
+    pub(super) opts: SearchOptions,
+    pub(super) vocab: usize,
+    pub(super) prefix: Vec<i64>,
+    pub(super) answers: Option<Vec<Vec<i64>>>,
+    pub(super) src_len: usize,
 }
 
-fn random_case(rng: &mut Rng) -> Case {
+pub(super) fn random_case(rng: &mut Rng) -> Case {
     let vocab = 6 + rng.below(3) as usize; // 6..=8
     let beam = 1 + rng.below(((vocab - 1) / 2) as u64) as usize; // 2·beam + 1 ≤ vocab
     let max_len_b = 1 + rng.below(6) as usize;
@@ -70,7 +70,7 @@ fn random_case(rng: &mut Rng) -> Case {
     }
 }
 
-fn constraints(case: &Case) -> Constraints {
+pub(super) fn constraints(case: &Case) -> Constraints {
     let trie = case.answers.as_ref().map(|paths| {
         let mut t = Trie::new(2);
         paths.iter().for_each(|p| t.insert(p));

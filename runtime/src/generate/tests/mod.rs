@@ -2,6 +2,7 @@
 //! second implementation written from the spec's pseudo-code, option scoring, and a timing probe.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+mod batch;
 mod brute_force;
 mod option_scoring;
 mod perf;
