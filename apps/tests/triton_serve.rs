@@ -47,7 +47,10 @@ fn json_lines(stdout: &str) -> Vec<Value> {
 fn assert_same(what: &str, got: &Value, want: &Value) {
     let close = |g: &Value, w: &Value, tol: f64| {
         let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
-        assert!((g - w).abs() <= tol * w.abs().max(1.0), "{what}: {g} vs {w}");
+        assert!(
+            (g - w).abs() <= tol * w.abs().max(1.0),
+            "{what}: {g} vs {w}"
+        );
     };
     for key in ["task", "text", "tokens", "label"] {
         assert_eq!(got.get(key), want.get(key), "{what}: {key}");
@@ -55,7 +58,10 @@ fn assert_same(what: &str, got: &Value, want: &Value) {
     if !want["score"].is_null() {
         close(&got["score"], &want["score"], 1e-5);
     }
-    let (gb, wb) = (got["beams"].as_array().unwrap(), want["beams"].as_array().unwrap());
+    let (gb, wb) = (
+        got["beams"].as_array().unwrap(),
+        want["beams"].as_array().unwrap(),
+    );
     assert_eq!(gb.len(), wb.len(), "{what}: beams");
     for (g, w) in gb.iter().zip(wb) {
         assert_eq!(g["tokens"], w["tokens"], "{what}: beam tokens");
@@ -94,7 +100,12 @@ fn remote(server: &Server, case: &Case, files: &[PathBuf], extra: &[&str]) -> co
 
 /// The RESULT_JSON of `case` on its file through gRPC `ModelInfer` (or, for a `_stream` model,
 /// `ModelStreamInfer`, returning every streamed reply).
-fn grpc_infer(server: &Server, model: &str, case: &Case, scratch: &Path) -> Vec<grpc::ModelInferResponse> {
+fn grpc_infer(
+    server: &Server,
+    model: &str,
+    case: &Case,
+    scratch: &Path,
+) -> Vec<grpc::ModelInferResponse> {
     let media = std::fs::read(&case.file).unwrap();
     let mut inputs = vec![grpc::Tensor {
         name: media_name(case.model).into(),
@@ -128,9 +139,18 @@ fn grpc_infer(server: &Server, model: &str, case: &Case, scratch: &Path) -> Vec<
             .to_vec(),
         raw_input_contents: raw,
     };
-    let method = if streaming { "ModelStreamInfer" } else { "ModelInfer" };
+    let method = if streaming {
+        "ModelStreamInfer"
+    } else {
+        "ModelInfer"
+    };
     let (status, messages) = grpc::call(server.grpc, method, &request, scratch);
-    assert_eq!(status, "0", "gRPC {method} on {model} failed:\n{}", server.logs());
+    assert_eq!(
+        status,
+        "0",
+        "gRPC {method} on {model} failed:\n{}",
+        server.logs()
+    );
     messages
         .iter()
         .map(|m| {
@@ -159,10 +179,26 @@ fn repository(shared: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     let checkpoint = |f: &str| shared.join("oracle/dev/checkpoints").join(f);
     export(tiny_fp32(), "caption", &bundles.join("caption"), &[]).ok();
     export(tiny_fp32(), "vqa", &bundles.join("vqa"), &[]).ok();
-    export(&checkpoint("micro_img_fp16.pt"), "refcoco", &bundles.join("refcoco"), &["--no-ema"]).ok();
-    export(&checkpoint("micro_cnn14_fp16.pt"), "audio_caption", &bundles.join("audio_caption"), &[]).ok();
+    export(
+        &checkpoint("micro_img_fp16.pt"),
+        "refcoco",
+        &bundles.join("refcoco"),
+        &["--no-ema"],
+    )
+    .ok();
+    export(
+        &checkpoint("micro_cnn14_fp16.pt"),
+        "audio_caption",
+        &bundles.join("audio_caption"),
+        &[],
+    )
+    .ok();
     let repo = dir.join("repo");
-    let mut args = vec!["triton-repo".to_string(), "--out".into(), repo.display().to_string()];
+    let mut args = vec![
+        "triton-repo".to_string(),
+        "--out".into(),
+        repo.display().to_string(),
+    ];
     for m in ["caption", "vqa", "refcoco", "audio_caption"] {
         args.extend(["--model".into(), bundles.join(m).display().to_string()]);
     }
@@ -174,7 +210,9 @@ fn repository(shared: &Path, dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn triton_serves_every_task_as_the_cli_answers() {
-    let Some(server_bin) = tritonserver() else { return };
+    let Some(server_bin) = tritonserver() else {
+        return;
+    };
     let Some(shared) = shared_dir() else { return };
     let dir = scratch();
     let (bundles, repo) = repository(&shared, dir.path());
@@ -183,7 +221,12 @@ fn triton_serves_every_task_as_the_cli_answers() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../models/demo-images/{n}.png"))
     };
     let cases = [
-        Case { model: "caption", command: "caption", text: None, file: demo(100000) },
+        Case {
+            model: "caption",
+            command: "caption",
+            text: None,
+            file: demo(100000),
+        },
         Case {
             model: "vqa",
             command: "vqa",
@@ -206,7 +249,10 @@ fn triton_serves_every_task_as_the_cli_answers() {
     for case in &cases {
         let want = cli(&bundles, case, &case.file);
         let files = [case.file.clone()];
-        for (how, extra) in [("HTTP binary", &[][..]), ("HTTP JSON", &["--json-outputs"][..])] {
+        for (how, extra) in [
+            ("HTTP binary", &[][..]),
+            ("HTTP JSON", &["--json-outputs"][..]),
+        ] {
             let got = json_lines(&remote(&server, case, &files, extra).ok().stdout).remove(0);
             assert_same(&format!("{} over {how}", case.model), &got, &want);
             assert_eq!(got["file"], want["file"]);
@@ -214,7 +260,10 @@ fn triton_serves_every_task_as_the_cli_answers() {
         let reply = grpc_infer(&server, case.model, case, dir.path()).remove(0);
         let got: Value = serde_json::from_str(&reply.bytes_output("RESULT_JSON").unwrap()).unwrap();
         assert_same(&format!("{} over gRPC", case.model), &got, &want);
-        eprintln!("{}: HTTP binary, HTTP JSON and gRPC answer as the CLI", case.model);
+        eprintln!(
+            "{}: HTTP binary, HTTP JSON and gRPC answer as the CLI",
+            case.model
+        );
     }
 
     // Streaming: the decoupled twin answers, then ends the stream with a final response.
@@ -222,11 +271,19 @@ fn triton_serves_every_task_as_the_cli_answers() {
     let replies = grpc_infer(&server, "caption_stream", caption, dir.path());
     assert!(replies.len() >= 2, "{} streamed replies", replies.len());
     let want = cli(&bundles, caption, &caption.file);
-    assert_eq!(replies[0].bytes_output("TEXT").as_deref(), want["text"].as_str());
-    let last = replies.last().unwrap();
-    assert!(last.outputs.is_empty(), "the final response carries no outputs");
     assert_eq!(
-        last.parameters.get("triton_final_response").and_then(|p| p.choice.clone()),
+        replies[0].bytes_output("TEXT").as_deref(),
+        want["text"].as_str()
+    );
+    let last = replies.last().unwrap();
+    assert!(
+        last.outputs.is_empty(),
+        "the final response carries no outputs"
+    );
+    assert_eq!(
+        last.parameters
+            .get("triton_final_response")
+            .and_then(|p| p.choice.clone()),
         Some(Choice::Bool(true))
     );
 
@@ -241,9 +298,17 @@ fn triton_serves_every_task_as_the_cli_answers() {
     burst.insert(7, broken.clone());
     let run = remote(&server, caption, &burst, &["--concurrency", "17"]);
     assert_eq!(run.code, 1, "one input fails:\n{}", run.stderr);
-    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
-    assert!(errors[0].contains("broken.png") && errors[0].contains("not a recognised image"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("broken.png") && errors[0].contains("not a recognised image"),
+        "{}",
+        errors[0]
+    );
     let answers = json_lines(&run.stdout);
     assert_eq!(answers.len(), 16, "{}", run.stdout);
     let mut expected = HashMap::new();
@@ -256,9 +321,15 @@ fn triton_serves_every_task_as_the_cli_answers() {
     }
     assert_eq!(expected.len(), 5);
     assert!(server.alive(), "the server stopped:\n{}", server.logs());
-    ureq::get(&server.url("/v2/health/ready")).call().expect("server ready after the burst");
+    ureq::get(&server.url("/v2/health/ready"))
+        .call()
+        .expect("server ready after the burst");
     let stats: Value = serde_json::from_str(
-        &ureq::get(&server.url("/v2/models/caption/stats")).call().unwrap().into_string().unwrap(),
+        &ureq::get(&server.url("/v2/models/caption/stats"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
     )
     .unwrap();
     let batches: Vec<u64> = stats["model_stats"][0]["batch_stats"]
@@ -268,7 +339,13 @@ fn triton_serves_every_task_as_the_cli_answers() {
         .map(|b| b["batch_size"].as_u64().unwrap())
         .collect();
     eprintln!("caption batch sizes executed: {batches:?}");
-    assert!(batches.iter().any(|&b| b > 1), "no batch above 1: {batches:?}");
+    assert!(
+        batches.iter().any(|&b| b > 1),
+        "no batch above 1: {batches:?}"
+    );
     let successes = server.metric("nv_inference_request_success", "caption") - successes_before;
-    assert_eq!(successes, 16.0, "nv_inference_request_success moved by {successes}");
+    assert_eq!(
+        successes, 16.0,
+        "nv_inference_request_success moved by {successes}"
+    );
 }

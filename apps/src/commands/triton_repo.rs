@@ -51,8 +51,8 @@ pub fn run(a: TritonRepoArgs) -> anyhow::Result<ExitCode> {
     for dir in &a.models {
         let manifest =
             Manifest::load(dir).with_context(|| format!("reading bundle {}", dir.display()))?;
-        let canonical = std::fs::canonicalize(dir)
-            .with_context(|| format!("resolving {}", dir.display()))?;
+        let canonical =
+            std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
         let name = canonical
             .file_name()
             .and_then(|n| n.to_str())

@@ -101,13 +101,21 @@ pub fn bytes_element(data: &[u8]) -> Vec<u8> {
 
 /// Calls `method` of `inference.GRPCInferenceService` on `port` with one request message;
 /// returns the `grpc-status` and the reply messages.
-pub fn call(port: u16, method: &str, request: &impl prost::Message, scratch: &Path) -> (String, Vec<Vec<u8>>) {
+pub fn call(
+    port: u16,
+    method: &str,
+    request: &impl prost::Message,
+    scratch: &Path,
+) -> (String, Vec<Vec<u8>>) {
     let body = request.encode_to_vec();
     let mut framed = vec![0u8];
     framed.extend_from_slice(&(body.len() as u32).to_be_bytes());
     framed.extend_from_slice(&body);
     let req_file = scratch.join(format!("{method}.req"));
-    let (resp_file, head_file) = (scratch.join(format!("{method}.resp")), scratch.join(format!("{method}.head")));
+    let (resp_file, head_file) = (
+        scratch.join(format!("{method}.resp")),
+        scratch.join(format!("{method}.head")),
+    );
     std::fs::write(&req_file, framed).unwrap();
     let out = Command::new("curl")
         .args(["-s", "--http2-prior-knowledge", "--max-time", "120"])
@@ -118,7 +126,9 @@ pub fn call(port: u16, method: &str, request: &impl prost::Message, scratch: &Pa
         .arg(&head_file)
         .arg("-o")
         .arg(&resp_file)
-        .arg(format!("http://127.0.0.1:{port}/inference.GRPCInferenceService/{method}"))
+        .arg(format!(
+            "http://127.0.0.1:{port}/inference.GRPCInferenceService/{method}"
+        ))
         .status()
         .expect("running curl (scripts/setup.sh installs it)");
     assert!(out.success(), "curl failed: {out}");

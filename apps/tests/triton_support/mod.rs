@@ -38,10 +38,13 @@ pub fn tritonserver() -> Option<PathBuf> {
 fn backend_library() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_unival"));
     let dir = bin.parent().unwrap();
-    [dir.join("libtriton_unival.so"), dir.join("deps/libtriton_unival.so")]
-        .into_iter()
-        .find(|p| p.is_file())
-        .expect("libtriton_unival.so not built (cargo build -p unival-triton)")
+    [
+        dir.join("libtriton_unival.so"),
+        dir.join("deps/libtriton_unival.so"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .expect("libtriton_unival.so not built (cargo build -p unival-triton)")
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -72,14 +75,19 @@ impl Server {
         let log = scratch.join("tritonserver.log");
         let mut cmd = Command::new(server);
         cmd.arg(format!("--model-repository={}", repo.display()))
-            .arg(format!("--backend-directory={}", scratch.join("backends").display()))
+            .arg(format!(
+                "--backend-directory={}",
+                scratch.join("backends").display()
+            ))
             .args(["--http-address=127.0.0.1", "--grpc-address=127.0.0.1"])
             .args(["--metrics-address=127.0.0.1", "--allow-metrics=true"])
             .arg(format!("--http-port={http}"))
             .arg(format!("--grpc-port={grpc}"))
             .arg(format!("--metrics-port={metrics}"))
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(scratch.join("stderr.log")).unwrap()));
+            .stderr(Stdio::from(
+                std::fs::File::create(scratch.join("stderr.log")).unwrap(),
+            ));
         if std::env::var_os("ORT_DYLIB_PATH").is_none() {
             if let Some(lib) = std::fs::read_dir(root().join(".cache/onnxruntime"))
                 .into_iter()

@@ -97,8 +97,10 @@ extern "C" {
 
     pub fn TRITONBACKEND_ApiVersion(major: *mut u32, minor: *mut u32) -> Err;
 
-    pub fn TRITONBACKEND_ModelName(model: *mut TRITONBACKEND_Model, name: *mut *const c_char)
-        -> Err;
+    pub fn TRITONBACKEND_ModelName(
+        model: *mut TRITONBACKEND_Model,
+        name: *mut *const c_char,
+    ) -> Err;
     pub fn TRITONBACKEND_ModelVersion(model: *mut TRITONBACKEND_Model, version: *mut u64) -> Err;
     pub fn TRITONBACKEND_ModelRepository(
         model: *mut TRITONBACKEND_Model,
@@ -110,10 +112,11 @@ extern "C" {
         config_version: u32,
         config: *mut *mut TRITONSERVER_Message,
     ) -> Err;
-    pub fn TRITONBACKEND_ModelSetState(model: *mut TRITONBACKEND_Model, state: *mut c_void)
-        -> Err;
-    pub fn TRITONBACKEND_ModelState(model: *mut TRITONBACKEND_Model, state: *mut *mut c_void)
-        -> Err;
+    pub fn TRITONBACKEND_ModelSetState(model: *mut TRITONBACKEND_Model, state: *mut c_void) -> Err;
+    pub fn TRITONBACKEND_ModelState(
+        model: *mut TRITONBACKEND_Model,
+        state: *mut *mut c_void,
+    ) -> Err;
 
     pub fn TRITONBACKEND_ModelInstanceModel(
         instance: *mut TRITONBACKEND_ModelInstance,
@@ -157,10 +160,14 @@ extern "C" {
         exec_end_ns: u64,
     ) -> Err;
 
-    pub fn TRITONBACKEND_RequestId(request: *mut TRITONBACKEND_Request, id: *mut *const c_char)
-        -> Err;
-    pub fn TRITONBACKEND_RequestInputCount(request: *mut TRITONBACKEND_Request, count: *mut u32)
-        -> Err;
+    pub fn TRITONBACKEND_RequestId(
+        request: *mut TRITONBACKEND_Request,
+        id: *mut *const c_char,
+    ) -> Err;
+    pub fn TRITONBACKEND_RequestInputCount(
+        request: *mut TRITONBACKEND_Request,
+        count: *mut u32,
+    ) -> Err;
     pub fn TRITONBACKEND_RequestInputByIndex(
         request: *mut TRITONBACKEND_Request,
         index: u32,
@@ -235,8 +242,7 @@ extern "C" {
         factory: *mut *mut TRITONBACKEND_ResponseFactory,
         request: *mut TRITONBACKEND_Request,
     ) -> Err;
-    pub fn TRITONBACKEND_ResponseFactoryDelete(factory: *mut TRITONBACKEND_ResponseFactory)
-        -> Err;
+    pub fn TRITONBACKEND_ResponseFactoryDelete(factory: *mut TRITONBACKEND_ResponseFactory) -> Err;
     pub fn TRITONBACKEND_ResponseFactorySendFlags(
         factory: *mut TRITONBACKEND_ResponseFactory,
         flags: u32,

@@ -4,9 +4,9 @@
 
 use crate::ffi;
 use crate::model::ModelState;
+use crate::params::Settings;
 use crate::request::{read, requested_outputs, to_item, RawRequest};
 use crate::response::{send, send_final_flag};
-use crate::params::Settings;
 use crate::run::{groups, run_group, Item};
 use crate::status::{log_error, BackendError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -93,7 +93,9 @@ pub unsafe fn execute(
     let compute_start = now_ns();
     let outcome = catch_unwind(AssertUnwindSafe(|| serve(instance, &mut pending)));
     let compute_end = now_ns();
-    let panic = outcome.err().map(|p| crate::status::panic_message(p.as_ref()));
+    let panic = outcome
+        .err()
+        .map(|p| crate::status::panic_message(p.as_ref()));
     for p in pending.iter_mut().filter(|p| !p.answered) {
         let e = BackendError::Panic {
             what: "ModelInstanceExecute".into(),
@@ -113,7 +115,10 @@ pub unsafe fn execute(
             compute_end,
             exec_end,
         ));
-        report(ffi::TRITONBACKEND_RequestRelease(p.request, ffi::REQUEST_RELEASE_ALL));
+        report(ffi::TRITONBACKEND_RequestRelease(
+            p.request,
+            ffi::REQUEST_RELEASE_ALL,
+        ));
     }
     if served > 0 {
         report(ffi::TRITONBACKEND_ModelInstanceReportBatchStatistics(
@@ -173,13 +178,18 @@ fn serve(instance: &mut Instance, pending: &mut [Pending]) {
             respond(p, Err(e), instance.decoupled);
         }
     }
-    let good: Vec<usize> = (0..pending.len()).filter(|&i| pending[i].item.is_ok()).collect();
+    let good: Vec<usize> = (0..pending.len())
+        .filter(|&i| pending[i].item.is_ok())
+        .collect();
     let settings: Vec<Settings> = good
         .iter()
         .filter_map(|&i| item(&pending[i]).map(|it| it.settings.clone()))
         .collect();
     for group in groups(&settings) {
-        let members: Vec<&Item> = group.iter().filter_map(|&g| item(&pending[good[g]])).collect();
+        let members: Vec<&Item> = group
+            .iter()
+            .filter_map(|&g| item(&pending[good[g]]))
+            .collect();
         let results = run_group(&mut instance.pipeline, instance.task, &members);
         for (&g, result) in group.iter().zip(results) {
             respond(&mut pending[good[g]], result, instance.decoupled);

@@ -14,15 +14,15 @@ mod instance;
 pub mod interface;
 mod model;
 pub mod params;
-mod request;
 pub mod repo;
+mod request;
 mod response;
 mod run;
 mod status;
 
 use ffi::{
-    TRITONBACKEND_Backend, TRITONBACKEND_Model, TRITONBACKEND_ModelInstance,
-    TRITONBACKEND_Request, TRITONSERVER_Error,
+    TRITONBACKEND_Backend, TRITONBACKEND_Model, TRITONBACKEND_ModelInstance, TRITONBACKEND_Request,
+    TRITONSERVER_Error,
 };
 use instance::Instance;
 use model::ModelState;
@@ -82,10 +82,17 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInitialize(
             state.config.name,
             state.config.task.name(),
             state.bundle.display(),
-            if state.config.decoupled { ", decoupled" } else { "" }
+            if state.config.decoupled {
+                ", decoupled"
+            } else {
+                ""
+            }
         ));
         let raw = Box::into_raw(Box::new(state));
-        let set = check(ffi::TRITONBACKEND_ModelSetState(model, raw.cast::<c_void>()));
+        let set = check(ffi::TRITONBACKEND_ModelSetState(
+            model,
+            raw.cast::<c_void>(),
+        ));
         if set.is_err() {
             drop(Box::from_raw(raw));
         }
@@ -130,11 +137,17 @@ pub unsafe extern "C" fn TRITONBACKEND_ModelInstanceInitialize(
             .ok_or_else(|| BackendError::Triton("model state missing".into()))?;
         let (mut kind, mut device) = (0, 0i32);
         check(ffi::TRITONBACKEND_ModelInstanceKind(instance, &mut kind))?;
-        check(ffi::TRITONBACKEND_ModelInstanceDeviceId(instance, &mut device))?;
+        check(ffi::TRITONBACKEND_ModelInstanceDeviceId(
+            instance,
+            &mut device,
+        ))?;
         let gpu = kind == ffi::INSTANCEGROUPKIND_GPU;
         let opened = Instance::open(model_state, gpu, device)?;
         let raw = Box::into_raw(Box::new(opened));
-        let set = check(ffi::TRITONBACKEND_ModelInstanceSetState(instance, raw.cast::<c_void>()));
+        let set = check(ffi::TRITONBACKEND_ModelInstanceSetState(
+            instance,
+            raw.cast::<c_void>(),
+        ));
         if set.is_err() {
             drop(Box::from_raw(raw));
         }

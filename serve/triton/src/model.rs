@@ -75,7 +75,10 @@ impl ModelConfig {
         };
         let threads = match parameter(&config, "threads") {
             None => None,
-            Some(t) => Some(t.parse().map_err(|_| bad(format!("threads `{t}` is not a count")))?),
+            Some(t) => Some(
+                t.parse()
+                    .map_err(|_| bad(format!("threads `{t}` is not a count")))?,
+            ),
         };
         Ok(ModelConfig {
             name,
@@ -118,7 +121,11 @@ impl ModelState {
         check(ffi::TRITONSERVER_MessageDelete(message))?;
         let config = ModelConfig::parse(&json?)?;
         let (mut kind, mut location) = (0, std::ptr::null());
-        check(ffi::TRITONBACKEND_ModelRepository(model, &mut kind, &mut location))?;
+        check(ffi::TRITONBACKEND_ModelRepository(
+            model,
+            &mut kind,
+            &mut location,
+        ))?;
         let mut version = 0u64;
         check(ffi::TRITONBACKEND_ModelVersion(model, &mut version))?;
         let bundle = PathBuf::from(read_c_str(location)).join(version.to_string());
@@ -146,9 +153,14 @@ mod tests {
             "parameters":{"task":{"string_value":"refcoco"}}}"#;
         let e = ModelConfig::parse(no_text).unwrap_err().to_string();
         assert!(e.contains("needs input TEXT"), "{e}");
-        let e = ModelConfig::parse(r#"{"name":"g"}"#).unwrap_err().to_string();
+        let e = ModelConfig::parse(r#"{"name":"g"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("parameters { key: \"task\""), "{e}");
         let bad_task = r#"{"name":"g","parameters":{"task":{"string_value":"dance"}}}"#;
-        assert!(ModelConfig::parse(bad_task).unwrap_err().to_string().contains("unknown task"));
+        assert!(ModelConfig::parse(bad_task)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown task"));
     }
 }

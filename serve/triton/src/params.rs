@@ -96,7 +96,9 @@ fn count(key: &str, v: &ParamValue, lo: usize, hi: usize) -> Result<usize, Strin
     };
     n.and_then(|n| usize::try_from(n).ok())
         .filter(|n| (lo..=hi).contains(n))
-        .ok_or_else(|| format!("parameter `{key}` must be a whole number from {lo} to {hi}, got {v:?}"))
+        .ok_or_else(|| {
+            format!("parameter `{key}` must be a whole number from {lo} to {hi}, got {v:?}")
+        })
 }
 
 /// A finite number in `lo..=hi` (DOUBLE, INT, or a STRING holding one).
@@ -119,7 +121,9 @@ fn flag(key: &str, v: &ParamValue) -> Result<bool, String> {
         ParamValue::Int(1) => Ok(true),
         ParamValue::Str(s) if s == "true" => Ok(true),
         ParamValue::Str(s) if s == "false" => Ok(false),
-        _ => Err(format!("parameter `{key}` must be true or false, got {v:?}")),
+        _ => Err(format!(
+            "parameter `{key}` must be true or false, got {v:?}"
+        )),
     }
 }
 
@@ -164,6 +168,9 @@ mod tests {
         assert!(err("temperature", ParamValue::Double(f64::NAN)).contains("`temperature`"));
         assert!(err("unnormalized", ParamValue::Int(2)).contains("true or false"));
         let e = err("beams", ParamValue::Int(2));
-        assert!(e.contains("unknown parameter `beams`") && e.contains("nbest"), "{e}");
+        assert!(
+            e.contains("unknown parameter `beams`") && e.contains("nbest"),
+            "{e}"
+        );
     }
 }

@@ -14,7 +14,9 @@ pub enum RepoError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("two bundles would both be served as model `{0}`; give their directories distinct names")]
+    #[error(
+        "two bundles would both be served as model `{0}`; give their directories distinct names"
+    )]
     DuplicateName(String),
     #[error("model name `{0}` is not usable in a URL path (letters, digits, `_`, `-`, `.` only)")]
     BadName(String),
@@ -59,7 +61,10 @@ impl RepoModel {
         let _ = writeln!(s, "name: \"{}\"", self.name);
         let _ = writeln!(s, "backend: \"unival\"");
         let _ = writeln!(s, "max_batch_size: {}", self.max_batch);
-        let _ = writeln!(s, "dynamic_batching {{ max_queue_delay_microseconds: 2000 }}");
+        let _ = writeln!(
+            s,
+            "dynamic_batching {{ max_queue_delay_microseconds: 2000 }}"
+        );
         if self.decoupled {
             let _ = writeln!(s, "model_transaction_policy {{ decoupled: true }}");
         }
@@ -205,7 +210,10 @@ mod tests {
         assert!(repo.join("a/1/manifest.json").is_file());
         write_repository(&repo, &[model("a", &bundle)], true).unwrap();
         assert!(repo.join("a/1").symlink_metadata().unwrap().is_dir());
-        assert_eq!(std::fs::read_to_string(repo.join("a/1/sub/w.bin")).unwrap(), "w");
+        assert_eq!(
+            std::fs::read_to_string(repo.join("a/1/sub/w.bin")).unwrap(),
+            "w"
+        );
         let twice = [model("a", &bundle), model("a", &bundle)];
         assert!(matches!(
             write_repository(&repo, &twice, false),

@@ -101,7 +101,9 @@ pub fn to_item(
         None => None,
     };
     let settings = settings(&raw.params).map_err(bad)?;
-    let io = |e: std::io::Error| BackendError::Config(format!("temporary file in {}: {e}", dir.display()));
+    let io = |e: std::io::Error| {
+        BackendError::Config(format!("temporary file in {}: {e}", dir.display()))
+    };
     let mut file = tempfile::Builder::new()
         .prefix("input-")
         .tempfile_in(dir)
@@ -140,14 +142,18 @@ pub unsafe fn read(request: *mut ffi::TRITONBACKEND_Request) -> Result<RawReques
     for index in 0..count {
         raw.inputs.push(read_input(request, index)?);
     }
-    check(ffi::TRITONBACKEND_RequestParameterCount(request, &mut count))?;
+    check(ffi::TRITONBACKEND_RequestParameterCount(
+        request, &mut count,
+    ))?;
     for index in 0..count {
         raw.params.push(read_parameter(request, index)?);
     }
     check(ffi::TRITONBACKEND_RequestOutputCount(request, &mut count))?;
     for index in 0..count {
         let mut name = std::ptr::null();
-        check(ffi::TRITONBACKEND_RequestOutputName(request, index, &mut name))?;
+        check(ffi::TRITONBACKEND_RequestOutputName(
+            request, index, &mut name,
+        ))?;
         raw.outputs.push(read_c_str(name));
     }
     Ok(raw)
@@ -159,7 +165,9 @@ unsafe fn read_input(
     index: u32,
 ) -> Result<RawInput, BackendError> {
     let mut input = std::ptr::null_mut();
-    check(ffi::TRITONBACKEND_RequestInputByIndex(request, index, &mut input))?;
+    check(ffi::TRITONBACKEND_RequestInputByIndex(
+        request, index, &mut input,
+    ))?;
     let (mut name, mut datatype, mut shape) = (std::ptr::null(), 0, std::ptr::null());
     let (mut dims, mut byte_size, mut buffers) = (0u32, 0u64, 0u32);
     check(ffi::TRITONBACKEND_InputProperties(
@@ -223,7 +231,9 @@ unsafe fn read_parameter(
     ))?;
     let key = read_c_str(key);
     if value.is_null() {
-        return Err(BackendError::BadRequest(format!("parameter `{key}` has no value")));
+        return Err(BackendError::BadRequest(format!(
+            "parameter `{key}` has no value"
+        )));
     }
     let value = match kind {
         ffi::PARAMETER_STRING => ParamValue::Str(read_c_str(value.cast())),
@@ -257,13 +267,20 @@ mod tests {
 
     #[test]
     fn one_bytes_element_is_read_and_anything_else_refused() {
-        assert_eq!(single_bytes_element(&bytes_input("IMAGE", b"abc")).unwrap(), b"abc");
+        assert_eq!(
+            single_bytes_element(&bytes_input("IMAGE", b"abc")).unwrap(),
+            b"abc"
+        );
         let mut two = bytes_input("IMAGE", b"abc");
         two.shape = vec![2, 1];
-        assert!(single_bytes_element(&two).unwrap_err().contains("one element"));
+        assert!(single_bytes_element(&two)
+            .unwrap_err()
+            .contains("one element"));
         let mut short = bytes_input("IMAGE", b"abc");
         short.data.pop();
-        assert!(single_bytes_element(&short).unwrap_err().contains("length 3"));
+        assert!(single_bytes_element(&short)
+            .unwrap_err()
+            .contains("length 3"));
         let mut fp = bytes_input("IMAGE", b"abc");
         fp.datatype = ffi::TYPE_FP32;
         assert!(single_bytes_element(&fp).unwrap_err().contains("BYTES"));
@@ -274,7 +291,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let raw = RawRequest {
             id: "r1".into(),
-            inputs: vec![bytes_input("IMAGE", b"\x89PNG"), bytes_input("QUESTION", b"why?")],
+            inputs: vec![
+                bytes_input("IMAGE", b"\x89PNG"),
+                bytes_input("QUESTION", b"why?"),
+            ],
             params: vec![("beam".into(), ParamValue::Int(2))],
             outputs: vec!["TEXT".into()],
         };
@@ -285,7 +305,10 @@ mod tests {
         assert_eq!(requested_outputs(TaskKind::Vqa, &raw), [Output::Text]);
 
         let err = to_item(TaskKind::Caption, &raw, "r1".into(), dir.path()).unwrap_err();
-        assert!(err.to_string().contains("unexpected input QUESTION"), "{err}");
+        assert!(
+            err.to_string().contains("unexpected input QUESTION"),
+            "{err}"
+        );
         let no_q = RawRequest {
             inputs: vec![bytes_input("IMAGE", b"x")],
             ..RawRequest::default()

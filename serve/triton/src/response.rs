@@ -121,7 +121,10 @@ unsafe fn fill(
         }
         if !t.data.is_empty() {
             if buffer.is_null() {
-                return Err(BackendError::Triton(format!("no buffer for output {}", output.name())));
+                return Err(BackendError::Triton(format!(
+                    "no buffer for output {}",
+                    output.name()
+                )));
             }
             std::ptr::copy_nonoverlapping(t.data.as_ptr(), buffer.cast::<u8>(), t.data.len());
         }
@@ -133,7 +136,9 @@ unsafe fn fill(
 ///
 /// # Safety
 /// `request` is a live request owned by this backend, not yet released.
-pub unsafe fn send_final_flag(request: *mut ffi::TRITONBACKEND_Request) -> Result<(), BackendError> {
+pub unsafe fn send_final_flag(
+    request: *mut ffi::TRITONBACKEND_Request,
+) -> Result<(), BackendError> {
     let mut factory = std::ptr::null_mut();
     check(ffi::TRITONBACKEND_ResponseFactoryNew(&mut factory, request))?;
     let sent = check(ffi::TRITONBACKEND_ResponseFactorySendFlags(
@@ -160,12 +165,18 @@ mod tests {
         assert_eq!(text.shape, [1, 1]);
         assert_eq!(text.data, b"\x07\0\0\0<bin_1>");
         let tokens = tensor(Output::Tokens, &out).unwrap();
-        assert_eq!((tokens.datatype, tokens.shape.clone()), (ffi::TYPE_INT64, vec![1, 2]));
+        assert_eq!(
+            (tokens.datatype, tokens.shape.clone()),
+            (ffi::TYPE_INT64, vec![1, 2])
+        );
         assert_eq!(tokens.data[..8], 5i64.to_le_bytes());
         let b = tensor(Output::Box, &out).unwrap();
         assert_eq!(b.shape, [1, 4]);
         assert_eq!(b.data[12..], 4.5f32.to_le_bytes());
-        assert_eq!(tensor(Output::Score, &out).unwrap().data, (-0.5f32).to_le_bytes());
+        assert_eq!(
+            tensor(Output::Score, &out).unwrap().data,
+            (-0.5f32).to_le_bytes()
+        );
         assert!(tensor(Output::Label, &out).is_none());
         let json = tensor(Output::ResultJson, &out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&json.data[4..]).unwrap();

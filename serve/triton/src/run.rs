@@ -53,15 +53,13 @@ pub fn groups(settings: &[Settings]) -> Vec<Vec<usize>> {
     out.into_iter().map(|(_, g)| g).collect()
 }
 
-/// The runtime's batch entry point: the one place to switch to `Pipeline::run_batch`.
+/// The runtime's batch entry point: one pass through perception, encoder and decoder for
+/// the whole group, each input with its own search state.
 fn run_batch(
     pipeline: &mut Pipeline,
     items: &[(&Path, Request)],
 ) -> Vec<Result<TaskOutput, TaskError>> {
-    items
-        .iter()
-        .map(|(path, request)| pipeline.run(path, request))
-        .collect()
+    pipeline.run_batch(items)
 }
 
 /// Runs the items of one group (equal settings) with those settings applied, then puts the
@@ -140,7 +138,13 @@ mod tests {
 
     #[test]
     fn equal_settings_share_a_group_in_first_seen_order() {
-        let all = [beam(None), beam(Some(2)), beam(None), beam(Some(2)), beam(Some(3))];
+        let all = [
+            beam(None),
+            beam(Some(2)),
+            beam(None),
+            beam(Some(2)),
+            beam(Some(3)),
+        ];
         assert_eq!(groups(&all), vec![vec![0, 2], vec![1, 3], vec![4]]);
         assert!(groups(&[]).is_empty());
     }
@@ -149,12 +153,18 @@ mod tests {
     fn requests_carry_the_text_where_the_task_takes_one() {
         assert!(matches!(
             request_for(TaskKind::Vqa, Some("why?")),
-            Request::Vqa { question: "why?", answers: None }
+            Request::Vqa {
+                question: "why?",
+                answers: None
+            }
         ));
         assert!(matches!(
             request_for(TaskKind::Refcoco, Some("the cat")),
             Request::Ground { text: "the cat" }
         ));
-        assert!(matches!(request_for(TaskKind::AudioCaption, None), Request::AudioCaption));
+        assert!(matches!(
+            request_for(TaskKind::AudioCaption, None),
+            Request::AudioCaption
+        ));
     }
 }

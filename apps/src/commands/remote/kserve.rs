@@ -38,7 +38,8 @@ impl InferRequest<'_> {
             "parameters": {"binary_data_size": element.len()},
         })];
         if let Some((name, text)) = self.text {
-            inputs.push(json!({"name": name, "datatype": "BYTES", "shape": [1, 1], "data": [text]}));
+            inputs
+                .push(json!({"name": name, "datatype": "BYTES", "shape": [1, 1], "data": [text]}));
         }
         let header = json!({
             "id": self.id,
@@ -57,7 +58,9 @@ impl InferRequest<'_> {
 /// (`None`: the whole body is JSON).
 pub fn result_json(body: &[u8], header_len: Option<usize>) -> anyhow::Result<String> {
     let json_part = match header_len {
-        Some(n) => body.get(..n).ok_or_else(|| anyhow!("reply shorter than its header"))?,
+        Some(n) => body
+            .get(..n)
+            .ok_or_else(|| anyhow!("reply shorter than its header"))?,
         None => body,
     };
     let reply: Value = serde_json::from_slice(json_part).context("reply is not JSON")?;
@@ -81,8 +84,12 @@ pub fn result_json(body: &[u8], header_len: Option<usize>) -> anyhow::Result<Str
                 .ok_or_else(|| anyhow!("RESULT_JSON has no data")),
             Some(size) => {
                 let end = offset.checked_add(size as usize).unwrap_or(usize::MAX);
-                let raw = body.get(offset..end).ok_or_else(|| anyhow!("binary output cut short"))?;
-                let text = raw.get(4..).ok_or_else(|| anyhow!("binary output cut short"))?;
+                let raw = body
+                    .get(offset..end)
+                    .ok_or_else(|| anyhow!("binary output cut short"))?;
+                let text = raw
+                    .get(4..)
+                    .ok_or_else(|| anyhow!("binary output cut short"))?;
                 Ok(String::from_utf8_lossy(text).into_owned())
             }
         };

@@ -175,15 +175,29 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
     let text = match text_input(task) {
         None => None,
         Some(name) => {
-            let given = a.question.clone().or(a.text.clone()).or(a.hypothesis.clone());
+            let given = a
+                .question
+                .clone()
+                .or(a.text.clone())
+                .or(a.hypothesis.clone());
             let t = given.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-                anyhow!("{} needs its text: --question, --text or --hypothesis", task.name())
+                anyhow!(
+                    "{} needs its text: --question, --text or --hypothesis",
+                    task.name()
+                )
             })?;
             Some((name, t))
         }
     };
-    let model = a.model_name.clone().unwrap_or_else(|| task.name().to_string());
-    let params = a.params.iter().map(|p| parse_param(p)).collect::<anyhow::Result<_>>()?;
+    let model = a
+        .model_name
+        .clone()
+        .unwrap_or_else(|| task.name().to_string());
+    let params = a
+        .params
+        .iter()
+        .map(|p| parse_param(p))
+        .collect::<anyhow::Result<_>>()?;
     let skip = match (&a.out, a.resume) {
         (Some(out), true) => done_files(out)?,
         _ => HashSet::new(),
@@ -194,7 +208,11 @@ pub fn run(a: RemoteArgs) -> anyhow::Result<ExitCode> {
         .filter(|f| !skip.contains(&f.display().to_string()))
         .collect();
     if files.len() < a.files.len() {
-        eprintln!("resuming: {} of {} files already done", a.files.len() - files.len(), a.files.len());
+        eprintln!(
+            "resuming: {} of {} files already done",
+            a.files.len() - files.len(),
+            a.files.len()
+        );
     }
     let job = Job {
         url: format!("{}/v2/models/{model}/infer", a.server.trim_end_matches('/')),
