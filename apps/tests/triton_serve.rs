@@ -7,7 +7,8 @@
 //! - answers 16 concurrent requests, batched (the model's statistics show a batch > 1), while
 //!   a malformed image in the same burst gets an error for that request only and the server
 //!   stays up; Triton's success counter moves by the number of answers;
-//! - a streaming (decoupled) request ends with its final response.
+//! - a streaming (decoupled) request ends with its final response;
+//! - `unival remote --out F --resume` sends only what a previous run did not finish.
 //!
 //! Skips loudly without a tritonserver (`scripts/triton.sh fetch`) or ../shared; fails under
 //! CI=true.
@@ -348,4 +349,25 @@ fn triton_serves_every_task_as_the_cli_answers() {
         successes, 16.0,
         "nv_inference_request_success moved by {successes}"
     );
+
+    // An archive job resumed: the second run sends only the file the first did not finish.
+    let out = dir.path().join("archive.jsonl");
+    let out_arg = out.display().to_string();
+    let resume = ["--out", out_arg.as_str(), "--resume"];
+    remote(&server, caption, &images[..2], &resume).ok();
+    let run = remote(&server, caption, &images[..3], &resume).ok();
+    assert!(
+        run.stderr.contains("2 of 3 files already done"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(json_lines(&run.stdout).len(), 1, "{}", run.stdout);
+    let all = json_lines(&std::fs::read_to_string(&out).unwrap());
+    let mut files: Vec<&str> = all.iter().map(|v| v["file"].as_str().unwrap()).collect();
+    files.sort();
+    let want: Vec<String> = images[..3]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(files, want);
 }
