@@ -43,7 +43,7 @@ fn picture(seed: u32, width: u32, height: u32) -> RgbImage {
     let mut raw = Vec::new();
     for y in 0..height {
         for x in 0..width {
-            let inside = (x / 7 + seed) % 3 == 0 && (y / 5 + seed) % 2 == 1;
+            let inside = (x / 7 + seed).is_multiple_of(3) && (y / 5 + seed) % 2 == 1;
             let r = (x * 255 / width + seed * 40) % 256;
             let g = (y * 255 / height + seed * 70) % 256;
             let b = if inside { 255 } else { (seed * 90) % 256 };

@@ -13,7 +13,8 @@
 //! - [`trie`]: the answer-constraint trie (`utils/trie.py`);
 //! - [`topk`]: partial top-k selection with a documented tie rule;
 //! - [`hypotheses`]: finished hypotheses ([`Hypothesis`], [`BeamHypotheses`]);
-//! - [`beam`], [`mod@greedy`], [`option_scoring`]: the entry points.
+//! - [`beam`], [`mod@greedy`], [`option_scoring`]: the entry points;
+//! - [`batch`]: many sentences' beam searches over one batched decoder ([`BatchScorer`]).
 //!
 //! Numerics follow torch on CPU in fp32: log-softmax is `(x − max) − ln Σ exp(x − max)` in f32,
 //! the sum accumulated in sixteen f32 lanes like torch's vectorised kernel (lane order differs,

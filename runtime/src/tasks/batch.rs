@@ -24,6 +24,8 @@ struct Job<'r> {
     label: String,
     request: Request<'r>,
     started: Instant,
+    /// Its own preprocessing time, ms.
+    preprocess: f64,
     prompt: String,
     input: Prepared,
 }
@@ -45,8 +47,12 @@ impl Stacked {
     }
 }
 
+/// What jobs sharing one perception run have in common: modality (0 image, 1 video, 2 audio)
+/// and tensor shape.
+type BatchKey = (u8, Vec<usize>);
+
 /// Jobs that can share one perception run: same modality and tensor shape.
-fn batch_key(p: &Prepared) -> (u8, Vec<usize>) {
+fn batch_key(p: &Prepared) -> BatchKey {
     match p {
         Prepared::Image(t, _) => (0, t.shape().to_vec()),
         Prepared::Video(t) => (1, t.shape().to_vec()),
@@ -60,14 +66,42 @@ struct BatchTimes {
     encoder: f64,
 }
 
+/// One request after preprocessing (successful or not), before the graphs.
+struct Preprocessed<'r> {
+    label: String,
+    request: Request<'r>,
+    started: Instant,
+    /// Its preprocessing time, ms.
+    preprocess: f64,
+    input: Result<(String, Prepared), TaskError>,
+}
+
+impl<'r> Preprocessed<'r> {
+    /// Times `prepare` as the request's preprocessing.
+    fn time(
+        label: String,
+        request: Request<'r>,
+        prepare: impl FnOnce() -> Result<(String, Prepared), TaskError>,
+    ) -> Self {
+        let started = Instant::now();
+        let input = prepare();
+        Preprocessed {
+            label,
+            request,
+            started,
+            preprocess: ms(started),
+            input,
+        }
+    }
+}
+
 impl Pipeline {
     /// N files, one pass: results in input order, one `Result` each (a bad file fails only
     /// itself).
     pub fn run_batch(&mut self, items: &[(&Path, Request)]) -> Vec<Result<TaskOutput, TaskError>> {
         let prepared = items.iter().map(|(path, request)| {
-            let started = Instant::now();
             let label = path.display().to_string();
-            (label, *request, started, self.prepare_file(path, request))
+            Preprocessed::time(label, *request, || self.prepare_file(path, request))
         });
         let prepared: Vec<_> = prepared.collect();
         self.run_prepared(prepared)
@@ -80,9 +114,8 @@ impl Pipeline {
         items: &[(&str, &Media, Request)],
     ) -> Vec<Result<TaskOutput, TaskError>> {
         let prepared = items.iter().map(|(label, media, request)| {
-            let started = Instant::now();
-            let input = self.prepare_media(label, media, request);
-            (label.to_string(), *request, started, input)
+            let prepare = || self.prepare_media(label, media, request);
+            Preprocessed::time(label.to_string(), *request, prepare)
         });
         let prepared: Vec<_> = prepared.collect();
         self.run_prepared(prepared)
@@ -90,20 +123,12 @@ impl Pipeline {
 
     /// Runs preprocessed requests: failed ones report their error, entailment runs alone,
     /// searches run in batches of one perception shape.
-    fn run_prepared(
-        &mut self,
-        prepared: Vec<(
-            String,
-            Request,
-            Instant,
-            Result<(String, Prepared), TaskError>,
-        )>,
-    ) -> Vec<Result<TaskOutput, TaskError>> {
+    fn run_prepared(&mut self, prepared: Vec<Preprocessed>) -> Vec<Result<TaskOutput, TaskError>> {
         let mut done: Vec<(usize, Result<TaskOutput, TaskError>)> = Vec::new();
-        let mut groups: Vec<((u8, Vec<usize>), Vec<Job>)> = Vec::new();
-        for (index, (label, request, started, input)) in prepared.into_iter().enumerate() {
-            let (prompt, input) = match input {
-                Ok(p) => p,
+        let mut groups: Vec<(BatchKey, Vec<Job>)> = Vec::new();
+        for (index, p) in prepared.into_iter().enumerate() {
+            let (prompt, input) = match p.input {
+                Ok(ready) => ready,
                 Err(e) => {
                     done.push((index, Err(e)));
                     continue;
@@ -111,13 +136,14 @@ impl Pipeline {
             };
             let job = Job {
                 index,
-                label,
-                request,
-                started,
+                label: p.label,
+                request: p.request,
+                started: p.started,
+                preprocess: p.preprocess,
                 prompt,
                 input,
             };
-            if matches!(request, Request::Entail { .. }) {
+            if matches!(job.request, Request::Entail { .. }) {
                 done.push((index, self.run_alone(job)));
                 continue;
             }
@@ -225,7 +251,7 @@ impl Pipeline {
                 self.report_hypotheses(task, &h, c.prefix.len(), image, &mut answer)
             });
             answer.timings_ms = Timings {
-                preprocess: 0.0,
+                preprocess: job.preprocess,
                 perception: times.perception,
                 encoder: times.encoder,
                 decode,
