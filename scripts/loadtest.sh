@@ -2,7 +2,7 @@
 # Load test of the Triton backend, bounded and on 127.0.0.1 only: CLIENTS concurrent clients
 # (default 32) send a mix of good pictures and broken files for DURATION seconds (default 300)
 # to a tritonserver serving a caption bundle, then it checks that
-#   - no response was lost: every good file got a result and every broken one an error;
+#   - no response was lost, every good picture got a result and every broken file an error;
 #   - the server never restarted (same process, alive at the end);
 #   - its memory stayed flat: the median RSS of the last quarter of the run is within 15 %
 #     (plus 32 MiB) of the median of the second quarter (the first quarter is warm-up).
@@ -74,6 +74,8 @@ echo "loadtest: $clients clients for ${duration}s on 127.0.0.1:$port, model $nam
 end=$(( $(date +%s) + duration ))
 rounds=0 sent=0 answered=0 errors=0 lost=0
 : >"$work/rss"
+: >"$work/errors"
+: >"$work/out.all"
 # The server's resident memory every 2 s.
 (while kill -0 "$server_pid" 2>/dev/null; do rss >>"$work/rss"; sleep 2; done) &
 sampler_pid=$!
@@ -85,10 +87,12 @@ while [ "$(date +%s)" -lt "$end" ]; do
   set -e
   ok=$(wc -l <"$work/out")
   bad=$(grep -c '^error: ' "$work/err" || true)
+  grep '^error: ' "$work/err" >>"$work/errors" || true
+  cat "$work/out" >>"$work/out.all"
   sent=$((sent + ${#files[@]}))
   answered=$((answered + ok))
   errors=$((errors + bad))
-  lost=$((lost + (good - ok) + (broken - bad)))
+  lost=$((lost + good + broken - ok - bad))
 done
 kill "$sampler_pid" 2>/dev/null || true
 
@@ -108,8 +112,13 @@ flat=yes
 [ "$q2" -gt 0 ] || { flat=no; echo "loadtest: too few memory samples; run longer" >&2; }
 [ "$q4" -le $(( q2 * 115 / 100 + 32768 )) ] || flat=no
 
-printf 'rounds %d, requests %d, answers %d, errors %d, lost %d\n' "$rounds" "$sent" "$answered" "$errors" "$lost"
+# A good picture must never fail, a broken file never be answered.
+good_failed=$(grep -vc 'broken-' "$work/errors" || true)
+broken_answered=$(grep -c 'broken-' "$work/out.all" 2>/dev/null || true)
+printf 'rounds %d, requests %d, answers %d, errors %d (good inputs failed: %d), lost %d\n' \
+  "$rounds" "$sent" "$answered" "$errors" "$good_failed" "$lost"
+sed -E 's/^error: [^:]*: //' "$work/errors" | sort | uniq -c | sort -rn | head -5
 printf 'server alive: %s, started %d time(s); RSS second quarter %d KiB, last quarter %d KiB (flat: %s)\n' \
   "$alive" "$restarts" "$q2" "$q4" "$flat"
 curl -s "127.0.0.1:$((port + 2))/metrics" | grep -E "^nv_inference_(request_success|request_failure\{.*BACKEND)" || true
-[ "$lost" -eq 0 ] && [ "$alive" = yes ] && [ "$restarts" -eq 1 ] && [ "$flat" = yes ]
+[ "$lost" -eq 0 ] && [ "$good_failed" -eq 0 ] && [ "${broken_answered:-0}" -eq 0 ] && [ "$alive" = yes ] && [ "$restarts" -eq 1 ] && [ "$flat" = yes ]
