@@ -83,7 +83,7 @@ pub fn result_json(body: &[u8], header_len: Option<usize>) -> anyhow::Result<Str
                 .map(str::to_string)
                 .ok_or_else(|| anyhow!("RESULT_JSON has no data")),
             Some(size) => {
-                let end = offset.checked_add(size as usize).unwrap_or(usize::MAX);
+                let end = offset.saturating_add(size as usize);
                 let raw = body
                     .get(offset..end)
                     .ok_or_else(|| anyhow!("binary output cut short"))?;
