@@ -7,9 +7,12 @@
 #     microphone includes; libsndfile1-dev for audio-file decoding (what `soundfile` wraps);
 #     the `ffmpeg` CLI makes the video tests' clips;
 #     `chromium` and `chromium-driver` for the live web page's browser test; `ca-certificates`,
-#     the trusted roots `unival pull` verifies HTTPS servers with);
+#     the trusted roots `unival pull` verifies HTTPS servers with; `curl` carries the Triton
+#     test's gRPC calls over HTTP/2);
 #   - the ONNX Runtime shared library, taken from the official PyPI wheel (pip is used only as a
-#     download client; no Python runs in the project) into .cache/onnxruntime/<version>/.
+#     download client; no Python runs in the project) into .cache/onnxruntime/<version>/;
+#   - tritonserver from the nvidia-pytriton wheel (55 MB, seconds) into .cache/triton/, for the
+#     Triton backend's test (scripts/triton.sh fetch).
 # Idempotent: a second run does nothing that is already done.
 set -euo pipefail
 
@@ -20,7 +23,7 @@ cache="$root/.cache/onnxruntime/$ORT_VERSION"
 need_apt=()
 for pkg in unzip pkg-config clang libclang-dev \
   libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev \
-  libavutil-dev ffmpeg libasound2-dev libsndfile1-dev libjpeg62-turbo-dev chromium chromium-driver ca-certificates; do
+  libavutil-dev ffmpeg libasound2-dev libsndfile1-dev libjpeg62-turbo-dev chromium chromium-driver ca-certificates curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -55,5 +58,6 @@ if [ -z "$lib" ]; then
   lib="$(ls "$cache"/libonnxruntime.so.* | head -n1)"
 fi
 echo "setup: ONNX Runtime library: $lib" >&2
+echo "setup: tritonserver: $("$root/scripts/triton.sh" fetch)" >&2
 "$root/scripts/setup_image_suites.sh"
 "$root/scripts/setup_metrics.sh"

@@ -70,6 +70,12 @@ pub enum Command {
     /// Run a model over a dataset in its standard format and score it; `unival eval merge`
     /// joins shard outputs.
     Eval(crate::commands::eval::EvalCmd),
+    /// Write a Triton Inference Server model repository serving bundles (backend `unival`).
+    #[command(name = "triton-repo")]
+    TritonRepo(crate::commands::triton_repo::TritonRepoArgs),
+    /// Run files through a Triton server serving the `unival` backend (KServe v2, binary
+    /// tensors), N requests in flight, one result line per file.
+    Remote(crate::commands::remote::RemoteArgs),
 }
 
 #[derive(Debug, Args)]

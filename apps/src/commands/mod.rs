@@ -15,8 +15,10 @@ mod npy;
 mod parity;
 mod preprocess;
 pub mod pull;
+pub mod remote;
 pub mod score;
 mod tasks;
+pub mod triton_repo;
 
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
@@ -42,5 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Merge(a) => merge::run(a),
         Command::Pull(a) => pull::run(a),
         Command::Eval(cmd) => eval::run(cmd),
+        Command::TritonRepo(a) => triton_repo::run(a),
+        Command::Remote(a) => remote::run(a),
     }
 }
