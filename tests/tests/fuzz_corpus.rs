@@ -2,49 +2,40 @@
 //! `scripts/fuzz.sh` kept, and the regression inputs of crashes it found) replayed through the
 //! same target function the `cargo fuzz` binary runs (`unival_tests::fuzz_targets`). The `web`
 //! corpus is replayed against a live server by apps/tests/fuzz_web_corpus.rs.
+//!
+//! `mutation_fuzz` (ignored; scripts/fuzz.sh runs it where `cargo fuzz` cannot) fuzzes the
+//! targets without coverage for `UNIVAL_FUZZ_SECONDS` each (default 10), optionally only those
+//! named in `UNIVAL_FUZZ_TARGETS` (comma-separated).
 
-use std::path::{Path, PathBuf};
-use unival_tests::fuzz_targets::TARGETS;
+use std::time::Duration;
+use unival_tests::fuzz_targets::mutate::{fuzz_dir, read_corpus, run_for};
+use unival_tests::fuzz_targets::{Target, TARGETS};
 
-fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
-}
-
-/// The files of one corpus folder, sorted (so a failure names the same file every run).
-fn inputs(target: &str) -> Vec<PathBuf> {
-    let dir = corpus_dir(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
-fn replay(target: &str) {
-    let (_, run) = TARGETS
+fn target(name: &str) -> Target {
+    TARGETS
         .iter()
-        .find(|(name, _)| *name == target)
-        .expect("a known target");
-    let files = inputs(target);
-    assert!(!files.is_empty(), "fuzz/corpus/{target}/ is empty");
-    for file in &files {
-        let data = std::fs::read(file).unwrap();
-        eprintln!("{target}: {}", file.display());
-        run(&data);
+        .find(|(n, _)| *n == name)
+        .map(|(_, run)| *run)
+        .expect("a known target")
+}
+
+fn replay(name: &str) {
+    let run = target(name);
+    let inputs = read_corpus(&fuzz_dir().join("corpus").join(name));
+    assert!(!inputs.is_empty(), "fuzz/corpus/{name}/ is empty");
+    for (file, data) in &inputs {
+        eprintln!("{name}: {}", file.display());
+        run(data);
     }
-    eprintln!("{target}: {} inputs replayed", files.len());
+    eprintln!("{name}: {} inputs replayed", inputs.len());
 }
 
 #[test]
 fn every_target_has_a_corpus() {
-    for (name, _) in TARGETS {
-        assert!(corpus_dir(name).is_dir(), "fuzz/corpus/{name}/ is missing");
+    for name in TARGETS.iter().map(|(n, _)| *n).chain(["web"]) {
+        let dir = fuzz_dir().join("corpus").join(name);
+        assert!(dir.is_dir(), "{} is missing", dir.display());
     }
-    assert!(corpus_dir("web").is_dir(), "fuzz/corpus/web/ is missing");
 }
 
 #[test]
@@ -75,4 +66,34 @@ fn tokenizer_corpus() {
 #[test]
 fn prompts_corpus() {
     replay("prompts");
+}
+
+#[test]
+#[ignore = "fuzzing run: scripts/fuzz.sh"]
+fn mutation_fuzz() {
+    let seconds: u64 = std::env::var("UNIVAL_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let only = std::env::var("UNIVAL_FUZZ_TARGETS").unwrap_or_default();
+    let mut crashes = Vec::new();
+    for (i, (name, run)) in TARGETS.iter().enumerate() {
+        if !only.is_empty() && !only.split(',').any(|n| n == *name) {
+            continue;
+        }
+        let corpus: Vec<Vec<u8>> = read_corpus(&fuzz_dir().join("corpus").join(name))
+            .into_iter()
+            .map(|(_, data)| data)
+            .collect();
+        let artifacts = fuzz_dir().join("artifacts").join(name);
+        let seed = 0x5eed_0000 + i as u64 + std::process::id() as u64;
+        let report = run_for(run, &corpus, Duration::from_secs(seconds), seed, &artifacts);
+        println!(
+            "FUZZ {name}: {} executions in {seconds} s, {} crashes",
+            report.executions,
+            report.crashes.len()
+        );
+        crashes.extend(report.crashes);
+    }
+    assert!(crashes.is_empty(), "crashing inputs: {crashes:?}");
 }

@@ -10,6 +10,7 @@
 pub mod audio;
 pub mod image;
 pub mod manifest;
+pub mod mutate;
 pub mod prompts;
 pub mod tokenizer;
 pub mod video;
