@@ -21,8 +21,17 @@ fn start_server(slides: &std::path::Path) -> (Live, SocketAddr) {
     let model = tiny_caption_bundle().to_str().unwrap().to_string();
     let source = format!("images:{}", slides.display());
     let mut args = vec![
-        "live", "caption", "--model", &model, "--source", &source, "--loop", "--fps", "5",
-        "--serve", "127.0.0.1:0",
+        "live",
+        "caption",
+        "--model",
+        &model,
+        "--source",
+        &source,
+        "--loop",
+        "--fps",
+        "5",
+        "--serve",
+        "127.0.0.1:0",
     ];
     args.extend_from_slice(&FAST);
     let mut live = Live::spawn(&args);
@@ -67,12 +76,22 @@ fn web_mutation_fuzz() {
     let artifacts = fuzz_dir().join("artifacts/web");
     let seed = 0x3eb_0000 + u64::from(std::process::id());
     let run = |data: &[u8]| web::run(addr, data);
-    let report = run_for(&run, &corpus, Duration::from_secs(seconds), seed, &artifacts);
+    let report = run_for(
+        &run,
+        &corpus,
+        Duration::from_secs(seconds),
+        seed,
+        &artifacts,
+    );
     println!(
         "FUZZ web: {} executions in {seconds} s, {} crashes",
         report.executions,
         report.crashes.len()
     );
     live.kill();
-    assert!(report.crashes.is_empty(), "crashing inputs: {:?}", report.crashes);
+    assert!(
+        report.crashes.is_empty(),
+        "crashing inputs: {:?}",
+        report.crashes
+    );
 }

@@ -33,6 +33,9 @@ pub fn run(data: &[u8]) {
     );
     if let Ok(p) = prepared {
         assert_eq!(p.waveform.shape(), [1, 4096]);
-        assert!(p.waveform.iter().all(|v| v.is_finite()), "non-finite sample");
+        assert!(
+            p.waveform.iter().all(|v| v.is_finite()),
+            "non-finite sample"
+        );
     }
 }

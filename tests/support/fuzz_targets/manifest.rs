@@ -23,9 +23,20 @@ pub fn run(data: &[u8]) {
         );
     }
     let copy = tempfile::tempdir().expect("creating a temporary directory");
-    manifest.save(copy.path()).expect("saving a loaded manifest");
+    manifest
+        .save(copy.path())
+        .expect("saving a loaded manifest");
     let again = Manifest::load(copy.path()).expect("loading a saved manifest");
-    assert_eq!(again.files, manifest.files, "save + load changed the file list");
-    assert_eq!(again.graphs, manifest.graphs, "save + load changed the graphs");
-    assert_eq!(again.task.task, manifest.task.task, "save + load changed the task");
+    assert_eq!(
+        again.files, manifest.files,
+        "save + load changed the file list"
+    );
+    assert_eq!(
+        again.graphs, manifest.graphs,
+        "save + load changed the graphs"
+    );
+    assert_eq!(
+        again.task.task, manifest.task.task,
+        "save + load changed the task"
+    );
 }

@@ -10,7 +10,16 @@ use std::time::{Duration, Instant};
 /// Largest mutated input (bytes): bounds time and memory per execution.
 const MAX_INPUT: usize = 1 << 20;
 /// Values that sit on the edges of integer ranges, written over header fields.
-const BOUNDARIES: [u32; 8] = [0, 1, 0x7f, 0x80, 0xff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff];
+const BOUNDARIES: [u32; 8] = [
+    0,
+    1,
+    0x7f,
+    0x80,
+    0xff,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+];
 
 /// What one run found.
 #[derive(Debug, Default)]
@@ -55,7 +64,11 @@ fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
             2 if len >= 4 => {
                 let i = rng.below(len - 3);
                 let v = BOUNDARIES[rng.below(BOUNDARIES.len())];
-                let bytes = if rng.below(2) == 0 { v.to_le_bytes() } else { v.to_be_bytes() };
+                let bytes = if rng.below(2) == 0 {
+                    v.to_le_bytes()
+                } else {
+                    v.to_be_bytes()
+                };
                 out[i..i + 4].copy_from_slice(&bytes);
             }
             3 if len > 0 => out.truncate(rng.below(len)),

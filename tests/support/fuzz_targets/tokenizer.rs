@@ -17,7 +17,10 @@ pub fn run(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let size = tok.vocab().size;
     if let Ok(ids) = tok.encode(&text) {
-        assert!(ids.iter().all(|&id| (0..size).contains(&id)), "id out of the vocabulary");
+        assert!(
+            ids.iter().all(|&id| (0..size).contains(&id)),
+            "id out of the vocabulary"
+        );
         if !ids.contains(&tok.vocab().unk) {
             assert_eq!(tok.decode(&ids), text, "decode(encode(text)) != text");
         }
