@@ -22,7 +22,13 @@ pub fn run(data: &[u8]) {
     let pixels = u64::from(rgb.width()) * u64::from(rgb.height());
     assert!(pixels <= FUZZ_MAX_PIXELS, "decoded past the pixel budget");
     let Ok(small) = resize_bicubic(&rgb, 16, 16) else {
-        assert_eq!(pixels, 0, "resize refused a {}x{} image", rgb.width(), rgb.height());
+        assert_eq!(
+            pixels,
+            0,
+            "resize refused a {}x{} image",
+            rgb.width(),
+            rgb.height()
+        );
         return;
     };
     let tensor = to_tensor(&small, [0.5; 3], [0.5; 3]).expect("the tensor of a decoded image");
