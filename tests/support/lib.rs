@@ -2,6 +2,7 @@
 //! comparing tensors, and writing tiny ONNX graphs for runtime tests.
 
 pub mod export_case;
+pub mod fuzz_targets;
 pub mod npy;
 pub mod onnx_min;
 pub mod oracle;
