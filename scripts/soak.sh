@@ -82,7 +82,8 @@ pids+=("$vqa_pid")
 # Three page viewers per server, connected for the whole run.
 for p in "$port" "$((port + 1))"; do
   for v in 1 2 3; do
-    curl -sN --max-time "$((seconds + 60))" "http://127.0.0.1:$p/stream.mjpg" -o /dev/null \
+    # Ends by itself at the end of the run, so it prints its byte count (a killed curl prints none).
+    curl -sN --max-time "$seconds" "http://127.0.0.1:$p/stream.mjpg" -o /dev/null \
       -w "%{size_download}\n" >"$dir/mjpeg-$p-$v.log" 2>&1 &
     pids+=($!)
     curl -sN --max-time "$((seconds + 60))" "http://127.0.0.1:$p/events" >"$dir/events-$p-$v.sse" 2>&1 &
