@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 pub use error::{CheckpointError, Result};
 pub use plain_pickle::read_pickle_json;
-pub use safetensors::{write_safetensors, CONFIG_METADATA_KEY};
+pub use safetensors::{safetensors_header, write_safetensors, CONFIG_METADATA_KEY};
 pub use state_dict::StateDict;
 pub use tensor::{Storage, StorageType, Tensor};
 

@@ -163,30 +163,13 @@ pub fn write_safetensors<'a>(
 ) -> Result<()> {
     let io = |e| CheckpointError::io(path, e);
     let tensors: Vec<(&str, &Tensor)> = tensors.into_iter().collect();
-    let mut header = serde_json::Map::new();
-    let mut offset = 0usize;
-    for (name, t) in &tensors {
-        let len = t.numel() * t.dtype().size();
-        header.insert(
-            name.to_string(),
-            serde_json::json!({
-                "dtype": t.dtype().safetensors_name(),
-                "shape": t.shape(),
-                "data_offsets": [offset, offset + len],
-            }),
-        );
-        offset += len;
-    }
-    let mut head = serde_json::to_vec(&header).map_err(|e| CheckpointError::Safetensors {
-        file: path.to_path_buf(),
-        detail: e.to_string(),
+    let head = safetensors_header(None, tensors.iter().copied()).map_err(|e| {
+        CheckpointError::Safetensors {
+            file: path.to_path_buf(),
+            detail: e.to_string(),
+        }
     })?;
-    while head.len() % 8 != 0 {
-        head.push(b' ');
-    }
     let mut w = BufWriter::new(File::create(path).map_err(io)?);
-    w.write_all(&(head.len() as u64).to_le_bytes())
-        .map_err(io)?;
     w.write_all(&head).map_err(io)?;
     for (_, t) in &tensors {
         match t.contiguous_bytes() {
@@ -195,6 +178,40 @@ pub fn write_safetensors<'a>(
         }
     }
     w.flush().map_err(io)
+}
+
+/// Everything a safetensors file holds before its data: the header's length (u64 LE) and the
+/// JSON header (padded with spaces to 8 bytes) for `tensors` stored back to back in that order,
+/// with `metadata` as `__metadata__` when given. Shared by every writer, so the layout is
+/// defined once.
+pub fn safetensors_header<'a, N: AsRef<str>>(
+    metadata: Option<serde_json::Value>,
+    tensors: impl IntoIterator<Item = (N, &'a Tensor)>,
+) -> serde_json::Result<Vec<u8>> {
+    let mut header = serde_json::Map::new();
+    if let Some(metadata) = metadata {
+        header.insert("__metadata__".into(), metadata);
+    }
+    let mut offset = 0usize;
+    for (name, t) in tensors {
+        let len = t.numel() * t.dtype().size();
+        header.insert(
+            name.as_ref().to_string(),
+            serde_json::json!({
+                "dtype": t.dtype().safetensors_name(),
+                "shape": t.shape(),
+                "data_offsets": [offset, offset + len],
+            }),
+        );
+        offset += len;
+    }
+    let mut json = serde_json::to_vec(&header)?;
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let mut head = (json.len() as u64).to_le_bytes().to_vec();
+    head.extend_from_slice(&json);
+    Ok(head)
 }
 
 /// Copies a strided view element by element in row-major order.

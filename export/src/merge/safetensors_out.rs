@@ -13,7 +13,9 @@ use std::path::Path;
 use super::arith::write_merged;
 use super::error::MergeError;
 use super::Progress;
-use crate::checkpoint::{Checkpoint, CheckpointError, Tensor, CONFIG_METADATA_KEY};
+use crate::checkpoint::{
+    safetensors_header, Checkpoint, CheckpointError, Tensor, CONFIG_METADATA_KEY,
+};
 
 /// Writes `sets` (one checkpoint per input, the same architecture) merged with `weights` to
 /// `out`, and the config to `config_path`.
@@ -38,31 +40,10 @@ pub(crate) fn write(
     )
     .map_err(|e| MergeError::Checkpoint(CheckpointError::io(config_path, e)))?;
 
-    let mut header = serde_json::Map::new();
-    header.insert(
-        "__metadata__".into(),
-        serde_json::json!({ "format": "pt", CONFIG_METADATA_KEY: config_text }),
-    );
-    let mut offset = 0usize;
-    for (name, t) in first.weights.iter() {
-        let len = t.numel() * t.dtype().size();
-        header.insert(
-            name.to_string(),
-            serde_json::json!({
-                "dtype": t.dtype().safetensors_name(),
-                "shape": t.shape(),
-                "data_offsets": [offset, offset + len],
-            }),
-        );
-        offset += len;
-    }
-    let mut head = serde_json::to_vec(&header).map_err(|e| io(std::io::Error::other(e)))?;
-    while head.len() % 8 != 0 {
-        head.push(b' ');
-    }
+    let metadata = serde_json::json!({ "format": "pt", CONFIG_METADATA_KEY: config_text });
+    let head = safetensors_header(Some(metadata), first.weights.iter())
+        .map_err(|e| io(std::io::Error::other(e)))?;
     let mut w = BufWriter::with_capacity(1 << 20, File::create(out).map_err(io)?);
-    w.write_all(&(head.len() as u64).to_le_bytes())
-        .map_err(io)?;
     w.write_all(&head).map_err(io)?;
     let total = first.weights.len();
     for (i, (name, _)) in first.weights.iter().enumerate() {
